@@ -1,0 +1,1 @@
+"""reconciler layer (see DESIGN.md)."""
