@@ -1,0 +1,45 @@
+"""Which resources may serve which tickets, and how well (resalloc's scoring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lessor.domain.model import Pool, Resource, Ticket
+
+REUSE_BONUS = 500
+"""Score added for a resource being reused in the ticket's own sandbox (as resalloc)."""
+
+
+def pool_serves(pool: Pool, tags: Iterable[str]) -> bool:
+    return set(tags) <= pool.tag_names
+
+
+def unservable_tags(pools: Iterable[Pool], tags: Iterable[str]) -> list[str]:
+    """The requested tags that no single pool offers together with the others.
+
+    Empty when some pool can serve the request. Otherwise names what is missing,
+    so the user learns which tag to fix instead of waiting forever.
+    """
+    pools = list(pools)
+    wanted = list(dict.fromkeys(tags))
+    if any(pool_serves(p, wanted) for p in pools):
+        return []
+    offered = set().union(*(p.tag_names for p in pools)) if pools else set()
+    missing = [t for t in wanted if t not in offered]
+    return missing or wanted
+
+
+def resource_fits(resource: Resource, ticket: Ticket) -> bool:
+    """A resource fits when it has every tag and its sandbox does not belong to someone else."""
+    if not set(ticket.tags) <= set(resource.tags):
+        return False
+    return resource.sandbox is None or resource.sandbox == ticket.sandbox
+
+
+def score(resource: Resource, ticket: Ticket, pool: Pool | None) -> int:
+    """Sum of the priorities of the requested tags in the resource's pool, +500 for reuse."""
+    priorities = {t.name: t.priority for t in pool.tags} if pool else {}
+    total = sum(priorities.get(t, 0) for t in ticket.tags)
+    if resource.sandbox is not None and resource.sandbox == ticket.sandbox:
+        total += REUSE_BONUS
+    return total

@@ -1,0 +1,96 @@
+"""Running administrators' hooks: a subprocess with an environment, a timeout and a log file.
+
+The command line is the administrator's own string from pools.yaml and runs
+under /bin/sh like resalloc's; everything that comes from users or resources
+(names, data, sandboxes) reaches it only through environment variables, never
+by being pasted into that string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+TIMEOUT_EXIT = 124
+"""Exit code reported for a hook killed at its timeout (as timeout(1) and resalloc)."""
+
+
+@dataclass(frozen=True)
+class HookResult:
+    exit_code: int
+    stdout: bytes
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def describe(self, hook: str) -> str:
+        if self.exit_code == TIMEOUT_EXIT:
+            return f"{hook} timed out after {self.duration:.0f}s"
+        return f"{hook} exited with {self.exit_code}"
+
+
+class HookRunner:
+    """Runs hooks and appends their output to per-resource log files under `logdir`."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+
+    def log_path(self, resource_id: int, suffix: str) -> Path:
+        return self.logdir / "hooks" / f"{resource_id:06d}_{suffix}"
+
+    async def run(
+        self,
+        command: str,
+        env: Mapping[str, str],
+        *,
+        timeout: float,
+        log: Path,
+    ) -> HookResult:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with log.open("ab") as logf:
+            logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {command}\n".encode())
+            logf.flush()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    "/bin/sh",
+                    "-c",
+                    command,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=logf,
+                    env={**os.environ, **env},
+                    start_new_session=True,  # so a timeout kills the hook's children too
+                )
+            except OSError as e:
+                logf.write(f"=== cannot start: {e}\n".encode())
+                return HookResult(127, b"", time.monotonic() - started)
+            try:
+                stdout, _ = await asyncio.wait_for(proc.communicate(), timeout)
+                code = proc.returncode if proc.returncode is not None else -1
+            except TimeoutError:
+                _kill_group(proc.pid)
+                await proc.wait()
+                stdout, code = b"", TIMEOUT_EXIT
+            except asyncio.CancelledError:
+                _kill_group(proc.pid)
+                raise
+            duration = time.monotonic() - started
+            if stdout:
+                logf.write(b"--- stdout:\n" + stdout + (b"" if stdout.endswith(b"\n") else b"\n"))
+            logf.write(f"=== exit {code} after {duration:.2f}s\n".encode())
+        return HookResult(code, stdout, duration)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,80 @@
+"""The schema, written once; Alembic migrations must build exactly this (a test checks)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from lessor.domain.states import ResourceState, TicketState
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+_resource_states = sa.Enum(ResourceState, name="resource_state", native_enum=False, length=20)
+_ticket_states = sa.Enum(TicketState, name="ticket_state", native_enum=False, length=20)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("sandbox", sa.String(255)),
+    sa.Column("state", _ticket_states, nullable=False),
+    sa.Column("resource_id", sa.Integer),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("assigned_at", sa.Float),
+    sa.Column("closed_at", sa.Float),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Index(
+        "ix_tickets_active",
+        "state",
+        sqlite_where=sa.text("state IN ('OPEN', 'ASSIGNED')"),
+        postgresql_where=sa.text("state IN ('OPEN', 'ASSIGNED')"),
+    ),
+)
+
+resources = sa.Table(
+    "resources",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pool", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("state", _resource_states, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("data", sa.LargeBinary),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id")),
+    sa.Column("sandbox", sa.String(255)),
+    sa.Column("id_in_pool", sa.Integer, nullable=False),
+    sa.Column("releases", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("state_since", sa.Float, nullable=False),
+    sa.Column("last_livecheck", sa.Float),
+    sa.Column("livecheck_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("delete_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    # Live rows are few and hot; ENDED ones pile up as history.
+    sa.Index(
+        "ix_resources_live",
+        "pool",
+        "state",
+        sqlite_where=sa.text("state != 'ENDED'"),
+        postgresql_where=sa.text("state != 'ENDED'"),
+    ),
+    # Two servers racing to start a resource can never hand out one id_in_pool twice.
+    sa.Index(
+        "uq_resources_live_id_in_pool",
+        "pool",
+        "id_in_pool",
+        unique=True,
+        sqlite_where=sa.text("state != 'ENDED'"),
+        postgresql_where=sa.text("state != 'ENDED'"),
+    ),
+)
