@@ -191,6 +191,14 @@ class SqlStore:
             resources, resource_id, [R.STARTING], state=R.UP, data=data, state_since=now
         )
 
+    def save_data(self, resource_id: int, data: bytes) -> None:
+        """Keep what cmd_new printed even when the resource is no longer STARTING."""
+        if data:
+            with self._write() as conn:
+                conn.execute(
+                    resources.update().where(resources.c.id == resource_id).values(data=data)
+                )
+
     def request_delete(
         self,
         resource_id: int,

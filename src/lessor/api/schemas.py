@@ -1,0 +1,131 @@
+"""JSON shapes of API v1; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from lessor.domain.model import Resource, Ticket
+from lessor.domain.states import ResourceState, TicketState
+from lessor.service.core import PoolStatus
+
+
+def _time(t: float | None) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+
+def _text(data: bytes | None) -> str | None:
+    return data.decode(errors="replace") if data is not None else None
+
+
+class TicketIn(BaseModel):
+    tags: list[str] = Field(min_length=1, examples=[["fedora", "x86_64"]])
+    sandbox: str | None = Field(None, description="only resources released by this sandbox are reused")
+    priority: int = 0
+
+
+class TicketOut(BaseModel):
+    id: int
+    state: TicketState
+    tags: list[str]
+    sandbox: str | None
+    priority: int
+    resource_id: int | None
+    data: str | None = Field(description="what the pool's cmd_new printed, once assigned")
+    data_b64: str | None = Field(description="the same bytes, base64, for binary data")
+    message: str
+    created_at: datetime
+    assigned_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, t: Ticket, resource: Resource | None) -> TicketOut:
+        data = resource.data if resource is not None else None
+        return cls(
+            id=t.id,
+            state=t.state,
+            tags=list(t.tags),
+            sandbox=t.sandbox,
+            priority=t.priority,
+            resource_id=t.resource_id,
+            data=_text(data),
+            data_b64=base64.b64encode(data).decode() if data is not None else None,
+            message=t.message,
+            created_at=_time(t.created_at),  # type: ignore[arg-type]
+            assigned_at=_time(t.assigned_at),
+            closed_at=_time(t.closed_at),
+        )
+
+
+class ResourceOut(BaseModel):
+    id: int
+    name: str
+    pool: str
+    state: ResourceState
+    tags: list[str]
+    data: str | None
+    ticket_id: int | None
+    sandbox: str | None
+    id_in_pool: int
+    releases: int
+    livecheck_failures: int
+    delete_attempts: int
+    message: str
+    created_at: datetime
+    state_since: datetime
+    last_livecheck: datetime | None
+
+    @classmethod
+    def of(cls, r: Resource) -> ResourceOut:
+        return cls(
+            id=r.id,
+            name=r.name,
+            pool=r.pool,
+            state=r.state,
+            tags=list(r.tags),
+            data=_text(r.data),
+            ticket_id=r.ticket_id,
+            sandbox=r.sandbox,
+            id_in_pool=r.id_in_pool,
+            releases=r.releases,
+            livecheck_failures=r.livecheck_failures,
+            delete_attempts=r.delete_attempts,
+            message=r.message,
+            created_at=_time(r.created_at),  # type: ignore[arg-type]
+            state_since=_time(r.state_since),  # type: ignore[arg-type]
+            last_livecheck=_time(r.last_livecheck),
+        )
+
+
+class TagOut(BaseModel):
+    name: str
+    priority: int
+
+
+class PoolOut(BaseModel):
+    name: str
+    description: str
+    tags: list[TagOut]
+    max: int
+    max_starting: int
+    max_prealloc: int
+    counts: dict[ResourceState, int] = Field(description="live resources per state")
+
+    @classmethod
+    def of(cls, s: PoolStatus) -> PoolOut:
+        p = s.pool
+        return cls(
+            name=p.name,
+            description=p.description,
+            tags=[TagOut(name=t.name, priority=t.priority) for t in p.tags],
+            max=p.max,
+            max_starting=p.max_starting,
+            max_prealloc=p.max_prealloc,
+            counts={state: s.counts.get(state, 0) for state in ResourceState if state is not ResourceState.ENDED},
+        )
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,203 @@
+"""The reconciler: turns the planner's actions into store transitions and hook runs.
+
+Each pass reads a snapshot, plans, and applies in a worker thread the actions
+that only touch the database (assign, recycle, fail); actions that need a hook
+become tasks on the event loop, and the resource stays in `busy` until its hook
+has finished and its outcome is stored. A pass runs whenever something wakes
+it (a new ticket, a closed ticket, a finished hook) and otherwise when the
+planner says a timed rule is due, or every `sleeptime` seconds at the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lessor.domain.model import Pool, Resource
+from lessor.domain.states import ResourceState
+from lessor.planner import actions as act
+from lessor.planner.plan import plan
+from lessor.runner.env import hook_env
+from lessor.runner.hooks import HookResult, HookRunner
+from lessor.service.core import LessorService
+
+log = logging.getLogger(__name__)
+R = ResourceState
+
+
+@dataclass(frozen=True)
+class Launch:
+    kind: str  # "new", "livecheck", "release", "delete"
+    resource: Resource
+    pool: Pool
+
+
+LOG_SUFFIX = {"new": "alloc", "livecheck": "watch", "release": "release", "delete": "terminate"}
+
+
+class Reconciler:
+    def __init__(
+        self,
+        service: LessorService,
+        logdir: Path,
+        *,
+        sleeptime: float = 20.0,
+        retry_base: float = 10.0,
+        retry_max: float = 3600.0,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.signals = service.signals
+        self.runner = HookRunner(logdir)
+        self.sleeptime = sleeptime
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self.busy: set[int] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.passes = 0
+        self.alive = False
+
+    async def run(self) -> None:
+        recovered = await asyncio.to_thread(self.store.recover_after_crash, time.time())
+        if recovered:
+            log.warning("resources %s were mid-hook at the last stop; deleting them", recovered)
+        self.alive = True
+        try:
+            while True:
+                try:
+                    wake_at = await self.step()
+                except Exception:
+                    log.exception("reconciler pass failed; retrying")
+                    wake_at = None
+                delay = self.sleeptime
+                if wake_at is not None:
+                    delay = max(0.0, min(delay, wake_at - time.time()))
+                await self.signals.reconciler_woken(delay)
+        finally:
+            self.alive = False
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def step(self) -> float | None:
+        launches, wake_at = await asyncio.to_thread(self._plan_and_apply, frozenset(self.busy))
+        for launch in launches:
+            self.busy.add(launch.resource.id)
+            task = asyncio.create_task(self._hook(launch))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.passes += 1
+        return wake_at
+
+    def _plan_and_apply(self, busy: frozenset[int]) -> tuple[list[Launch], float | None]:
+        snapshot = self.service.snapshot(busy)
+        decided = plan(snapshot)
+        resources = {r.id: r for r in snapshot.resources}
+        pools = {p.name: p for p in snapshot.pools}
+        tickets = {t.id: t for t in snapshot.tickets}
+        launches: list[Launch] = []
+        changed = False
+        now = snapshot.now
+        for a in decided.actions:
+            match a:
+                case act.Assign(ticket_id, resource_id):
+                    if self.store.assign(ticket_id, resource_id, now):
+                        self.signals.ticket_changed(ticket_id)
+                case act.FailTicket(ticket_id, message):
+                    if self.store.fail_ticket(ticket_id, message, now):
+                        self.signals.ticket_changed(ticket_id)
+                case act.Start(pool_name):
+                    pool = pools[pool_name]
+                    tags = sorted(pool.tag_names)
+                    created = self.store.create_resource(pool.name, tags, pool.name_pattern, now)
+                    launches.append(Launch("new", created, pool))
+                case act.Recycle(resource_id, reuse):
+                    r = resources[resource_id]
+                    ticket = tickets.get(r.ticket_id) if r.ticket_id is not None else None
+                    sandbox = ticket.sandbox if ticket else r.sandbox
+                    changed |= self.store.recycle(resource_id, reuse, sandbox, now)
+                case act.Retire(resource_id, reason):
+                    changed |= self.store.request_delete(resource_id, [R.UP], reason, now)
+                case act.Livecheck(resource_id):
+                    r = resources[resource_id]
+                    launches.append(Launch("livecheck", r, pools[r.pool]))
+                case act.Release(resource_id):
+                    r = resources[resource_id]
+                    if pools[r.pool].cmd_release:
+                        launches.append(Launch("release", r, pools[r.pool]))
+                    else:
+                        changed |= self.store.release_done(resource_id, now)
+                case act.Delete(resource_id):
+                    r = resources[resource_id]
+                    if not self.store.start_delete(resource_id, now):
+                        continue
+                    if pools[r.pool].cmd_delete:
+                        launches.append(Launch("delete", r, pools[r.pool]))
+                    else:
+                        self.store.mark_ended(resource_id, now)
+        if changed:
+            self.signals.wake_reconciler()
+        return launches, decided.wake_at
+
+    async def _hook(self, launch: Launch) -> None:
+        r, pool = launch.resource, launch.pool
+        command = {
+            "new": pool.cmd_new,
+            "livecheck": pool.cmd_livecheck,
+            "release": pool.cmd_release,
+            "delete": pool.cmd_delete,
+        }[launch.kind]
+        try:
+            if command:
+                result = await self.runner.run(
+                    command,
+                    hook_env(r),
+                    timeout=pool.hook_timeout,
+                    log=self.runner.log_path(r.id, LOG_SUFFIX[launch.kind]),
+                )
+            else:
+                result = HookResult(0, b"", 0.0)
+            await asyncio.to_thread(self._record, launch, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("recording the outcome of %s for resource %s failed", launch.kind, r.id)
+        finally:
+            self.busy.discard(r.id)
+            self.signals.wake_reconciler()
+
+    def _record(self, launch: Launch, result: HookResult) -> None:
+        r, pool, now = launch.resource, launch.pool, time.time()
+        name = f"cmd_{launch.kind}"
+        match launch.kind:
+            case "new":
+                if not result.ok:
+                    log.warning("%s: %s", r.name, result.describe(name))
+                    self.store.request_delete(r.id, [R.STARTING], result.describe(name), now)
+                    self.store.save_data(r.id, result.stdout)
+                elif not self.store.mark_up(r.id, result.stdout, now):
+                    self.store.save_data(r.id, result.stdout)  # cmd_delete may need it
+            case "livecheck":
+                if result.ok:
+                    self.store.livecheck_passed(r.id, now)
+                else:
+                    state = self.store.livecheck_failed(
+                        r.id, pool.livecheck_attempts, result.describe(name), now
+                    )
+                    log.warning("%s: %s (now %s)", r.name, result.describe(name), state)
+            case "release":
+                if result.ok:
+                    self.store.release_done(r.id, now)
+                else:
+                    self.store.request_delete(r.id, [R.RELEASING], result.describe(name), now)
+            case "delete":
+                if result.ok:
+                    self.store.mark_ended(r.id, now)
+                else:
+                    attempts = r.delete_attempts + 1
+                    delay = min(self.retry_max, self.retry_base * 2 ** (attempts - 1))
+                    log.warning("%s: %s; retry in %.0fs", r.name, result.describe(name), delay)
+                    self.store.delete_failed(r.id, result.describe(name), now + delay, now)

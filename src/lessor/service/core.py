@@ -1,0 +1,140 @@
+"""The use cases: what the API, the CLI (through the API) and the reconciler may do.
+
+Each one is a single store transaction plus the wake-ups it implies; none of
+them runs a hook or waits on one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lessor.domain.matching import unservable_tags
+from lessor.domain.model import Pool, Resource, Snapshot, Ticket
+from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
+from lessor.planner.plan import no_pool_message
+from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
+from lessor.service.signals import Signals
+from lessor.store.interface import Store
+
+R = ResourceState
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    pool: Pool
+    counts: dict[ResourceState, int]
+
+
+class LessorService:
+    def __init__(
+        self,
+        store: Store,
+        pools: tuple[Pool, ...],
+        signals: Signals | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.pools = pools
+        self.signals = signals or Signals()
+        self.clock = clock
+
+    def pool(self, name: str) -> Pool | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+    def snapshot(self, busy: frozenset[int]) -> Snapshot:
+        return Snapshot(
+            now=self.clock(),
+            pools=self.pools,
+            resources=tuple(self.store.live_resources()),
+            tickets=tuple(self.store.tickets_for_snapshot()),
+            busy=busy,
+        )
+
+    # ---- tickets -------------------------------------------------------
+
+    def open_ticket(
+        self, tags: list[str], sandbox: str | None = None, priority: int = 0
+    ) -> Ticket:
+        tags = [t.strip() for t in tags]
+        if not tags or any(not t for t in tags):
+            raise InvalidRequest("a ticket needs at least one non-empty tag")
+        missing = unservable_tags(self.pools, tags)
+        if missing:
+            raise NoPoolForTags(no_pool_message(missing), missing)
+        ticket = self.store.open_ticket(list(dict.fromkeys(tags)), sandbox, priority, self.clock())
+        self.signals.wake_reconciler()
+        return ticket
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        ticket = self.store.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} does not exist")
+        return ticket
+
+    async def wait_ticket(self, ticket_id: int, timeout: float) -> Ticket:
+        """The ticket as soon as it is no longer OPEN, or as it is after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            change = self.signals.watch_ticket(ticket_id)
+            try:
+                ticket = await asyncio.to_thread(self.get_ticket, ticket_id)
+                remaining = deadline - loop.time()
+                if ticket.state is not TicketState.OPEN or remaining <= 0:
+                    return ticket
+                try:
+                    await asyncio.wait_for(asyncio.shield(change), remaining)
+                except TimeoutError:
+                    pass
+            finally:
+                change.cancel()
+
+    def close_ticket(self, ticket_id: int) -> Ticket:
+        ticket = self.get_ticket(ticket_id)
+        if ticket.state is not TicketState.CLOSED:
+            self.store.close_ticket(ticket_id, self.clock())
+            self.signals.ticket_changed(ticket_id)
+            self.signals.wake_reconciler()
+        return self.get_ticket(ticket_id)
+
+    def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
+        return self.store.list_tickets(states)
+
+    # ---- resources -----------------------------------------------------
+
+    def get_resource(self, resource_id: int) -> Resource:
+        resource = self.store.get_resource(resource_id)
+        if resource is None:
+            raise NotFound(f"resource {resource_id} does not exist")
+        return resource
+
+    def list_resources(
+        self, states: list[ResourceState] | None = None, pool: str | None = None
+    ) -> list[Resource]:
+        return self.store.list_resources(states, pool)
+
+    def delete_resource(self, resource_id: int) -> Resource:
+        """Ask for deletion; cmd_delete runs as soon as no other hook runs on it."""
+        resource = self.get_resource(resource_id)
+        allowed = LIVE_RESOURCE_STATES - {R.DELETING, R.DELETE_REQUESTED}
+        if resource.state in (R.DELETING, R.DELETE_REQUESTED, R.ENDED):
+            return resource
+        if not self.store.request_delete(resource_id, allowed, "deleted by an admin", self.clock()):
+            raise Conflict(f"resource {resource_id} changed state; try again")
+        if resource.ticket_id is not None:
+            self.signals.ticket_changed(resource.ticket_id)
+        self.signals.wake_reconciler()
+        return self.get_resource(resource_id)
+
+    # ---- pools ---------------------------------------------------------
+
+    def pool_statuses(self) -> list[PoolStatus]:
+        counts = self.store.pool_counts()
+        return [PoolStatus(p, dict(counts.get(p.name, {}))) for p in self.pools]
+
+    def set_pools(self, pools: tuple[Pool, ...]) -> None:
+        self.pools = pools
+        self.signals.wake_reconciler()

@@ -1,0 +1,33 @@
+"""Errors a use case reports to its caller; the API turns each into an HTTP status."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base: the message is shown to the user as it is."""
+
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class NoPoolForTags(ServiceError):
+    """No configured pool could ever serve these tags."""
+
+    status = 422
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class InvalidRequest(ServiceError):
+    status = 422
+
+
+class Conflict(ServiceError):
+    """The object is not in a state that allows this operation."""
+
+    status = 409

@@ -1,0 +1,80 @@
+"""In-process wake-ups: a new or closed ticket wakes the reconciler; an assignment wakes waiters.
+
+Use cases run in worker threads (sync API handlers) and in the reconciler; the
+waiters are coroutines on the server's event loop. Everything that crosses
+from a thread to the loop goes through `call_soon_threadsafe`, so waking is
+immediate and never polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import defaultdict
+
+
+class Signals:
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake = threading.Event()  # also usable without a loop (tests, tools)
+        self._wake_async: asyncio.Event | None = None
+        self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's loop; must be called from inside it."""
+        self._loop = loop
+        self._wake_async = asyncio.Event()
+
+    # -- reconciler ------------------------------------------------------
+
+    def wake_reconciler(self) -> None:
+        self._wake.set()
+        if self._loop is not None and self._wake_async is not None:
+            self._call(self._wake_async.set)
+
+    async def reconciler_woken(self, timeout: float) -> None:
+        """Wait until woken or `timeout` passes, then reset the wake flag."""
+        assert self._wake_async is not None, "Signals.bind() first"
+        if not self._wake_async.is_set():
+            try:
+                await asyncio.wait_for(self._wake_async.wait(), timeout)
+            except TimeoutError:
+                pass
+        self._wake_async.clear()
+        self._wake.clear()
+
+    # -- tickets ---------------------------------------------------------
+
+    def ticket_changed(self, ticket_id: int) -> None:
+        if self._loop is not None:
+            self._call(lambda: self._resolve(ticket_id))
+
+    def watch_ticket(self, ticket_id: int) -> asyncio.Future[None]:
+        """A future that completes at the ticket's next change; register before reading it."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[ticket_id].add(fut)
+        fut.add_done_callback(lambda f: self._forget(ticket_id, f))
+        return fut
+
+    def _resolve(self, ticket_id: int) -> None:
+        for fut in list(self._waiters.get(ticket_id, ())):
+            if not fut.done():
+                fut.set_result(None)
+
+    def _forget(self, ticket_id: int, fut: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(ticket_id)
+        if waiters is not None:
+            waiters.discard(fut)
+            if not waiters:
+                del self._waiters[ticket_id]
+
+    def _call(self, fn: object) -> None:
+        assert self._loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            fn()  # type: ignore[operator]
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn)  # type: ignore[arg-type]
