@@ -37,9 +37,15 @@ client_cli.register(main)
 @click.option("--db", "db_url", metavar="URL", help="sqlite:///FILE or postgresql://…")
 @click.option("--host", help="Address to listen on (default localhost).")
 @click.option("--port", type=int, help="Port (default 49100).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the SQLite DB and logs go.")
-@click.option("--admin-token", "server_admin_token", envvar="LESSOR_SERVER_ADMIN_TOKEN",
-              help="Token that admin requests must present (env LESSOR_SERVER_ADMIN_TOKEN).")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Where the SQLite DB and logs go."
+)
+@click.option(
+    "--admin-token",
+    "server_admin_token",
+    envvar="LESSOR_SERVER_ADMIN_TOKEN",
+    help="Token that admin requests must present (env LESSOR_SERVER_ADMIN_TOKEN).",
+)
 @click.option("--sleeptime", type=float, help="Seconds between periodic passes (default 20).")
 @click.option("--log-level", "loglevel", help="debug, info, warning, error.")
 def server(
@@ -80,7 +86,9 @@ def server(
         }
         cfg = cfg.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         if cfg.pools is None:
-            raise ConfigError("no pools: give --pools FILE, --config-dir DIR or pools: in server.yaml")
+            raise ConfigError(
+                "no pools: give --pools FILE, --config-dir DIR or pools: in server.yaml"
+            )
         pools = load_pools(cfg.pools)
     except ConfigError as e:
         click.echo(f"lessor: {e}", err=True)
@@ -111,16 +119,16 @@ def _serve(cfg: object, pools: object) -> None:
         f"  API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
         err=True,
     )
-    try:
-        uvicorn.run(
-            create_app(settings),
-            host=cfg.hostname,
-            port=cfg.port,
-            log_level=cfg.loglevel.lower(),
-            access_log=cfg.loglevel.lower() == "debug",
-        )
-    except SystemExit:
-        raise
+    uvicorn.run(
+        create_app(settings),
+        host=cfg.hostname,
+        port=cfg.port,
+        # asyncio's own loop: its subprocesses close inherited descriptors,
+        # so a VM started by cmd_new never holds our listening socket.
+        loop="asyncio",
+        log_level=cfg.loglevel.lower(),
+        access_log=cfg.loglevel.lower() == "debug",
+    )
 
 
 def _safe(url: str) -> str:

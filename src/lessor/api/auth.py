@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 
-def require_admin(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> None:
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     expected: str | None = request.app.state.admin_token
     if not expected:
-        raise HTTPException(403, "admin operations are disabled: set admin_token in the server config")
+        raise HTTPException(
+            403, "admin operations are disabled: set admin_token in the server config"
+        )
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(401, "this needs the admin token (Authorization: Bearer TOKEN)")

@@ -22,7 +22,9 @@ def _text(data: bytes | None) -> str | None:
 
 class TicketIn(BaseModel):
     tags: list[str] = Field(min_length=1, examples=[["fedora", "x86_64"]])
-    sandbox: str | None = Field(None, description="only resources released by this sandbox are reused")
+    sandbox: str | None = Field(
+        None, description="only resources released by this sandbox are reused"
+    )
     priority: int = 0
 
 
@@ -123,7 +125,11 @@ class PoolOut(BaseModel):
             max=p.max,
             max_starting=p.max_starting,
             max_prealloc=p.max_prealloc,
-            counts={state: s.counts.get(state, 0) for state in ResourceState if state is not ResourceState.ENDED},
+            counts={
+                state: s.counts.get(state, 0)
+                for state in ResourceState
+                if state is not ResourceState.ENDED
+            },
         )
 
 

@@ -247,7 +247,9 @@ def pools(ctx: click.Context, as_json: bool) -> None:
     rows = _call(ctx, lambda c: c.pools())
     for row in rows:
         row["tags"] = [t["name"] for t in row["tags"]]
-    _table(rows, ["name", "tags", "max", "max_starting", "max_prealloc", "counts"], as_json, "pools")
+    _table(
+        rows, ["name", "tags", "max", "max_starting", "max_prealloc", "counts"], as_json, "pools"
+    )
 
 
 @click.command("resource-delete")

@@ -62,11 +62,15 @@ class PoolConfig(BaseModel):
             max=self.max,
             max_starting=self.max_starting,
             max_prealloc=self.max_prealloc,
+            start_delay=self.start_delay,
             tags=tuple(Tag(t.name, t.priority) for t in self.tags),
+            tags_on_demand=tuple(Tag(t.name, t.priority) for t in self.tags_on_demand),
+            named_counters=tuple(self.named_counters),
             cmd_new=self.cmd_new,
             cmd_delete=self.cmd_delete,
             cmd_livecheck=self.cmd_livecheck,
             cmd_release=self.cmd_release,
+            cmd_list=self.cmd_list,
             livecheck_period=self.livecheck_period,
             livecheck_attempts=self.livecheck_attempts,
             reuse_opportunity_time=self.reuse_opportunity_time,
@@ -89,18 +93,22 @@ def parse_pools(doc: YamlDoc) -> tuple[Pool, ...]:
     if not isinstance(doc.data, dict):
         raise ConfigError(f"{doc.where(())}: expected a mapping of pool names to pools")
     pools = []
-    for name, body in doc.data.items():
-        name = str(name)
+    for raw_name, body in doc.data.items():
+        name = str(raw_name)
         if not isinstance(body, dict):
-            raise ConfigError(f"{doc.where((name,))}: pool {name!r}: expected a mapping of keys")
+            raise ConfigError(
+                f"{doc.where((raw_name,))}: pool {name!r}: expected a mapping of keys"
+            )
         try:
             cfg = PoolConfig.model_validate(body)
         except ValidationError as e:
             err = e.errors()[0]
-            loc = (name, *err["loc"])
+            loc = (raw_name, *err["loc"])
             key = ".".join(str(p) for p in err["loc"])
             raise ConfigError(f"{doc.where(loc)}: pool {name!r}: {key}: {err['msg']}") from e
         for key in cfg.model_extra or {}:
-            log.warning("%s: pool %r: unknown key %r ignored", doc.where((name, key)), name, key)
+            log.warning(
+                "%s: pool %r: unknown key %r ignored", doc.where((raw_name, key)), name, key
+            )
         pools.append(cfg.to_pool(name))
     return tuple(pools)

@@ -24,11 +24,15 @@ class Pool:
     max: int = 4
     max_starting: int = 1
     max_prealloc: int = 2
+    start_delay: float = 0.0
     tags: tuple[Tag, ...] = ()
+    tags_on_demand: tuple[Tag, ...] = ()
+    named_counters: tuple[str, ...] = ()
     cmd_new: str | None = None
     cmd_delete: str | None = None
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
+    cmd_list: str | None = None
     livecheck_period: float = 600.0
     livecheck_attempts: int = 3
     reuse_opportunity_time: float = 0.0

@@ -71,9 +71,7 @@ def check_transition(
     current: ResourceState | TicketState, target: ResourceState | TicketState
 ) -> None:
     """Raise InvalidTransition unless `current -> target` is in the table."""
-    table: dict[ResourceState, frozenset[ResourceState]] | dict[
-        TicketState, frozenset[TicketState]
-    ]
+    table: dict[ResourceState, frozenset[ResourceState]] | dict[TicketState, frozenset[TicketState]]
     table = RESOURCE_TRANSITIONS if isinstance(current, ResourceState) else TICKET_TRANSITIONS
     allowed = table[current]  # type: ignore[index]
     if target not in allowed:

@@ -90,7 +90,10 @@ def _start(s: Snapshot, waiting: list[Ticket], taken: set[int]) -> Iterator[Star
         if r.state is R.UP and r.sandbox is None and r.id not in taken and r.id not in s.busy
     )
     supply = Counter(starting)
-    room = {p.name: max(0, min(p.max - live[p.name], p.max_starting - starting[p.name])) for p in s.pools}
+    room = {
+        p.name: max(0, min(p.max - live[p.name], p.max_starting - starting[p.name]))
+        for p in s.pools
+    }
     starts: Counter[str] = Counter()
     for t in waiting:
         candidates = sorted(

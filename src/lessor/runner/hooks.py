@@ -9,8 +9,10 @@ by being pasted into that string.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,7 +57,10 @@ class HookRunner:
     ) -> HookResult:
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        with log.open("ab") as logf:
+        # stdout goes to a file, not a pipe: a hook that leaves a background
+        # child holding its stdout (a common slip in admin scripts) must not
+        # hang us until the timeout; the hook is done when its shell exits.
+        with log.open("ab") as logf, tempfile.TemporaryFile() as out:
             logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {command}\n".encode())
             logf.flush()
             try:
@@ -64,7 +69,7 @@ class HookRunner:
                     "-c",
                     command,
                     stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
+                    stdout=out,
                     stderr=logf,
                     env={**os.environ, **env},
                     start_new_session=True,  # so a timeout kills the hook's children too
@@ -73,16 +78,17 @@ class HookRunner:
                 logf.write(f"=== cannot start: {e}\n".encode())
                 return HookResult(127, b"", time.monotonic() - started)
             try:
-                stdout, _ = await asyncio.wait_for(proc.communicate(), timeout)
-                code = proc.returncode if proc.returncode is not None else -1
+                code = await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 _kill_group(proc.pid)
                 await proc.wait()
-                stdout, code = b"", TIMEOUT_EXIT
+                code = TIMEOUT_EXIT
             except asyncio.CancelledError:
                 _kill_group(proc.pid)
                 raise
             duration = time.monotonic() - started
+            out.seek(0)
+            stdout = out.read() if code != TIMEOUT_EXIT else b""
             if stdout:
                 logf.write(b"--- stdout:\n" + stdout + (b"" if stdout.endswith(b"\n") else b"\n"))
             logf.write(f"=== exit {code} after {duration:.2f}s\n".encode())
@@ -90,7 +96,5 @@ class HookRunner:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

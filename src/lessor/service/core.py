@@ -7,6 +7,7 @@ them runs a hook or waits on one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,9 +56,7 @@ class LessorService:
 
     # ---- tickets -------------------------------------------------------
 
-    def open_ticket(
-        self, tags: list[str], sandbox: str | None = None, priority: int = 0
-    ) -> Ticket:
+    def open_ticket(self, tags: list[str], sandbox: str | None = None, priority: int = 0) -> Ticket:
         tags = [t.strip() for t in tags]
         if not tags or any(not t for t in tags):
             raise InvalidRequest("a ticket needs at least one non-empty tag")
@@ -85,10 +84,8 @@ class LessorService:
                 remaining = deadline - loop.time()
                 if ticket.state is not TicketState.OPEN or remaining <= 0:
                     return ticket
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(change), remaining)
-                except TimeoutError:
-                    pass
             finally:
                 change.cancel()
 

@@ -9,6 +9,7 @@ immediate and never polled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import defaultdict
 
@@ -36,10 +37,8 @@ class Signals:
         """Wait until woken or `timeout` passes, then reset the wake flag."""
         assert self._wake_async is not None, "Signals.bind() first"
         if not self._wake_async.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_async.wait(), timeout)
-            except TimeoutError:
-                pass
         self._wake_async.clear()
         self._wake.clear()
 

@@ -20,7 +20,9 @@ def make_engine(url: str) -> sa.Engine:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    raise ValueError(f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:// or postgresql://")
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string()!r}: use sqlite:// or postgresql://"
+    )
 
 
 def _sqlite_engine(url: str, database: str | None) -> sa.Engine:

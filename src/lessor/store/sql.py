@@ -326,9 +326,7 @@ class SqlStore:
 
     # ---- helpers -------------------------------------------------------
 
-    def _guarded(
-        self, table: sa.Table, row_id: int, expected: list[Any], **values: Any
-    ) -> bool:
+    def _guarded(self, table: sa.Table, row_id: int, expected: list[Any], **values: Any) -> bool:
         with self._write() as conn:
             result = conn.execute(
                 table.update()

@@ -60,6 +60,8 @@ resources = sa.Table(
     sa.Column("delete_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
     sa.Column("message", sa.Text, nullable=False, server_default=""),
+    # resalloc's named counters: {counter name: value}, smallest free per pool.
+    sa.Column("counters", sa.JSON, nullable=False, server_default="{}"),
     # Live rows are few and hot; ENDED ones pile up as history.
     sa.Index(
         "ix_resources_live",
@@ -77,4 +79,20 @@ resources = sa.Table(
         sqlite_where=sa.text("state != 'ENDED'"),
         postgresql_where=sa.text("state != 'ENDED'"),
     ),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.Integer),
+    sa.Column("resource_id", sa.Integer),
+    sa.Column("pool", sa.String(255)),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("details", sa.JSON, nullable=False, server_default="{}"),
+    sa.Index("ix_events_ticket_id", "ticket_id"),
+    sa.Index("ix_events_resource_id", "resource_id"),
+    sa.Index("ix_events_at", "at"),
 )

@@ -1,4 +1,4 @@
-"""Initial schema: tickets and resources.
+"""Initial schema: tickets, resources and their events.
 
 Revision ID: 0001
 Revises:
@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("delete_attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
         sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("counters", sa.JSON, nullable=False, server_default="{}"),
         sa.PrimaryKeyConstraint("id", name="pk_resources"),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name="fk_resources_ticket_id"),
     )
@@ -85,8 +86,24 @@ def upgrade() -> None:
         sqlite_where=sa.text("state != 'ENDED'"),
         postgresql_where=sa.text("state != 'ENDED'"),
     )
+    op.create_table(
+        "events",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("ticket_id", sa.Integer),
+        sa.Column("resource_id", sa.Integer),
+        sa.Column("pool", sa.String(255)),
+        sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("details", sa.JSON, nullable=False, server_default="{}"),
+        sa.PrimaryKeyConstraint("id", name="pk_events"),
+    )
+    op.create_index("ix_events_ticket_id", "events", ["ticket_id"])
+    op.create_index("ix_events_resource_id", "events", ["resource_id"])
+    op.create_index("ix_events_at", "events", ["at"])
 
 
 def downgrade() -> None:
+    op.drop_table("events")
     op.drop_table("resources")
     op.drop_table("tickets")

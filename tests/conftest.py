@@ -1,0 +1,265 @@
+"""Fixtures shared by every test layer: databases (SQLite and a throwaway
+PostgreSQL cluster) and a real `lessor server` process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 15.0,
+    interval: float = 0.02,
+    message: str = "condition",
+) -> object:
+    """Polls with a deadline; returns the first truthy value of `predicate`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+# --- PostgreSQL: a throwaway cluster per test session --------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
+    return candidates[0].parent if candidates else None
+
+
+@dataclass
+class PgCluster:
+    bindir: Path
+    datadir: Path
+    sockdir: Path
+    port: int
+    as_user: list[str]
+    _names: Iterator[int] = field(default_factory=lambda: count(1))
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql+psycopg://postgres@/{dbname}?host={self.sockdir}&port={self.port}"
+
+    def new_database(self) -> str:
+        name = f"t{os.getpid()}_{next(self._names)}"
+        self.run(
+            str(self.bindir / "createdb"),
+            "-h",
+            str(self.sockdir),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            name,
+        )
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    bindir = _pg_bindir()
+    if bindir is None:
+        message = "PostgreSQL (initdb/pg_ctl) is not installed; scripts/test installs it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    base = tmp_path_factory.mktemp("pg")
+    datadir, sockdir = base / "data", base / "sock"
+    sockdir.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        base.chmod(0o755)
+        shutil.chown(base, "postgres")
+        shutil.chown(sockdir, "postgres")
+        for parent in base.parents:
+            if parent == Path("/"):
+                break
+            parent.chmod(parent.stat().st_mode | 0o011)
+    cluster = PgCluster(bindir, datadir, sockdir, free_port(), as_user)
+    cluster.run(
+        str(bindir / "initdb"),
+        "-D",
+        str(datadir),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+        "-E",
+        "UTF8",
+    )
+    cluster.run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(datadir),
+        "-w",
+        "-l",
+        str(base / "log"),
+        "start",
+        "-o",
+        f"-k {sockdir} -p {cluster.port} -c listen_addresses='' -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.run(str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lessor.sqlite'}"
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return cluster.new_database()
+
+
+# --- A real server process --------------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def lessor(
+        self, *args: str, check: bool = False, timeout: float = 60, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the real `lessor` CLI against this server."""
+        return subprocess.run(
+            [sys.executable, "-m", "lessor.cli", *args],
+            env={**self.env, "LESSOR_SERVER": self.url, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
+    def start(self) -> None:
+        with self.log.open("ab") as logf:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, stdout=logf, stderr=logf, cwd=ROOT, start_new_session=True
+            )
+
+        def healthy() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, timeout=30, message="the server to answer /healthz")
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Starts `lessor server` as a subprocess; stopped (and its fake VMs removed) at teardown."""
+    servers: list[ServerProcess] = []
+
+    def start(
+        pools: Path = EXAMPLES / "pools.yaml",
+        db: str | None = None,
+        extra: tuple[str, ...] = (),
+        **env: str,
+    ) -> ServerProcess:
+        port = free_port()
+        data = tmp_path / "data"
+        args = [
+            sys.executable,
+            "-m",
+            "lessor.cli",
+            "server",
+            "--pools",
+            str(pools),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--sleeptime",
+            "1",
+            *extra,
+        ]
+        if db:
+            args += ["--db", db]
+        full_env = {
+            **os.environ,
+            "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
+            "LESSOR_DELETE_RETRY_BASE": "0.2",
+            **env,
+        }
+        full_env.pop("LESSOR_SERVER", None)
+        server = ServerProcess(
+            f"http://127.0.0.1:{port}",
+            None,
+            args,
+            full_env,  # type: ignore[arg-type]
+            tmp_path / f"server-{len(servers)}.log",
+        )
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+    cloud = tmp_path / "cloud"
+    if cloud.exists():  # stop the pretend VMs a killed server left behind
+        for pidfile in cloud.glob("*/pid"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text()), 9)
