@@ -16,6 +16,7 @@ from itertools import count
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,11 +51,12 @@ def wait_until(
 
 
 def _pg_bindir() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), reverse=True)
-    return candidates[0].parent if candidates else None
+    """Debian keeps initdb/pg_ctl out of PATH, under /usr/lib/postgresql/VERSION/bin."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if candidates:
+        return candidates[0].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
 
 
 @dataclass
@@ -67,23 +69,19 @@ class PgCluster:
     _names: Iterator[int] = field(default_factory=lambda: count(1))
 
     def run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
+        done = subprocess.run(
+            [*self.as_user, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@/{dbname}?host={self.sockdir}&port={self.port}"
 
     def new_database(self) -> str:
         name = f"t{os.getpid()}_{next(self._names)}"
-        self.run(
-            str(self.bindir / "createdb"),
-            "-h",
-            str(self.sockdir),
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            name,
-        )
+        with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
 

@@ -61,6 +61,9 @@ class Reconciler:
         self.alive = False
 
     async def run(self) -> None:
+        killed = await asyncio.to_thread(self.runner.kill_leftovers)
+        if killed:
+            log.warning("killed hook processes %s left running by the last stop", killed)
         recovered = await asyncio.to_thread(self.store.recover_after_crash, time.time())
         if recovered:
             log.warning("resources %s were mid-hook at the last stop; deleting them", recovered)

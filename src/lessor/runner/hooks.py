@@ -14,9 +14,15 @@ import os
 import signal
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
+
+RUN_TOKEN_ENV = "LESSOR_HOOK_RUN"
+"""Environment variable carrying a per-run token, to find hooks a crash left behind."""
 
 TIMEOUT_EXIT = 124
 """Exit code reported for a hook killed at its timeout (as timeout(1) and resalloc)."""
@@ -43,6 +49,30 @@ class HookRunner:
 
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
+        self.running_dir = logdir / "hooks" / "running"
+
+    def kill_leftovers(self) -> list[int]:
+        """Kill hooks a crashed server left running; returns their pids.
+
+        A hook cut off by `kill -9` of the server goes on in its own session
+        (a cmd_new still making a VM nobody will track). Each run leaves a
+        token in `running/` until it ends; any process still carrying a
+        token from there in its environment is such a leftover. Matching on
+        the token, not a pid, means a reused pid never kills a stranger.
+        """
+        tokens = (
+            {f.name for f in self.running_dir.glob("*")} if self.running_dir.exists() else set()
+        )
+        killed: list[int] = []
+        if tokens:
+            for proc in psutil.process_iter():
+                with contextlib.suppress(psutil.Error):
+                    if proc.environ().get(RUN_TOKEN_ENV) in tokens:
+                        proc.kill()
+                        killed.append(proc.pid)
+        for token in tokens:
+            (self.running_dir / token).unlink(missing_ok=True)
+        return killed
 
     def log_path(self, resource_id: int, suffix: str) -> Path:
         return self.logdir / "hooks" / f"{resource_id:06d}_{suffix}"
@@ -56,6 +86,18 @@ class HookRunner:
         log: Path,
     ) -> HookResult:
         log.parent.mkdir(parents=True, exist_ok=True)
+        self.running_dir.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        marker = self.running_dir / token
+        marker.write_text(f"{log.name}\n")
+        try:
+            return await self._run(command, {**env, RUN_TOKEN_ENV: token}, timeout, log)
+        finally:
+            marker.unlink(missing_ok=True)
+
+    async def _run(
+        self, command: str, env: Mapping[str, str], timeout: float, log: Path
+    ) -> HookResult:
         started = time.monotonic()
         # stdout goes to a file, not a pipe: a hook that leaves a background
         # child holding its stdout (a common slip in admin scripts) must not
