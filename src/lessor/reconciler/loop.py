@@ -55,7 +55,7 @@ class Reconciler:
         self.sleeptime = sleeptime
         self.retry_base = retry_base
         self.retry_max = retry_max
-        self.busy: set[int] = set()
+        self.busy = service.busy
         self.tasks: set[asyncio.Task[None]] = set()
         self.passes = 0
         self.alive = False

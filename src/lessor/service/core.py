@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from lessor.domain.matching import unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
-from lessor.planner.plan import no_pool_message
+from lessor.planner.actions import Assign
+from lessor.planner.plan import no_pool_message, plan
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
 from lessor.service.signals import Signals
 from lessor.store.interface import Store
@@ -41,6 +42,8 @@ class LessorService:
         self.pools = pools
         self.signals = signals or Signals()
         self.clock = clock
+        self.busy: set[int] = set()
+        """Resources with a hook in flight (the reconciler's); never handed out meanwhile."""
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
@@ -64,7 +67,31 @@ class LessorService:
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
         ticket = self.store.open_ticket(list(dict.fromkeys(tags)), sandbox, priority, self.clock())
-        self.signals.wake_reconciler()
+        ticket = self._assign_at_once(ticket)
+        self.signals.wake_reconciler(soon=ticket.state is not TicketState.OPEN)
+        return ticket
+
+    def _assign_at_once(self, ticket: Ticket) -> Ticket:
+        """The fast path: a ready spare goes to a new ticket within its own request.
+
+        Taken only when no older ticket waits, so queue order stays the
+        planner's; the planner itself picks the spare, from a snapshot of
+        just this ticket and the free resources, so the rules live in one
+        place. Otherwise the reconciler pass the new ticket wakes decides.
+        """
+        if self.store.open_tickets_before(ticket.id):
+            return ticket
+        spares = tuple(r for r in self.store.list_resources([R.UP]) if r.id not in self.busy)
+        if not spares:
+            return ticket
+        decided = plan(Snapshot(self.clock(), self.pools, spares, (ticket,), frozenset(self.busy)))
+        for action in decided.actions:
+            if (
+                isinstance(action, Assign)
+                and action.ticket_id == ticket.id
+                and self.store.assign(ticket.id, action.resource_id, self.clock())
+            ):
+                return self.get_ticket(ticket.id)
         return ticket
 
     def get_ticket(self, ticket_id: int) -> Ticket:
@@ -94,7 +121,7 @@ class LessorService:
         if ticket.state is not TicketState.CLOSED:
             self.store.close_ticket(ticket_id, self.clock())
             self.signals.ticket_changed(ticket_id)
-            self.signals.wake_reconciler()
+            self.signals.wake_reconciler(soon=True)
         return self.get_ticket(ticket_id)
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:

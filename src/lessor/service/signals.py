@@ -13,6 +13,9 @@ import contextlib
 import threading
 from collections import defaultdict
 
+LATER = 0.02
+"""Seconds by which `wake_reconciler(soon=True)` defers a pass."""
+
 
 class Signals:
     def __init__(self) -> None:
@@ -28,10 +31,22 @@ class Signals:
 
     # -- reconciler ------------------------------------------------------
 
-    def wake_reconciler(self) -> None:
+    def wake_reconciler(self, *, soon: bool = False) -> None:
+        """Ask for a pass now, or `soon` (after LATER seconds) when no one is waiting on it.
+
+        Work nobody waits for (topping up spares after a fast-path assignment,
+        recycling after a close) is batched a few milliseconds later, so that
+        a pass does not compete for the interpreter with the request that
+        caused it while that request is still being answered.
+        """
+        if self._loop is None or self._wake_async is None:
+            self._wake.set()
+            return
+        if soon:
+            self._call(lambda: self._loop.call_later(LATER, self.wake_reconciler))
+            return
         self._wake.set()
-        if self._loop is not None and self._wake_async is not None:
-            self._call(self._wake_async.set)
+        self._call(self._wake_async.set)
 
     async def reconciler_woken(self, timeout: float) -> None:
         """Wait until woken or `timeout` passes, then reset the wake flag."""

@@ -1,0 +1,205 @@
+"""Ticket → assigned latency with warm spares, and open+wait+close cycles per second.
+
+Runs a real `lessor server` process (uvicorn, HTTP over loopback) with an
+instant pool, on SQLite and, with --postgres, on a throwaway PostgreSQL
+cluster made with initdb/pg_ctl. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/ticket_latency.py [--postgres] [--samples 500] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+POOLS = """\
+bench:
+  max: 100
+  max_starting: 20
+  max_prealloc: 20
+  tags: [bench]
+  cmd_new: echo 10.0.0.1
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def postgres(base: Path) -> Iterator[str]:
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        base.chmod(0o777)
+    data, port = base / "pg", free_port()
+    run = lambda *a: subprocess.run([*as_user, *a], check=True, capture_output=True)  # noqa: E731
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-w",
+        "-l",
+        str(base / "pg.log"),
+        "start",
+        "-o",
+        f"-k {base} -p {port} -c listen_addresses='' -c max_connections=100",
+    )
+    try:
+        yield f"postgresql+psycopg://postgres@/postgres?host={base}&port={port}"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+
+
+@contextmanager
+def server(base: Path, db: str) -> Iterator[str]:
+    base.mkdir(parents=True, exist_ok=True)
+    pools = base / "pools.yaml"
+    pools.write_text(POOLS)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lessor.cli",
+            "server",
+            "--pools",
+            str(pools),
+            "--db",
+            db,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(base),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(base / "server.log", "wb"),  # noqa: SIM115
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def wait_spares(client: httpx.Client, n: int) -> None:
+    """Until `n` spares are UP and nothing else is alive (the previous cycle is digested)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        counts = client.get("/api/v1/pools").json()[0]["counts"]
+        if counts.get("UP", 0) >= n and sum(counts.values()) == counts.get("UP", 0):
+            return
+        time.sleep(0.002)
+    raise SystemExit("spares did not come up")
+
+
+def cycle(client: httpx.Client) -> float:
+    """Open, wait until assigned, close; returns seconds from open to assigned."""
+    t0 = time.perf_counter()
+    t = client.post("/api/v1/tickets", json={"tags": ["bench"]}).json()
+    if t["state"] != "ASSIGNED":
+        t = client.get(f"/api/v1/tickets/{t['id']}", params={"wait": 30}).json()
+    assigned = time.perf_counter() - t0
+    assert t["state"] == "ASSIGNED", t
+    client.post(f"/api/v1/tickets/{t['id']}/close")
+    return assigned
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def measure(url: str, samples: int, seconds: float, workers: int) -> None:
+    with httpx.Client(base_url=url, timeout=60) as client:
+        wait_spares(client, 20)
+        for _ in range(20):
+            cycle(client)  # warm up
+        latencies = []
+        for _ in range(samples):
+            wait_spares(client, 20)  # a warm spare, and the last close fully digested
+            latencies.append(cycle(client))
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"  ticket→assigned, warm spares, idle server, {samples} tickets: "
+        f"p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  max {max(ms):.1f} ms"
+    )
+
+    done = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal done
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while time.monotonic() < stop_at:
+                cycle(client)
+                with lock:
+                    done += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.monotonic() - t0
+    print(
+        f"  open+wait+close cycles: {done / elapsed:.0f}/s "
+        f"({workers} concurrent clients, {elapsed:.1f} s)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--postgres", action="store_true", help="also run on PostgreSQL")
+    ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=8)
+    args = ap.parse_args()
+    print(f"lessor ticket benchmark — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)  # PostgreSQL runs as its own user and must reach its directory
+        print("SQLite (WAL):")
+        with server(base / "s", f"sqlite:///{base}/bench.sqlite") as url:
+            measure(url, args.samples, args.seconds, args.workers)
+        if args.postgres:
+            (base / "p").mkdir()
+            with postgres(base / "p") as db, server(base / "ps", db) as url:
+                print("PostgreSQL:")
+                measure(url, args.samples, args.seconds, args.workers)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
