@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -257,3 +259,48 @@ def test_listings_and_pools_show_counts(start_server: Callable[..., ServerProces
     assert "fake_x86" in table and "fake_arm" in table
     tickets = server.lessor("tickets", "--json", check=True).stdout
     assert json.loads(tickets) == []
+
+
+def test_the_whole_cycle_on_each_database(
+    start_server: Callable[..., ServerProcess], db_url: str, tmp_path: Path
+) -> None:
+    pools = write_pools(
+        tmp_path / "pools.yaml",
+        "vm:\n  max: 3\n  max_starting: 2\n  max_prealloc: 1\n  tags: [vm]\n"
+        "  cmd_new: FAKE_CLOUD new\n  cmd_delete: FAKE_CLOUD delete\n",
+    )
+    server = start_server(pools, db=db_url, FAKE_CLOUD_BOOT_SECONDS="0.05")
+    tids = [server.lessor("ticket", "--tag", "vm", check=True).stdout.strip() for _ in range(3)]
+    datas = {server.lessor("ticket-wait", t, check=True).stdout for t in tids}
+    assert len(datas) == 3  # three distinct resources
+    server.lessor("ticket-close", *tids, check=True)
+    wait_until(
+        lambda: {r["state"] for r in resources(server)} == {"UP"} and up_count(server, "vm") == 1,
+        message="tickets' resources deleted, one spare left",
+    )
+    ended = [r for r in resources(server, "--all") if r["state"] == "ENDED"]
+    assert len(ended) == 3
+
+
+def test_bad_config_is_a_message_with_file_and_line_not_a_traceback(tmp_path: Path) -> None:
+    pools = tmp_path / "pools.yaml"
+    pools.write_text("ok:\n  max: 2\n  tags: [a]\nbad:\n  tags: [b]\n  max: lots\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lessor.cli",
+            "server",
+            "--pools",
+            str(pools),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"{pools}:6:" in done.stderr and "max" in done.stderr and "'bad'" in done.stderr
+    assert "Traceback" not in done.stderr
