@@ -47,6 +47,7 @@ def test_ticket_wait_data_close_and_the_resource_is_deleted(
     tid = server.lessor("ticket", "--tag", "fake", "--tag", "x86_64", check=True).stdout.strip()
     waited = server.lessor("ticket-wait", tid, check=True)
     assert waited.stdout.startswith("127.0.0.")
+    assert waited.stderr == ""  # no spinner when nobody watches a terminal
     checked = server.lessor("ticket-check", tid, check=True)
     assert checked.stdout == waited.stdout
 
@@ -304,3 +305,30 @@ def test_bad_config_is_a_message_with_file_and_line_not_a_traceback(tmp_path: Pa
     assert done.returncode == 2
     assert f"{pools}:6:" in done.stderr and "max" in done.stderr and "'bad'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_resource_failing_its_livechecks_is_deleted_and_replaced(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    sick = tmp_path / "sick"
+    sick.mkdir()
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(
+        "lc:\n  max: 2\n  max_prealloc: 1\n  tags: [lc]\n"
+        "  cmd_new: echo $RESALLOC_NAME\n"
+        f'  cmd_livecheck: test ! -e "{sick}/$RESALLOC_NAME"\n'
+        "  livecheck_period: 0.2\n  livecheck_attempts: 2\n"
+    )
+    server = start_server(pools)
+    first = wait_until(lambda: next(iter(resources(server)), None), message="a spare")
+    assert isinstance(first, dict)
+    wait_until(lambda: resource(server, first["id"])["last_livecheck"], message="a livecheck")
+    (sick / first["name"]).touch()  # from now on its livecheck fails
+
+    wait_until(lambda: resource(server, first["id"])["state"] == "ENDED", message="deletion")
+    gone = resource(server, first["id"])
+    assert gone["livecheck_failures"] >= 2
+    replacement = wait_until(
+        lambda: [r for r in resources(server) if r["state"] == "UP"], message="a replacement"
+    )
+    assert isinstance(replacement, list) and replacement[0]["id"] != first["id"]
