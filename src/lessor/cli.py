@@ -5,12 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lessor import __version__
 from lessor.client import cli as client_cli
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from lessor.domain.model import Pool
 
 
 @click.group(epilog=client_cli.EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +30,31 @@ def main(ctx: click.Context, server: str | None, admin_token: str | None) -> Non
 
 
 client_cli.register(main)
+
+
+def _register_admin_commands() -> None:
+    """resalloc-maint's commands and the resalloc import; their modules import light.
+
+    SQLAlchemy and the rest load inside the commands, so client commands stay fast.
+    """
+    from lessor.importer.cli import import_resalloc
+    from lessor.maint.cli import maint
+
+    main.add_command(maint)
+    main.add_command(import_resalloc)
+
+
+_register_admin_commands()
+
+
+def _register_simulate() -> None:
+    """The policy simulator; like the admin commands, it loads its heavy parts when run."""
+    from lessor.sim.cli import simulate
+
+    main.add_command(simulate)
+
+
+_register_simulate()
 
 
 @main.command()
@@ -105,6 +137,11 @@ def _serve(cfg: object, pools: object) -> None:
     assert isinstance(cfg, ServerConfig)
     level = cfg.loglevel.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if cfg.main_logfile is not None:  # resalloc's server.yaml: where its log rotation looks
+        cfg.main_logfile.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(cfg.main_logfile)
+        to_file.setFormatter(logging.getLogger().handlers[0].formatter)
+        logging.getLogger().addHandler(to_file)
     settings = Settings(
         db_url=cfg.resolved_db_url(),
         pools=pools,  # type: ignore[arg-type]
@@ -112,6 +149,7 @@ def _serve(cfg: object, pools: object) -> None:
         admin_token=cfg.admin_token,
         sleeptime=cfg.sleeptime,
         retry_base=float(os.environ.get("LESSOR_DELETE_RETRY_BASE", "10")),
+        pools_loader=_pools_loader(cfg.pools),
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to
@@ -123,8 +161,10 @@ def _serve(cfg: object, pools: object) -> None:
         f"  API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
         err=True,
     )
+    app = create_app(settings)
+    _reload_on_sighup(app)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=cfg.hostname,
         port=cfg.port,
         # asyncio's own loop: its subprocesses close inherited descriptors,
@@ -132,7 +172,29 @@ def _serve(cfg: object, pools: object) -> None:
         loop="asyncio",
         log_level=cfg.loglevel.lower(),
         access_log=cfg.loglevel.lower() == "debug",
+        # Long-polls (waitTicket, ?wait=) would otherwise hold a stop for as
+        # long as their tickets wait; their clients simply ask again.
+        timeout_graceful_shutdown=2,
     )
+
+
+def _pools_loader(path: Path | None) -> Callable[[], tuple[Pool, ...]] | None:
+    from lessor.config.pools import load_pools
+
+    return None if path is None else lambda: load_pools(path)
+
+
+def _reload_on_sighup(app: FastAPI) -> None:
+    """SIGHUP rereads pools.yaml, as daemons do; off the handler, which must return at once."""
+    import signal
+    import threading
+
+    def on_hup(signum: int, frame: object) -> None:
+        service = getattr(app.state, "service", None)
+        if service is not None:
+            threading.Thread(target=service.reload_in_background, daemon=True).start()
+
+    signal.signal(signal.SIGHUP, on_hup)
 
 
 def _safe(url: str) -> str:

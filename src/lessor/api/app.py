@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +12,17 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import v1
+from lessor.api import events, metrics, policy, v1, xmlrpc
+from lessor.api.schemas import ErrorOut
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
 from lessor.service.errors import ServiceError
 from lessor.service.wiring import close_service, connect_service
+from lessor.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +35,16 @@ class Settings:
     admin_token: str | None = None
     sleeptime: float = 20.0
     retry_base: float = 10.0
+    pools_loader: Callable[[], tuple[Pool, ...]] | None = None
+    """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = await asyncio.to_thread(connect_service, settings.db_url, settings.pools)
+        service.pools_loader = settings.pools_loader
+        await asyncio.to_thread(service.remember_pools)
         service.signals.bind(asyncio.get_running_loop())
         reconciler = Reconciler(
             service,
@@ -62,11 +69,35 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.admin_token = settings.admin_token
+    app.state.logdir = settings.logdir  # the web UI serves hook logs from there
     app.include_router(v1.router)
+    app.include_router(policy.router)  # leases, holds, drains, reload
+    app.include_router(xmlrpc.router)  # resalloc's clients: POST /RPC2 and POST /
+
+    app.include_router(events.router)
+    app.include_router(metrics.router)
+    app.include_router(pages.router)  # the web UI: GET / (POST / is resalloc's XML-RPC)
+    app.mount("/ui/static", StaticFiles(packages=[("lessor.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
+        """The process is up (says nothing of the database)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": ErrorOut}})
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready to serve: the database answers and the reconciler runs."""
+        problems = []
+        try:
+            await asyncio.to_thread(request.app.state.service.check_database)
+        except Exception as e:
+            first_line = (str(e).splitlines() or [""])[0]
+            problems.append(f"database unreachable ({type(e).__name__}: {first_line})")
+        if not request.app.state.reconciler.alive:
+            problems.append("the reconciler is not running")
+        if problems:
+            return JSONResponse({"detail": "; ".join(problems)}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     _error_handlers(app)
     return app

@@ -8,6 +8,17 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the admin token (for what anonymous callers do not see)."""
+    expected: str | None = request.app.state.admin_token
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return bool(
+        expected
+        and scheme.lower() == "bearer"
+        and secrets.compare_digest(token.encode(), expected.encode())
+    )
+
+
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     expected: str | None = request.app.state.admin_token
     if not expected:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from lessor.domain.events import Event
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import PoolStatus
@@ -26,6 +28,12 @@ class TicketIn(BaseModel):
         None, description="only resources released by this sandbox are reused"
     )
     priority: int = 0
+    ttl: float | None = Field(
+        None,
+        gt=0,
+        description="lease, seconds: the ticket is closed unless extended "
+        "(POST /api/v1/tickets/ID/extend) within this time",
+    )
 
 
 class TicketOut(BaseModel):
@@ -41,10 +49,23 @@ class TicketOut(BaseModel):
     created_at: datetime
     assigned_at: datetime | None
     closed_at: datetime | None
+    ttl: float | None = Field(None, description="lease in seconds; null: until closed")
+    expires_at: datetime | None = Field(None, description="closed then unless extended")
+    waiting_reason: str | None = Field(
+        None,
+        description="why an OPEN ticket has no resource yet",
+        examples=["pool aws: 5/5 at max; pool local: starting 1 for you"],
+    )
 
     @classmethod
-    def of(cls, t: Ticket, resource: Resource | None) -> TicketOut:
-        data = resource.data if resource is not None else None
+    def of(
+        cls,
+        t: Ticket,
+        resource: Resource | None,
+        hide_data: bool = False,
+        waiting_reason: str | None = None,
+    ) -> TicketOut:
+        data = resource.data if resource is not None and not hide_data else None
         return cls(
             id=t.id,
             state=t.state,
@@ -58,6 +79,9 @@ class TicketOut(BaseModel):
             created_at=_time(t.created_at),  # type: ignore[arg-type]
             assigned_at=_time(t.assigned_at),
             closed_at=_time(t.closed_at),
+            ttl=t.ttl,
+            expires_at=_time(t.expires_at),
+            waiting_reason=waiting_reason,
         )
 
 
@@ -78,16 +102,22 @@ class ResourceOut(BaseModel):
     created_at: datetime
     state_since: datetime
     last_livecheck: datetime | None
+    hold_reason: str | None = Field(
+        None, description="set while an admin holds it: never assigned, never deleted"
+    )
+    reserved_for: int | None = Field(
+        None, description="the ticket an on-demand resource is being started for"
+    )
 
     @classmethod
-    def of(cls, r: Resource) -> ResourceOut:
+    def of(cls, r: Resource, hide_data: bool = False) -> ResourceOut:
         return cls(
             id=r.id,
             name=r.name,
             pool=r.pool,
             state=r.state,
             tags=list(r.tags),
-            data=_text(r.data),
+            data=None if hide_data else _text(r.data),
             ticket_id=r.ticket_id,
             sandbox=r.sandbox,
             id_in_pool=r.id_in_pool,
@@ -98,6 +128,8 @@ class ResourceOut(BaseModel):
             created_at=_time(r.created_at),  # type: ignore[arg-type]
             state_since=_time(r.state_since),  # type: ignore[arg-type]
             last_livecheck=_time(r.last_livecheck),
+            hold_reason=r.hold_reason,
+            reserved_for=r.reserved_for,
         )
 
 
@@ -114,6 +146,11 @@ class PoolOut(BaseModel):
     max_starting: int
     max_prealloc: int
     counts: dict[ResourceState, int] = Field(description="live resources per state")
+    tags_on_demand: list[TagOut] = []
+    priority: int = Field(0, description="higher is cheaper: used first")
+    drained: bool = Field(False, description="no new resources; spares deleted")
+    drain_reason: str = ""
+    removed: bool = Field(False, description="gone from pools.yaml; drains until empty")
 
     @classmethod
     def of(cls, s: PoolStatus) -> PoolOut:
@@ -125,6 +162,11 @@ class PoolOut(BaseModel):
             max=p.max,
             max_starting=p.max_starting,
             max_prealloc=p.max_prealloc,
+            tags_on_demand=[TagOut(name=t.name, priority=t.priority) for t in p.tags_on_demand],
+            priority=p.priority,
+            drained=p.drained,
+            drain_reason=p.drain_reason,
+            removed=p.removed,
             counts={
                 state: s.counts.get(state, 0)
                 for state in ResourceState
@@ -135,3 +177,44 @@ class PoolOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class ExtendIn(BaseModel):
+    ttl: float | None = Field(
+        None, gt=0, description="seconds from now; by default the ticket's own TTL"
+    )
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field("", max_length=1000, examples=["kernel panic; keep it for a look"])
+
+
+class ReloadOut(BaseModel):
+    pools: list[str]
+    added: list[str]
+    removed: list[str] = Field(description="drained until their last resource is deleted")
+    changed: list[str]
+
+
+class EventOut(BaseModel):
+    id: int = Field(description="increases with every event; resume a stream after it")
+    at: datetime
+    kind: str = Field(examples=["ticket.assigned", "hook.finished"])
+    ticket_id: int | None
+    resource_id: int | None
+    pool: str | None
+    message: str = Field(description="the cause, in words")
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: Event) -> EventOut:
+        return cls(
+            id=e.id,
+            at=_time(e.at),  # type: ignore[arg-type]
+            kind=str(e.kind),
+            ticket_id=e.ticket_id,
+            resource_id=e.resource_id,
+            pool=e.pool,
+            message=e.message,
+            details=dict(e.details),
+        )

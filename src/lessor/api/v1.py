@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from lessor.api.auth import Admin
+from lessor.api.auth import Admin, is_admin
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
-from lessor.domain.model import Ticket
+from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import LessorService
 
@@ -22,9 +23,24 @@ def _service(request: Request) -> LessorService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _render(service: LessorService, ticket: Ticket) -> TicketOut:
+def _render(
+    service: LessorService, ticket: Ticket, listing: bool = False, reason: str | None = None
+) -> TicketOut:
+    """A ticket; in a listing, without the data of pools that keep it secret.
+
+    Who asks for one ticket by id is its owner (resalloc's clients work so),
+    and gets the data; a listing is anyone's view of everyone's tickets.
+    `reason`: why it is still OPEN, when known.
+    """
     resource = service.store.get_resource(ticket.resource_id) if ticket.resource_id else None
-    return TicketOut.of(ticket, resource)
+    hide = listing and resource is not None and service.data_is_secret(resource.pool)
+    return TicketOut.of(ticket, resource, hide_data=hide, waiting_reason=reason)
+
+
+def _resource(request: Request, r: Resource) -> ResourceOut:
+    """A resource; its data only for the admin if its pool keeps data secret."""
+    hide = _service(request).data_is_secret(r.pool) and not is_admin(request)
+    return ResourceOut.of(r, hide_data=hide)
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
@@ -32,9 +48,11 @@ def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     """Ask for a resource whose tags include all of `tags`.
 
     Fails with 422, naming the tag, when no configured pool could ever serve it.
+    With `ttl`, the ticket is a lease: closed unless extended in time.
     """
     service = _service(request)
-    return _render(service, service.open_ticket(body.tags, body.sandbox, body.priority))
+    ticket = service.open_ticket(body.tags, body.sandbox, body.priority, ttl=body.ttl)
+    return _render(service, ticket)
 
 
 @router.get("/tickets", response_model=list[TicketOut])
@@ -42,7 +60,9 @@ def list_tickets(
     request: Request, state: Annotated[list[TicketState] | None, Query()] = None
 ) -> list[TicketOut]:
     service = _service(request)
-    return [_render(service, t) for t in service.list_tickets(state)]
+    tickets = service.list_tickets(state)
+    reasons = service.why_waiting(tickets)
+    return [_render(service, t, listing=True, reason=reasons.get(t.id)) for t in tickets]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
@@ -51,10 +71,14 @@ async def get_ticket(
     request: Request,
     wait: Annotated[float, Query(ge=0, description="seconds to wait for assignment")] = 0,
 ) -> TicketOut:
-    """The ticket; with `wait`, answered the moment it leaves OPEN (or after `wait` s)."""
+    """The ticket; with `wait`, answered the moment it leaves OPEN (or after `wait` s).
+
+    An OPEN ticket says why it waits (`waiting_reason`).
+    """
     service = _service(request)
     ticket = await service.wait_ticket(ticket_id, min(wait, MAX_WAIT))
-    return _render(service, ticket)
+    reasons = await asyncio.to_thread(service.why_waiting, [ticket])
+    return _render(service, ticket, reason=reasons.get(ticket.id))
 
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
@@ -73,12 +97,12 @@ def list_resources(
     states = state
     if states is None and not all:
         states = [s for s in ResourceState if s is not ResourceState.ENDED]
-    return [ResourceOut.of(r) for r in _service(request).list_resources(states, pool)]
+    return [_resource(request, r) for r in _service(request).list_resources(states, pool)]
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)
 def get_resource(resource_id: int, request: Request) -> ResourceOut:
-    return ResourceOut.of(_service(request).get_resource(resource_id))
+    return _resource(request, _service(request).get_resource(resource_id))
 
 
 @router.delete("/resources/{resource_id}", response_model=ResourceOut)

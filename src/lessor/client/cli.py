@@ -23,12 +23,13 @@ EXIT_CODES = f"""
 \b
 Exit codes:
   0  success
-  1  ticket-check: the ticket has no resource yet (nothing on stdout)
+  1  ticket-check: the ticket has no resource yet, does not exist, was
+     closed or failed (a warning on stderr; as resalloc's client)
   2  wrong usage (unknown option, missing argument)
   {EXIT_UNREACHABLE}  no lessor server answered at --server
   {EXIT_REJECTED}  the server refused the request (e.g. no pool has the tag,
      no such ticket, admin token missing); its message is on stderr
-  {EXIT_TICKET_ENDED}  ticket-wait/ticket-check: the ticket failed or was closed
+  {EXIT_TICKET_ENDED}  ticket-wait: the ticket failed, or was closed before it got a resource
 """
 
 
@@ -63,10 +64,8 @@ def _call(ctx: click.Context, fn: Callable[[LessorClient], Any]) -> Any:
 
 
 def _write_data(ticket: dict[str, Any]) -> None:
-    data = base64.b64decode(ticket.get("data_b64") or "")
-    sys.stdout.buffer.write(data)
-    if data and not data.endswith(b"\n"):
-        sys.stdout.buffer.write(b"\n")
+    """The data byte for byte, as resalloc's client prints it (cmd_new's own newline)."""
+    sys.stdout.buffer.write(base64.b64decode(ticket.get("data_b64") or ""))
     sys.stdout.flush()
 
 
@@ -103,37 +102,75 @@ def register(group: click.Group) -> None:
         resource_delete,
     ):
         group.add_command(command)
+    from lessor.client.policy_cli import COMMANDS
+
+    for command in COMMANDS:
+        group.add_command(command)
+    from lessor.client.events_cli import events
+
+    group.add_command(events)
+
+
+def ttl_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--ttl", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help=text
+    )
 
 
 @click.command("ticket")
 @click.option("--tag", "tags", multiple=True, required=True, help="Required tag (repeatable).")
 @click.option("--sandbox", help="Reuse only resources released by this sandbox.")
 @click.option("--priority", type=int, default=0, show_default=True)
+@ttl_option("A lease: the ticket is closed unless renewed (ticket-extend) within TTL seconds.")
 @click.pass_context
-def ticket(ctx: click.Context, tags: tuple[str, ...], sandbox: str | None, priority: int) -> None:
+def ticket(
+    ctx: click.Context, tags: tuple[str, ...], sandbox: str | None, priority: int, ttl: float | None
+) -> None:
     """Ask for a resource with all the given tags; prints the ticket id."""
-    t = _call(ctx, lambda c: c.open_ticket(list(tags), sandbox, priority))
+    t = _call(ctx, lambda c: c.open_ticket(list(tags), sandbox, priority, ttl=ttl))
     click.echo(t["id"])
 
 
 @click.command("ticket-wait")
 @click.argument("ticket_id", type=int)
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds.")
+@ttl_option("Renew the ticket's lease to TTL seconds while waiting (and once it is assigned).")
 @click.pass_context
-def ticket_wait(ctx: click.Context, ticket_id: int, timeout: float | None) -> None:
+def ticket_wait(
+    ctx: click.Context, ticket_id: int, timeout: float | None, ttl: float | None
+) -> None:
     """Block until the ticket has a resource, then print the resource's data."""
     started = time.monotonic()
+    # With a lease, ask again often enough to renew it well before it runs out.
+    step = 60.0 if ttl is None else max(0.2, min(60.0, ttl / 3))
     with _errors(), ctx.find_object(Ctx).client() as client, _spinner(ticket_id, started) as _:  # type: ignore[union-attr]
         while True:
             left = None if timeout is None else timeout - (time.monotonic() - started)
             if left is not None and left <= 0:
                 _fail(f"ticket {ticket_id} still waiting after {timeout:g}s", EXIT_NOT_READY)
-            t = client.get_ticket(ticket_id, wait=min(60.0, left) if left is not None else 60.0)
-            if t["state"] != "OPEN":
+            if ttl is not None and not _renewed(client, ticket_id, ttl):
+                t = client.get_ticket(ticket_id)
                 break
-    if t["state"] != "ASSIGNED":
+            t = client.get_ticket(ticket_id, wait=min(step, left) if left is not None else step)
+            if t["state"] != "OPEN":
+                if ttl is not None:
+                    _renewed(client, ticket_id, ttl)  # the owner takes over the heartbeat from now
+                break
+    # As resalloc: a ticket that had a resource yields its data even once closed.
+    if t.get("resource_id") is None:
         _ended(t)
     _write_data(t)
+
+
+def _renewed(client: LessorClient, ticket_id: int, ttl: float) -> bool:
+    """Extend the lease; False when the ticket has ended (closed, expired) meanwhile."""
+    try:
+        client.extend_ticket(ticket_id, ttl)
+    except ClientError as e:
+        if e.status == 409:
+            return False
+        raise
+    return True
 
 
 @contextmanager
@@ -170,15 +207,40 @@ def _spinner(ticket_id: int, started: float) -> Iterator[None]:
 @click.argument("ticket_id", type=int)
 @click.pass_context
 def ticket_check(ctx: click.Context, ticket_id: int) -> None:
-    """Print the data and exit 0 if the ticket has a resource; exit 1 if not yet."""
-    t = _call(ctx, lambda c: c.get_ticket(ticket_id))
-    if t["state"] == "ASSIGNED":
-        _write_data(t)
-        return
-    if t["state"] == "OPEN":
-        click.echo(f"lessor: ticket {ticket_id} is still waiting for a resource", err=True)
+    """Print the data and exit 0 if the ticket has a resource; else a warning and exit 1.
+
+    Outputs and exit codes are resalloc's: a closed ticket still prints the
+    data it had, but exits 1 like an unknown, failed or unassigned one.
+    """
+
+    def get(c: LessorClient) -> dict[str, Any] | None:
+        try:
+            return c.get_ticket(ticket_id)
+        except ClientError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    t = _call(ctx, get)
+    if t is None:
+        click.echo("WARNING: non-existing ticket", err=True)
         sys.exit(EXIT_NOT_READY)
-    _ended(t)
+    if t.get("resource_id") is not None:
+        _write_data(t)
+    if t["state"] == "ASSIGNED":
+        if t.get("message"):  # e.g. its resource stopped answering livechecks
+            click.echo(f"WARNING: {t['message']}", err=True)
+        return
+    if t["state"] == "CLOSED":
+        click.echo("WARNING: already closed ticket", err=True)
+    elif t["state"] == "FAILED":
+        why = f": {t['message']}" if t.get("message") else ""
+        click.echo(f"WARNING: ticket failed{why}", err=True)
+    else:
+        click.echo("ticket is still not processed", err=True)
+        if t.get("waiting_reason"):
+            click.echo(f"waiting: {t['waiting_reason']}", err=True)
+    sys.exit(EXIT_NOT_READY)
 
 
 @click.command("ticket-close")
@@ -225,6 +287,7 @@ def tickets(ctx: click.Context, states: tuple[str, ...], as_json: bool) -> None:
     """List tickets (by default the open and assigned ones)."""
     rows = _call(ctx, lambda c: c.tickets(list(states) or ["OPEN", "ASSIGNED"]))
     cols = ["id", "state", "tags", "sandbox", "resource_id", "created_at", "message"]
+    cols.append("waiting_reason")  # why an OPEN one has no resource yet
     _table(rows, cols, as_json, "tickets")
 
 

@@ -34,6 +34,9 @@ class PoolConfig(BaseModel):
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    list_period: float = Field(
+        1800, gt=0, description="seconds between cmd_list runs (lessor; resalloc: 30 minutes)"
+    )
     livecheck_period: float = Field(600, gt=0)
     livecheck_attempts: int = Field(3, ge=1)
     reuse_opportunity_time: float = Field(0, ge=0)
@@ -45,6 +48,19 @@ class PoolConfig(BaseModel):
     name_pattern: str = "{pool_name}_{id:08d}_{datetime}"
     description: str = ""
     hook_timeout: float = Field(3600, gt=0, description="seconds before a hook is killed (lessor)")
+    # Policy keys of lessor (resalloc has none of them; its files simply lack them).
+    priority: int = Field(
+        0, description="higher is cheaper: its resources are handed out and started first (lessor)"
+    )
+    idle_time: float = Field(
+        600, ge=0, description="seconds a spare beyond max_prealloc may stay unused (lessor)"
+    )
+    livecheck_timeout: float = Field(
+        600, gt=0, description="seconds before cmd_livecheck is killed, a failure (lessor)"
+    )
+    secret_data: bool = Field(
+        False, description="never show resource data in listings or the web UI (lessor)"
+    )
 
     @field_validator("tags", "tags_on_demand", mode="before")
     @classmethod
@@ -61,7 +77,8 @@ class PoolConfig(BaseModel):
             name=name,
             max=self.max,
             max_starting=self.max_starting,
-            max_prealloc=self.max_prealloc,
+            # As resalloc: a pool with on-demand tags starts resources only for tickets.
+            max_prealloc=0 if self.tags_on_demand else self.max_prealloc,
             start_delay=self.start_delay,
             tags=tuple(Tag(t.name, t.priority) for t in self.tags),
             tags_on_demand=tuple(Tag(t.name, t.priority) for t in self.tags_on_demand),
@@ -71,14 +88,19 @@ class PoolConfig(BaseModel):
             cmd_livecheck=self.cmd_livecheck,
             cmd_release=self.cmd_release,
             cmd_list=self.cmd_list,
+            list_period=self.list_period,
             livecheck_period=self.livecheck_period,
             livecheck_attempts=self.livecheck_attempts,
             reuse_opportunity_time=self.reuse_opportunity_time,
             reuse_max_count=self.reuse_max_count,
             reuse_max_time=self.reuse_max_time,
             hook_timeout=self.hook_timeout,
+            priority=self.priority,
+            idle_time=self.idle_time,
+            livecheck_timeout=self.livecheck_timeout,
             name_pattern=self.name_pattern,
             description=self.description,
+            secret_data=self.secret_data,
         )
 
 
@@ -111,4 +133,24 @@ def parse_pools(doc: YamlDoc) -> tuple[Pool, ...]:
                 "%s: pool %r: unknown key %r ignored", doc.where((raw_name, key)), name, key
             )
         pools.append(cfg.to_pool(name))
+    _check_on_demand_tags(doc, pools)
     return tuple(pools)
+
+
+def _check_on_demand_tags(doc: YamlDoc, pools: list[Pool]) -> None:
+    """A tag is on-demand everywhere or nowhere (resalloc refuses such a config too).
+
+    A ticket asking for an on-demand tag must start a resource for itself;
+    if some pool also offered the tag as a normal, preallocated one, whether
+    a resource gets started would depend on which pool the ticket meets.
+    """
+    on_demand = {t.name: p.name for p in pools for t in p.tags_on_demand}
+    for p in pools:
+        for index, tag in enumerate(p.tags):
+            if tag.name in on_demand:
+                raise ConfigError(
+                    f"{doc.where((p.name, 'tags', index))}: pool {p.name!r}: tag {tag.name!r} "
+                    f"is an on-demand tag of pool {on_demand[tag.name]!r}; a tag may not be "
+                    "both a normal and an on-demand tag (move it to tags_on_demand here, "
+                    "or to tags there)"
+                )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from lessor.config.yamlfile import ConfigError, load_yaml
 
@@ -37,6 +38,17 @@ class ServerConfig(BaseModel):
     sleeptime: float = 20.0
     pools: Path | None = None
     admin_token: str | None = None
+    host: str | None = None
+    """resalloc's older spelling of `hostname`; `hostname` wins when both are set."""
+    main_logfile: Path | None = None
+    """resalloc's server log file; the server log goes there as well as to stderr."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("host") and not data.get("hostname"):
+            return {**data, "hostname": data["host"]}
+        return data
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()
@@ -62,3 +74,14 @@ def load_server_config(path: Path) -> ServerConfig:
     if cfg.pools is not None and not cfg.pools.is_absolute():
         cfg = cfg.model_copy(update={"pools": path.parent / cfg.pools})
     return cfg
+
+
+def config_from_dir(config_dir: Path | None) -> ServerConfig:
+    """Settings from a resalloc-style directory's server.yaml; defaults without one.
+
+    The maintenance and import commands find the server's database and logs
+    this way, as resalloc-maint does from CONFIG_DIR.
+    """
+    if config_dir is not None and (config_dir / "server.yaml").exists():
+        return load_server_config(config_dir / "server.yaml")
+    return ServerConfig()

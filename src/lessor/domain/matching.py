@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from lessor.domain.model import Pool, Resource, Ticket
+from lessor.domain.model import Pool, Resource, Tag, Ticket
 
 REUSE_BONUS = 500
 """Score added for a resource being reused in the ticket's own sandbox (as resalloc)."""
 
 
+def offered_tags(pool: Pool) -> tuple[Tag, ...]:
+    """Every tag the pool's resources carry: its normal and its on-demand tags (as resalloc)."""
+    return pool.tags + pool.tags_on_demand
+
+
+def offered_tag_names(pool: Pool) -> frozenset[str]:
+    return frozenset(t.name for t in offered_tags(pool))
+
+
 def pool_serves(pool: Pool, tags: Iterable[str]) -> bool:
-    return set(tags) <= pool.tag_names
+    return set(tags) <= offered_tag_names(pool)
 
 
 def unservable_tags(pools: Iterable[Pool], tags: Iterable[str]) -> list[str]:
@@ -24,7 +33,7 @@ def unservable_tags(pools: Iterable[Pool], tags: Iterable[str]) -> list[str]:
     wanted = list(dict.fromkeys(tags))
     if any(pool_serves(p, wanted) for p in pools):
         return []
-    offered = set().union(*(p.tag_names for p in pools)) if pools else set()
+    offered = set().union(*(offered_tag_names(p) for p in pools)) if pools else set()
     missing = [t for t in wanted if t not in offered]
     return missing or wanted
 
@@ -38,7 +47,7 @@ def resource_fits(resource: Resource, ticket: Ticket) -> bool:
 
 def score(resource: Resource, ticket: Ticket, pool: Pool | None) -> int:
     """Sum of the priorities of the requested tags in the resource's pool, +500 for reuse."""
-    priorities = {t.name: t.priority for t in pool.tags} if pool else {}
+    priorities = {t.name: t.priority for t in offered_tags(pool)} if pool else {}
     total = sum(priorities.get(t, 0) for t in ticket.tags)
     if resource.sandbox is not None and resource.sandbox == ticket.sandbox:
         total += REUSE_BONUS

@@ -33,6 +33,8 @@ class Pool:
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    list_period: float = 1800.0
+    """Seconds between runs of cmd_list (resalloc: a fixed 30 minutes)."""
     livecheck_period: float = 600.0
     livecheck_attempts: int = 3
     reuse_opportunity_time: float = 0.0
@@ -41,6 +43,20 @@ class Pool:
     hook_timeout: float = 3600.0
     name_pattern: str = "{pool_name}_{id:08d}_{datetime}"
     description: str = ""
+    secret_data: bool = False
+    """Resource data (what cmd_new printed) is a secret: only a ticket's owner gets it, never
+    a listing, the web UI or a hook log shown there."""
+    priority: int = 0
+    """Higher is cheaper: its ready resources are handed out, and new ones started, first."""
+    idle_time: float = 600.0
+    """Seconds a spare beyond `max_prealloc` may wait unused before it is deleted."""
+    livecheck_timeout: float = 600.0
+    """Seconds before cmd_livecheck is killed; a timeout counts as a failed check."""
+    drained: bool = False
+    """An admin's drain: no new resources, spares deleted, assigned ones kept until closed."""
+    drain_reason: str = ""
+    removed: bool = False
+    """Gone from pools.yaml but resources remain: drained until the last one is deleted."""
 
     @property
     def tag_names(self) -> frozenset[str]:
@@ -48,8 +64,15 @@ class Pool:
 
     @property
     def reuses(self) -> bool:
-        """Whether a released resource may serve a later ticket of the same sandbox."""
-        return self.reuse_opportunity_time > 0 or self.reuse_max_count > 0
+        """Whether a released resource may serve a later ticket of the same sandbox.
+
+        Only a reuse window makes it wait for one; without it a released
+        resource would be cleaned by cmd_release and deleted at once.
+        """
+        return self.reuse_opportunity_time > 0
+
+    def evolve(self, **changes: object) -> Self:
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,16 @@ class Resource:
     delete_attempts: int = 0
     next_attempt_at: float = 0.0
     message: str = ""
+    counters: tuple[tuple[str, int], ...] = ()
+    """resalloc's named counters: (counter name, value held by this resource)."""
+    hold_reason: str | None = None
+    """Set by an admin's hold: never assigned, never deleted, kept as it is for diagnosis."""
+    reserved_for: int | None = None
+    """The ticket an on-demand resource was started for; no other ticket takes it meanwhile."""
+
+    @property
+    def held(self) -> bool:
+        return self.hold_reason is not None
 
     def evolve(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -92,6 +125,10 @@ class Ticket:
     assigned_at: float | None = None
     closed_at: float | None = None
     message: str = ""
+    ttl: float | None = None
+    """Seconds the lease lasts without a renewal (ticket-extend); None: until closed."""
+    expires_at: float | None = None
+    """When the ticket is closed unless extended before; None without a TTL."""
 
     def evolve(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,9 +16,14 @@ class Assign:
 
 @dataclass(frozen=True)
 class Start:
-    """Create one new resource in a pool (run cmd_new)."""
+    """Create one new resource in a pool (run cmd_new).
+
+    `for_ticket` reserves it: an on-demand resource goes to the ticket it was
+    started for, not to whichever ticket happens to be first when it is up.
+    """
 
     pool: str
+    for_ticket: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Release:
 
 @dataclass(frozen=True)
 class Retire:
-    """Have an UP resource deleted (reuse window over, pool shrunk)."""
+    """Have an UP resource deleted (reuse window over, idle spare, pool drained)."""
 
     resource_id: int
     reason: str
@@ -63,7 +69,38 @@ class FailTicket:
     message: str
 
 
-Action = Assign | Start | Livecheck | Recycle | Release | Retire | Delete | FailTicket
+@dataclass(frozen=True)
+class ExpireTicket:
+    """A ticket whose TTL ran out without a renewal: close it; its resource is recycled."""
+
+    ticket_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ReportOnTicket:
+    """Set an assigned ticket's message: its resource stopped answering livechecks (or is back).
+
+    The ticket keeps its resource: its owner knows best whether the work on
+    it is lost, and closes the ticket when it is.
+    """
+
+    ticket_id: int
+    message: str
+
+
+Action = (
+    Assign
+    | Start
+    | Livecheck
+    | Recycle
+    | Release
+    | Retire
+    | Delete
+    | FailTicket
+    | ExpireTicket
+    | ReportOnTicket
+)
 
 
 @dataclass(frozen=True)
@@ -71,3 +108,5 @@ class Plan:
     actions: tuple[Action, ...]
     wake_at: float | None
     """When something becomes due (a livecheck, a delete retry), if nothing wakes us sooner."""
+    reasons: Mapping[int, str] = field(default_factory=dict)
+    """Why each open ticket that gets no resource in this plan is still waiting."""

@@ -16,12 +16,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lessor.domain.matching import offered_tag_names
 from lessor.domain.model import Pool, Resource
 from lessor.domain.states import ResourceState
 from lessor.planner import actions as act
 from lessor.planner.plan import plan
+from lessor.reconciler.orphans import OrphanSweeper
 from lessor.runner.env import hook_env
 from lessor.runner.hooks import HookResult, HookRunner
+from lessor.service import events
 from lessor.service.core import LessorService
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class Reconciler:
         self.retry_max = retry_max
         self.busy = service.busy
         self.tasks: set[asyncio.Task[None]] = set()
+        self.orphans = OrphanSweeper(self.runner, self.store, self.tasks)
         self.passes = 0
         self.alive = False
 
@@ -93,11 +97,13 @@ class Reconciler:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         self.passes += 1
-        return wake_at
+        list_at = self.orphans.start_due(self.service.pools, time.time())
+        return min((t for t in (wake_at, list_at) if t is not None), default=None)
 
     def _plan_and_apply(self, busy: frozenset[int]) -> tuple[list[Launch], float | None]:
         snapshot = self.service.snapshot(busy)
         decided = plan(snapshot)
+        self.service.waiting_reasons = dict(decided.reasons)
         resources = {r.id: r for r in snapshot.resources}
         pools = {p.name: p for p in snapshot.pools}
         tickets = {t.id: t for t in snapshot.tickets}
@@ -112,10 +118,24 @@ class Reconciler:
                 case act.FailTicket(ticket_id, message):
                     if self.store.fail_ticket(ticket_id, message, now):
                         self.signals.ticket_changed(ticket_id)
-                case act.Start(pool_name):
+                case act.ExpireTicket(ticket_id, message):
+                    if self.store.expire_ticket(ticket_id, message, now):
+                        self.signals.ticket_changed(ticket_id)
+                        changed = True  # its resource is recycled in the next pass
+                case act.ReportOnTicket(ticket_id, message):
+                    if self.store.set_ticket_message(ticket_id, message):
+                        self.signals.ticket_changed(ticket_id)
+                case act.Start(pool_name, for_ticket):
                     pool = pools[pool_name]
-                    tags = sorted(pool.tag_names)
-                    created = self.store.create_resource(pool.name, tags, pool.name_pattern, now)
+                    tags = sorted(offered_tag_names(pool))
+                    created = self.store.create_resource(
+                        pool.name,
+                        tags,
+                        pool.name_pattern,
+                        now,
+                        pool.named_counters,
+                        reserved_for=for_ticket,
+                    )
                     launches.append(Launch("new", created, pool))
                 case act.Recycle(resource_id, reuse):
                     r = resources[resource_id]
@@ -155,12 +175,12 @@ class Reconciler:
         }[launch.kind]
         try:
             if command:
-                result = await self.runner.run(
-                    command,
-                    hook_env(r),
-                    timeout=pool.hook_timeout,
-                    log=self.runner.log_path(r.id, LOG_SUFFIX[launch.kind]),
-                )
+                hook_log = self.runner.log_path(r.id, LOG_SUFFIX[launch.kind])
+                await asyncio.to_thread(self._hook_event, launch, None)
+                checking = launch.kind == "livecheck"
+                timeout = pool.livecheck_timeout if checking else pool.hook_timeout
+                result = await self.runner.run(command, hook_env(r), timeout=timeout, log=hook_log)
+                await asyncio.to_thread(self._hook_event, launch, result)
             else:
                 result = HookResult(0, b"", 0.0)
             await asyncio.to_thread(self._record, launch, result)
@@ -171,6 +191,31 @@ class Reconciler:
         finally:
             self.busy.discard(r.id)
             self.signals.wake_reconciler()
+
+    def _hook_event(self, launch: Launch, result: HookResult | None) -> None:
+        """hook.started (no result yet) or hook.finished, for the resource's event log."""
+        r, name, now = launch.resource, f"cmd_{launch.kind}", time.time()
+        if result is None:
+            event = events.hook_started(name, r.id, r.pool, LOG_SUFFIX[launch.kind], now)
+        else:
+            said = result.describe(name) if not result.ok else f"{name} succeeded"
+            event = events.hook_finished(
+                name,
+                r.id,
+                r.pool,
+                LOG_SUFFIX[launch.kind],
+                result.exit_code,
+                result.duration,
+                said,
+                now,
+            )
+        if launch.kind == "livecheck" and (result is None or result.ok):
+            # Not a change: a passing check is only counted, or the log would
+            # be mostly livechecks (one per resource every livecheck_period).
+            if result is not None:
+                self.service.metrics.observe([event])
+            return
+        self.store.record_events([event])
 
     def _record(self, launch: Launch, result: HookResult) -> None:
         r, pool, now = launch.resource, launch.pool, time.time()

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
 from lessor.planner.actions import Assign
 from lessor.planner.plan import no_pool_message, plan
+from lessor.service import events
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
+from lessor.service.metrics import Metrics
+from lessor.service.policy import PolicyCases, check_ttl
 from lessor.service.signals import Signals
 from lessor.store.interface import Store
 
@@ -30,7 +34,7 @@ class PoolStatus:
     counts: dict[ResourceState, int]
 
 
-class LessorService:
+class LessorService(PolicyCases):
     def __init__(
         self,
         store: Store,
@@ -44,14 +48,27 @@ class LessorService:
         self.clock = clock
         self.busy: set[int] = set()
         """Resources with a hook in flight (the reconciler's); never handed out meanwhile."""
+        self.metrics = Metrics()
+        self.waiting_reasons: dict[int, str] = {}
+        """Why each open ticket still waits, as the reconciler's last plan said."""
+        store.on_events = self._events_committed
+
+    def _events_committed(self, batch: list[Event]) -> None:
+        self.metrics.observe(batch)
+        self.signals.events_recorded()
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
 
+    def data_is_secret(self, pool_name: str) -> bool:
+        """Whether listings and the web UI must not show this pool's resource data."""
+        pool = self.pool(pool_name)
+        return pool is not None and pool.secret_data
+
     def snapshot(self, busy: frozenset[int]) -> Snapshot:
         return Snapshot(
             now=self.clock(),
-            pools=self.pools,
+            pools=self.effective_pools(),
             resources=tuple(self.store.live_resources()),
             tickets=tuple(self.store.tickets_for_snapshot()),
             busy=busy,
@@ -59,14 +76,23 @@ class LessorService:
 
     # ---- tickets -------------------------------------------------------
 
-    def open_ticket(self, tags: list[str], sandbox: str | None = None, priority: int = 0) -> Ticket:
+    def open_ticket(
+        self,
+        tags: list[str],
+        sandbox: str | None = None,
+        priority: int = 0,
+        ttl: float | None = None,
+    ) -> Ticket:
+        """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket)."""
         tags = [t.strip() for t in tags]
         if not tags or any(not t for t in tags):
             raise InvalidRequest("a ticket needs at least one non-empty tag")
+        check_ttl(ttl)
         missing = unservable_tags(self.pools, tags)
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
-        ticket = self.store.open_ticket(list(dict.fromkeys(tags)), sandbox, priority, self.clock())
+        unique = list(dict.fromkeys(tags))
+        ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
         ticket = self._assign_at_once(ticket)
         self.signals.wake_reconciler(soon=ticket.state is not TicketState.OPEN)
         return ticket
@@ -84,7 +110,8 @@ class LessorService:
         spares = tuple(r for r in self.store.list_resources([R.UP]) if r.id not in self.busy)
         if not spares:
             return ticket
-        decided = plan(Snapshot(self.clock(), self.pools, spares, (ticket,), frozenset(self.busy)))
+        pools = self.effective_pools()  # a drained pool's spares are not handed out
+        decided = plan(Snapshot(self.clock(), pools, spares, (ticket,), frozenset(self.busy)))
         for action in decided.actions:
             if (
                 isinstance(action, Assign)
@@ -146,6 +173,10 @@ class LessorService:
         allowed = LIVE_RESOURCE_STATES - {R.DELETING, R.DELETE_REQUESTED}
         if resource.state in (R.DELETING, R.DELETE_REQUESTED, R.ENDED):
             return resource
+        if resource.held:
+            raise Conflict(
+                f"resource {resource_id} is on hold ({resource.hold_reason}); unhold it first"
+            )
         if not self.store.request_delete(resource_id, allowed, "deleted by an admin", self.clock()):
             raise Conflict(f"resource {resource_id} changed state; try again")
         if resource.ticket_id is not None:
@@ -153,11 +184,28 @@ class LessorService:
         self.signals.wake_reconciler()
         return self.get_resource(resource_id)
 
+    # ---- events --------------------------------------------------------
+
+    def list_events(self, f: EventFilter) -> list[Event]:
+        return self.store.list_events(f)
+
+    def follow_events(self, f: EventFilter, heartbeat: float = 15.0) -> AsyncIterator[list[Event]]:
+        """Batches of new matching events as they are committed (see events.follow)."""
+        return events.follow(self.store, self.signals, f, heartbeat)
+
+    def history(self, hours: float, points: int = 73) -> events.History:
+        now = self.clock()
+        return events.history(self.store, now - hours * 3600, now, points)
+
+    def check_database(self) -> None:
+        """Raises if the database cannot be reached."""
+        self.store.ping()
+
     # ---- pools ---------------------------------------------------------
 
     def pool_statuses(self) -> list[PoolStatus]:
         counts = self.store.pool_counts()
-        return [PoolStatus(p, dict(counts.get(p.name, {}))) for p in self.pools]
+        return [PoolStatus(p, dict(counts.get(p.name, {}))) for p in self.effective_pools()]
 
     def set_pools(self, pools: tuple[Pool, ...]) -> None:
         self.pools = pools

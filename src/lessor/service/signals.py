@@ -23,6 +23,7 @@ class Signals:
         self._wake = threading.Event()  # also usable without a loop (tests, tools)
         self._wake_async: asyncio.Event | None = None
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
+        self._event_waiters: set[asyncio.Future[None]] = set()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's loop; must be called from inside it."""
@@ -69,6 +70,25 @@ class Signals:
         self._waiters[ticket_id].add(fut)
         fut.add_done_callback(lambda f: self._forget(ticket_id, f))
         return fut
+
+    # -- the event log ---------------------------------------------------
+
+    def events_recorded(self) -> None:
+        """New events are committed: followers of the log (SSE streams) read them now."""
+        if self._loop is not None and self._event_waiters:
+            self._call(self._resolve_events)
+
+    def watch_events(self) -> asyncio.Future[None]:
+        """A future that completes when the next events are committed; register before reading."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._event_waiters.add(fut)
+        fut.add_done_callback(self._event_waiters.discard)
+        return fut
+
+    def _resolve_events(self) -> None:
+        for fut in list(self._event_waiters):
+            if not fut.done():
+                fut.set_result(None)
 
     def _resolve(self, ticket_id: int) -> None:
         for fut in list(self._waiters.get(ticket_id, ())):

@@ -5,23 +5,30 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lessor.domain.model import Resource, Ticket
+from lessor.domain.events import Event, EventFilter
+from lessor.domain.events import EventKind as K
+from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import (
     ACTIVE_TICKET_STATES,
     LIVE_RESOURCE_STATES,
     ResourceState,
     TicketState,
 )
-from lessor.store import migrate
+from lessor.store import eventlog, migrate
 from lessor.store.engine import READONLY, make_engine
-from lessor.store.tables import resources, tickets
+from lessor.store.pooldefs import pool_definition, pool_from_definition
+from lessor.store.tables import pool_states, resources, tickets
+
+EventListener = Callable[[list[Event]], None]
 
 R = ResourceState
 T = TicketState
@@ -38,6 +45,8 @@ class SqlStore:
         self._writers: AbstractContextManager[object] = (
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
+        self.on_events: EventListener | None = None
+        """Called with the events of each write transaction once it has committed."""
 
     @classmethod
     def connect(cls, url: str, *, migrate_schema: bool = True) -> SqlStore:
@@ -57,7 +66,11 @@ class SqlStore:
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         with self._writers, self.engine.begin() as conn:
+            conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
             yield conn
+            recorded = eventlog.take_pending(conn)
+        if recorded and self.on_events is not None:
+            self.on_events(recorded)
 
     def ping(self) -> None:
         with self._read() as conn:
@@ -66,7 +79,12 @@ class SqlStore:
     # ---- tickets -------------------------------------------------------
 
     def open_ticket(
-        self, tags: list[str], sandbox: str | None, priority: int, now: float
+        self,
+        tags: list[str],
+        sandbox: str | None,
+        priority: int,
+        now: float,
+        ttl: float | None = None,
     ) -> Ticket:
         values = {
             "tags": list(tags),
@@ -74,9 +92,13 @@ class SqlStore:
             "state": T.OPEN,
             "priority": priority,
             "created_at": now,
+            "ttl": ttl,
+            "expires_at": now + ttl if ttl is not None else None,
         }
         with self._write() as conn:
             row = conn.execute(tickets.insert().values(**values).returning(tickets)).one()
+            details = {"tags": list(tags), "sandbox": sandbox, "priority": priority}
+            eventlog.record(conn, Event(K.TICKET_OPENED, now, ticket_id=row.id, details=details))
         return _ticket(row)
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
@@ -117,13 +139,20 @@ class SqlStore:
             tickets,
             ticket_id,
             [T.OPEN, T.ASSIGNED, T.FAILED],
+            event=Event(K.TICKET_CLOSED, now),
             state=T.CLOSED,
             closed_at=now,
         )
 
     def fail_ticket(self, ticket_id: int, message: str, now: float) -> bool:
         return self._guarded(
-            tickets, ticket_id, [T.OPEN], state=T.FAILED, message=message, closed_at=now
+            tickets,
+            ticket_id,
+            [T.OPEN],
+            event=Event(K.TICKET_FAILED, now, message=message),
+            state=T.FAILED,
+            message=message,
+            closed_at=now,
         )
 
     def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
@@ -139,17 +168,34 @@ class SqlStore:
                 tickets.update()
                 .where(tickets.c.id == ticket_id, tickets.c.state == T.OPEN)
                 .values(state=T.ASSIGNED, resource_id=resource_id, assigned_at=now)
-                .returning(tickets.c.sandbox)
+                .returning(tickets.c.sandbox, tickets.c.created_at)
             ).one_or_none()
             if ticket is None:
                 return False
             moved = conn.execute(
                 resources.update()
                 .where(resources.c.id == resource_id, resources.c.state == R.UP)
-                .values(state=R.TAKEN, ticket_id=ticket_id, sandbox=ticket.sandbox, state_since=now)
-            ).rowcount
-            if moved != 1:
+                .values(
+                    state=R.TAKEN,
+                    ticket_id=ticket_id,
+                    sandbox=ticket.sandbox,
+                    state_since=now,
+                    reserved_for=None,
+                )
+                .returning(resources.c.pool, resources.c.name)
+            ).one_or_none()
+            if moved is None:
                 raise _Conflict  # rolls the ticket's update back with the transaction
+            event = Event(
+                K.TICKET_ASSIGNED,
+                now,
+                ticket_id=ticket_id,
+                resource_id=resource_id,
+                pool=moved.pool,
+                message=f"got {moved.name}",
+                details={"waited": max(0.0, now - ticket.created_at)},
+            )
+            eventlog.record(conn, event)
         return True
 
     # ---- resources -----------------------------------------------------
@@ -172,13 +218,35 @@ class SqlStore:
         with self._read() as conn:
             return [_resource(r) for r in conn.execute(q)]
 
+    def resource_by_name(self, name: str) -> Resource | None:
+        """The newest resource of that name (names repeat only with odd name_patterns)."""
+        q = resources.select().where(resources.c.name == name).order_by(resources.c.id.desc())
+        with self._read() as conn:
+            row = conn.execute(q.limit(1)).one_or_none()
+        return _resource(row) if row else None
+
     def live_resources(self) -> list[Resource]:
         return self.list_resources(LIVE_RESOURCE_STATES)
 
     def create_resource(
-        self, pool: str, tags: list[str], name_pattern: str, now: float
+        self,
+        pool: str,
+        tags: list[str],
+        name_pattern: str,
+        now: float,
+        counters: Sequence[str] = (),
+        reserved_for: int | None = None,
     ) -> Resource:
+        """A STARTING resource with the smallest free id in its pool and counter values.
+
+        Named counters are shared by every pool that names them, as resalloc's
+        database has it (one value of a counter is held by one live resource).
+        """
         with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                # Servers sharing the database pick free numbers one at a time.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+            held = _free_counter_values(conn, counters)
             used = set(
                 conn.execute(
                     sa.select(resources.c.id_in_pool).where(
@@ -197,17 +265,31 @@ class SqlStore:
                     id_in_pool=id_in_pool,
                     created_at=now,
                     state_since=now,
+                    counters=held,
+                    reserved_for=reserved_for,
                 )
                 .returning(resources.c.id)
             ).one()
-            name = _format_name(name_pattern, pool, row.id, id_in_pool, now)
+            name = _format_name(name_pattern, pool, row.id, id_in_pool, now, held)
             conn.execute(resources.update().where(resources.c.id == row.id).values(name=name))
             created = conn.execute(resources.select().where(resources.c.id == row.id)).one()
+            eventlog.record(
+                conn,
+                Event(
+                    K.RESOURCE_CREATED, now, resource_id=row.id, pool=pool, details={"name": name}
+                ),
+            )
         return _resource(created)
 
     def mark_up(self, resource_id: int, data: bytes, now: float) -> bool:
         return self._guarded(
-            resources, resource_id, [R.STARTING], state=R.UP, data=data, state_since=now
+            resources,
+            resource_id,
+            [R.STARTING],
+            event=Event(K.RESOURCE_UP, now),
+            state=R.UP,
+            data=data,
+            state_since=now,
         )
 
     def save_data(self, resource_id: int, data: bytes) -> None:
@@ -229,6 +311,7 @@ class SqlStore:
             resources,
             resource_id,
             list(expected),
+            event=Event(K.RESOURCE_DELETE_REQUESTED, now, message=message),
             state=R.DELETE_REQUESTED,
             message=message,
             state_since=now,
@@ -237,17 +320,32 @@ class SqlStore:
 
     def start_delete(self, resource_id: int, now: float) -> bool:
         return self._guarded(
-            resources, resource_id, [R.DELETE_REQUESTED], state=R.DELETING, state_since=now
+            resources,
+            resource_id,
+            [R.DELETE_REQUESTED],
+            event=Event(K.RESOURCE_DELETING, now),
+            state=R.DELETING,
+            state_since=now,
         )
 
     def mark_ended(self, resource_id: int, now: float) -> bool:
-        return self._guarded(resources, resource_id, [R.DELETING], state=R.ENDED, state_since=now)
+        return self._guarded(
+            resources,
+            resource_id,
+            [R.DELETING],
+            event=Event(K.RESOURCE_ENDED, now),
+            state=R.ENDED,
+            state_since=now,
+        )
 
     def delete_failed(self, resource_id: int, message: str, retry_at: float, now: float) -> bool:
         return self._guarded(
             resources,
             resource_id,
             [R.DELETING],
+            event=Event(
+                K.RESOURCE_DELETE_FAILED, now, message=message, details={"retry_at": retry_at}
+            ),
             state=R.DELETE_REQUESTED,
             message=message,
             next_attempt_at=retry_at,
@@ -260,6 +358,7 @@ class SqlStore:
                 resources,
                 resource_id,
                 [R.TAKEN],
+                event=Event(K.RESOURCE_RELEASING, now, message="ticket closed"),
                 state=R.RELEASING,
                 sandbox=sandbox,
                 state_since=now,
@@ -271,6 +370,7 @@ class SqlStore:
             resources,
             resource_id,
             [R.RELEASING],
+            event=Event(K.RESOURCE_RELEASED, now),
             state=R.UP,
             ticket_id=None,
             releases=resources.c.releases + 1,
@@ -279,33 +379,54 @@ class SqlStore:
 
     def livecheck_passed(self, resource_id: int, now: float) -> bool:
         return self._guarded(
-            resources, resource_id, [R.UP], last_livecheck=now, livecheck_failures=0
+            resources, resource_id, [R.UP, R.TAKEN], last_livecheck=now, livecheck_failures=0
         )
 
     def livecheck_failed(
         self, resource_id: int, attempts: int, message: str, now: float
     ) -> ResourceState | None:
-        """Count a failure; the one that reaches `attempts` requests deletion."""
+        """Count a failure; the one that reaches `attempts` requests deletion of a spare.
+
+        An assigned resource stays with its ticket (the planner reports it
+        there), and a held one stays as it is: that is what the hold is for.
+        """
         with self._write() as conn:
             row = conn.execute(
                 resources.update()
-                .where(resources.c.id == resource_id, resources.c.state == R.UP)
+                .where(resources.c.id == resource_id, resources.c.state.in_([R.UP, R.TAKEN]))
                 .values(
                     last_livecheck=now,
                     livecheck_failures=resources.c.livecheck_failures + 1,
                     message=message,
                 )
-                .returning(resources.c.livecheck_failures)
+                .returning(
+                    resources.c.livecheck_failures,
+                    resources.c.pool,
+                    resources.c.state,
+                    resources.c.hold_reason,
+                )
             ).one_or_none()
             if row is None:
                 return None
-            if row.livecheck_failures < attempts:
-                return R.UP
+            failed = Event(
+                K.RESOURCE_LIVECHECK_FAILED,
+                now,
+                resource_id=resource_id,
+                pool=row.pool,
+                message=message,
+                details={"failures": row.livecheck_failures, "attempts": attempts},
+            )
+            eventlog.record(conn, failed)
+            spare = row.state == R.UP and row.hold_reason is None
+            if row.livecheck_failures < attempts or not spare:
+                return ResourceState(row.state)
             conn.execute(
                 resources.update()
                 .where(resources.c.id == resource_id, resources.c.state == R.UP)
                 .values(state=R.DELETE_REQUESTED, state_since=now, next_attempt_at=now)
             )
+            why = f"{row.livecheck_failures} livechecks failed in a row: {message}"
+            eventlog.record(conn, failed.evolve(kind=K.RESOURCE_DELETE_REQUESTED, message=why))
         return R.DELETE_REQUESTED
 
     def recover_after_crash(self, now: float) -> list[int]:
@@ -326,10 +447,19 @@ class SqlStore:
                         next_attempt_at=now,
                         message="server restarted while a hook ran",
                     )
-                    .returning(resources.c.id)
-                ).scalars()
+                    .returning(resources.c.id, resources.c.pool)
+                ).all()
             )
-        return ids
+            for rid, pool in ids:
+                event = Event(
+                    K.RESOURCE_DELETE_REQUESTED,
+                    now,
+                    resource_id=rid,
+                    pool=pool,
+                    message="server restarted while a hook ran",
+                )
+                eventlog.record(conn, event)
+        return [rid for rid, _ in ids]
 
     def pool_counts(self) -> Mapping[str, Mapping[ResourceState, int]]:
         q = (
@@ -343,28 +473,272 @@ class SqlStore:
                 counts[pool][ResourceState(state)] = n
         return counts
 
+    # ---- policy: leases, holds, drains ----------------------------------
+
+    def extend_ticket(self, ticket_id: int, ttl: float, now: float) -> bool:
+        """Renew an active ticket's lease: it now ends `ttl` seconds from `now`."""
+        return self._guarded(
+            tickets, ticket_id, [T.OPEN, T.ASSIGNED], ttl=ttl, expires_at=now + ttl
+        )
+
+    def expire_ticket(self, ticket_id: int, message: str, now: float) -> bool:
+        """Close an active ticket whose lease ran out; a renewal that came first wins."""
+        with self._write() as conn:
+            row = conn.execute(
+                tickets.update()
+                .where(
+                    tickets.c.id == ticket_id,
+                    tickets.c.state.in_([T.OPEN, T.ASSIGNED]),
+                    tickets.c.expires_at <= now,
+                )
+                .values(state=T.CLOSED, closed_at=now, message=message)
+                .returning(tickets.c.resource_id)
+            ).one_or_none()
+            if row is None:
+                return False
+            expired = Event(
+                K.TICKET_EXPIRED, now, ticket_id=ticket_id, resource_id=row.resource_id
+            )
+            eventlog.record(conn, expired.evolve(message=message))
+        return True
+
+    def set_ticket_message(self, ticket_id: int, message: str) -> bool:
+        """What an assigned ticket's owner should know (its resource stopped answering)."""
+        return self._guarded(tickets, ticket_id, [T.ASSIGNED], message=message)
+
+    def hold_resource(self, resource_id: int, reason: str, now: float) -> bool:
+        return self._guarded(
+            resources,
+            resource_id,
+            list(_HOLDABLE),
+            event=Event(K.RESOURCE_HELD, now, message=reason),
+            hold_reason=reason,
+        )
+
+    def unhold_resource(self, resource_id: int, now: float) -> bool:
+        return self._guarded(
+            resources,
+            resource_id,
+            list(_HOLDABLE),
+            event=Event(K.RESOURCE_UNHELD, now),
+            hold_reason=None,
+        )
+
+    def save_pool_definitions(self, pools: Sequence[Pool], now: float) -> None:
+        """Remember each configured pool as loaded; its drain state is left as it is."""
+        with self._write() as conn:
+            for p in pools:
+                definition = pool_definition(p)
+                _upsert(conn, {"name": p.name, "definition": definition, "updated_at": now})
+
+    def stored_pools(self) -> list[Pool]:
+        """Every pool ever saved, as last loaded, with its drain state."""
+        with self._read() as conn:
+            rows = conn.execute(pool_states.select().order_by(pool_states.c.name)).all()
+        pools = []
+        for row in rows:
+            pool = pool_from_definition(row.name, row.definition or {})
+            pools.append(pool.evolve(drained=bool(row.drained), drain_reason=row.drain_reason))
+        return pools
+
+    def set_drained(self, pool: str, drained: bool, reason: str, now: float) -> bool:
+        """Drain or undrain a pool; False when it already was."""
+        with self._write() as conn:
+            was = conn.execute(
+                sa.select(pool_states.c.drained).where(pool_states.c.name == pool)
+            ).scalar_one_or_none()
+            why = reason if drained else ""
+            state = {"drained": drained, "drain_reason": why}
+            _upsert(conn, {"name": pool, "updated_at": now, **state})
+            if bool(was) == drained:
+                return False
+            kind = K.POOL_DRAINED if drained else K.POOL_UNDRAINED
+            eventlog.record(conn, Event(kind, now, pool=pool, message=why))
+        return True
+
+    # ---- taking over another system's rows (import-resalloc) ----------
+
+    def is_empty(self) -> bool:
+        with self._read() as conn:
+            for table in (tickets, resources):
+                if conn.execute(sa.select(table.c.id).limit(1)).first() is not None:
+                    return False
+        return True
+
+    def adopt(self, ticket_rows: Sequence[Ticket], resource_rows: Sequence[Resource]) -> None:
+        """Insert tickets and resources with the ids they already have, in one transaction.
+
+        Clients hold ticket ids and hooks' logs are named by resource id, so
+        both are kept; new rows then count on from the highest id adopted.
+        """
+        with self._write() as conn:
+            if ticket_rows:
+                conn.execute(tickets.insert(), [_ticket_values(t) for t in ticket_rows])
+            if resource_rows:
+                conn.execute(resources.insert(), [_resource_values(r) for r in resource_rows])
+            if conn.dialect.name == "postgresql":
+                for table in ("tickets", "resources"):
+                    conn.execute(
+                        sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT MAX(id) FROM {table})) WHERE EXISTS (SELECT 1 FROM {table})"
+                        )
+                    )
+
     # ---- helpers -------------------------------------------------------
 
-    def _guarded(self, table: sa.Table, row_id: int, expected: list[Any], **values: Any) -> bool:
+    # ---- the event log -------------------------------------------------
+
+    def record_events(self, batch: Sequence[Event]) -> None:
+        """Events that are not transitions (hook runs); transitions record their own."""
+        if batch:
+            with self._write() as conn:
+                eventlog.record_all(conn, batch)
+
+    def list_events(self, f: EventFilter) -> list[Event]:
+        with self._read() as conn:
+            return eventlog.select(conn, f)
+
+    def resource_states_at(self, at: float) -> dict[int, tuple[str, ResourceState]]:
+        with self._read() as conn:
+            return eventlog.resource_states_at(conn, at)
+
+    def waiting_tickets_at(self, at: float) -> set[int]:
+        with self._read() as conn:
+            return eventlog.waiting_tickets_at(conn, at)
+
+    # ---- helpers -------------------------------------------------------
+
+    def _guarded(
+        self,
+        table: sa.Table,
+        row_id: int,
+        expected: list[Any],
+        *,
+        event: Event | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move the row if it is in an expected state; `event` is recorded if it moved."""
         with self._write() as conn:
-            result = conn.execute(
+            update = (
                 table.update()
                 .where(table.c.id == row_id, table.c.state.in_(expected))
                 .values(**values)
             )
-        return result.rowcount == 1
+            if event is None:
+                return conn.execute(update).rowcount == 1
+            row = conn.execute(update.returning(*eventlog.subject_columns(table))).one_or_none()
+            if row is None:
+                return False
+            eventlog.record(conn, eventlog.about(event, row, table))
+        return True
+
+
+_HOLDABLE = frozenset(LIVE_RESOURCE_STATES - {R.DELETING})
+"""A hook that is already deleting a resource cannot be held back."""
+
+
+def _upsert(conn: sa.Connection, values: dict[str, Any]) -> None:
+    """Insert or update a row of pool_states by name, atomically on both databases."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    stmt = insert(pool_states).values(**values)
+    update = {k: v for k, v in values.items() if k != "name"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=update))
 
 
 class _Conflict(Exception):
     """Another transaction moved a row first."""
 
 
-def _format_name(pattern: str, pool: str, rid: int, id_in_pool: int, now: float) -> str:
-    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d_%H%M%S")
+_CREATE_LOCK = 0x1E5502
+"""PostgreSQL advisory lock key held while a resource's numbers are chosen."""
+
+
+def _free_counter_values(conn: sa.Connection, names: Sequence[str]) -> dict[str, int]:
+    """The smallest value of each named counter that no live resource holds."""
+    if not names:
+        return {}
+    taken: dict[str, set[int]] = defaultdict(set)
+    q = sa.select(resources.c.counters).where(resources.c.state != R.ENDED)
+    for held in conn.execute(q).scalars():
+        for name, value in (held or {}).items():
+            taken[name].add(int(value))
+    return {
+        name: next(v for v in range(len(taken[name]) + 1) if v not in taken[name])
+        for name in dict.fromkeys(names)
+    }
+
+
+class _ResallocId(int):
+    """A resource id that formats as resalloc's: `{id}` is zero-padded to 8 digits.
+
+    resalloc fills its name_pattern with the id as an 8-digit string, so
+    existing patterns such as `copr_{id}` keep giving the same names here,
+    while `{id:08d}` or `{id:d}` still work as Python formats.
+    """
+
+    def __format__(self, spec: str) -> str:
+        return str(int(self)).zfill(8) if not spec else format(int(self), spec)
+
+
+def _format_name(
+    pattern: str,
+    pool: str,
+    rid: int,
+    id_in_pool: int,
+    now: float,
+    counters: Mapping[str, int] | None = None,
+) -> str:
+    # Local time, as resalloc stamps its names.
+    stamp = datetime.fromtimestamp(now).strftime("%Y%m%d_%H%M%S")
+    values: dict[str, object] = dict(counters or {})
+    values.update(pool_name=pool, id=_ResallocId(rid), datetime=stamp, id_in_pool=id_in_pool)
     try:
-        return pattern.format(pool_name=pool, id=rid, datetime=stamp, id_in_pool=id_in_pool)
-    except (KeyError, IndexError, ValueError):
+        return pattern.format(**values)
+    except (KeyError, IndexError, ValueError, AttributeError):
         return f"{pool}_{rid:08d}_{stamp}"
+
+
+def _ticket_values(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "tags": list(t.tags),
+        "sandbox": t.sandbox,
+        "state": t.state,
+        "resource_id": t.resource_id,
+        "priority": t.priority,
+        "created_at": t.created_at,
+        "assigned_at": t.assigned_at,
+        "closed_at": t.closed_at,
+        "message": t.message,
+        "ttl": t.ttl,
+        "expires_at": t.expires_at,
+    }
+
+
+def _resource_values(r: Resource) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "pool": r.pool,
+        "name": r.name,
+        "state": r.state,
+        "tags": list(r.tags),
+        "data": r.data,
+        "ticket_id": r.ticket_id,
+        "sandbox": r.sandbox,
+        "id_in_pool": r.id_in_pool,
+        "releases": r.releases,
+        "created_at": r.created_at,
+        "state_since": r.state_since,
+        "last_livecheck": r.last_livecheck,
+        "livecheck_failures": r.livecheck_failures,
+        "delete_attempts": r.delete_attempts,
+        "next_attempt_at": r.next_attempt_at,
+        "message": r.message,
+        "counters": dict(r.counters),
+        "hold_reason": r.hold_reason,
+        "reserved_for": r.reserved_for,
+    }
 
 
 def _ticket(row: sa.Row[Any]) -> Ticket:
@@ -379,6 +753,8 @@ def _ticket(row: sa.Row[Any]) -> Ticket:
         assigned_at=row.assigned_at,
         closed_at=row.closed_at,
         message=row.message,
+        ttl=row.ttl,
+        expires_at=row.expires_at,
     )
 
 
@@ -401,6 +777,9 @@ def _resource(row: sa.Row[Any]) -> Resource:
         delete_attempts=row.delete_attempts,
         next_attempt_at=row.next_attempt_at,
         message=row.message,
+        counters=tuple(sorted((row.counters or {}).items())),
+        hold_reason=row.hold_reason,
+        reserved_for=row.reserved_for,
     )
 
 

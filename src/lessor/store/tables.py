@@ -32,6 +32,9 @@ tickets = sa.Table(
     sa.Column("assigned_at", sa.Float),
     sa.Column("closed_at", sa.Float),
     sa.Column("message", sa.Text, nullable=False, server_default=""),
+    # A lease: closed at expires_at unless extended (by ttl seconds) before.
+    sa.Column("ttl", sa.Float),
+    sa.Column("expires_at", sa.Float),
     sa.Index(
         "ix_tickets_active",
         "state",
@@ -62,6 +65,10 @@ resources = sa.Table(
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     # resalloc's named counters: {counter name: value}, smallest free per pool.
     sa.Column("counters", sa.JSON, nullable=False, server_default="{}"),
+    # An admin's hold (never assigned, never deleted) and its reason.
+    sa.Column("hold_reason", sa.Text),
+    # The ticket an on-demand resource was started for.
+    sa.Column("reserved_for", sa.Integer),
     # Live rows are few and hot; ENDED ones pile up as history.
     sa.Index(
         "ix_resources_live",
@@ -95,4 +102,16 @@ events = sa.Table(
     sa.Index("ix_events_ticket_id", "ticket_id"),
     sa.Index("ix_events_resource_id", "resource_id"),
     sa.Index("ix_events_at", "at"),
+)
+
+pool_states = sa.Table(
+    "pool_states",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("drained", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("drain_reason", sa.Text, nullable=False, server_default=""),
+    # The pool as last loaded from pools.yaml, so that a pool removed from it
+    # can still have its resources deleted, even after a restart.
+    sa.Column("definition", sa.JSON),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("assigned_at", sa.Float),
         sa.Column("closed_at", sa.Float),
         sa.Column("message", sa.Text, nullable=False, server_default=""),
+        sa.Column("ttl", sa.Float),
+        sa.Column("expires_at", sa.Float),
         sa.PrimaryKeyConstraint("id", name="pk_tickets"),
     )
     op.create_index(
@@ -68,6 +70,8 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.Float, nullable=False, server_default="0"),
         sa.Column("message", sa.Text, nullable=False, server_default=""),
         sa.Column("counters", sa.JSON, nullable=False, server_default="{}"),
+        sa.Column("hold_reason", sa.Text),
+        sa.Column("reserved_for", sa.Integer),
         sa.PrimaryKeyConstraint("id", name="pk_resources"),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name="fk_resources_ticket_id"),
     )
@@ -101,9 +105,19 @@ def upgrade() -> None:
     op.create_index("ix_events_ticket_id", "events", ["ticket_id"])
     op.create_index("ix_events_resource_id", "events", ["resource_id"])
     op.create_index("ix_events_at", "events", ["at"])
+    op.create_table(
+        "pool_states",
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("drained", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("drain_reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("definition", sa.JSON),
+        sa.Column("updated_at", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("name", name="pk_pool_states"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("pool_states")
     op.drop_table("events")
     op.drop_table("resources")
     op.drop_table("tickets")

@@ -1,0 +1,127 @@
+"""GET /api/v1/events: the event log, as a list or followed live with server-sent events.
+
+A follower first gets the newest `limit` matching events (like `tail -f`),
+then each new one as soon as it is committed. Every message carries the
+event's id, so a client that reconnects with Last-Event-ID (browsers'
+EventSource do so by themselves) misses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from lessor.api.schemas import ErrorOut, EventOut
+from lessor.domain.events import Event, EventFilter
+from lessor.service.core import LessorService
+
+HEARTBEAT = 15.0
+"""Seconds between keep-alive comments on an idle stream."""
+
+router = APIRouter(prefix="/api/v1", tags=["events"], responses={422: {"model": ErrorOut}})
+
+
+def _service(request: Request) -> LessorService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _filter(
+    ticket: Annotated[int | None, Query(description="events of this ticket")] = None,
+    resource: Annotated[int | None, Query(description="events of this resource")] = None,
+    pool: Annotated[str | None, Query(description="events of this pool")] = None,
+    kind: Annotated[list[str] | None, Query(description="only these kinds (repeatable)")] = None,
+    since: Annotated[
+        datetime | None, Query(description="events at or after this time (ISO 8601)")
+    ] = None,
+    after: Annotated[int | None, Query(ge=0, description="only events after this id")] = None,
+    limit: Annotated[
+        int, Query(ge=0, le=10_000, description="the newest N; when following, the backlog")
+    ] = 100,
+) -> EventFilter:
+    return EventFilter(
+        ticket_id=ticket,
+        resource_id=resource,
+        pool=pool,
+        kinds=tuple(kind or ()),
+        since=since.timestamp() if since is not None else None,
+        after_id=after,
+        limit=limit,
+    )
+
+
+Filter = Annotated[EventFilter, Depends(_filter)]
+LastEventId = Annotated[int | None, Header(ge=0, description="resume a stream after this id")]
+
+
+@router.get("/events", response_model=list[EventOut])
+async def list_events(
+    request: Request,
+    f: Filter,
+    last_event_id: LastEventId = None,
+    follow: Annotated[bool, Query(description="stream new events (text/event-stream)")] = False,
+) -> list[EventOut] | StreamingResponse:
+    """The newest matching events, oldest first; with `follow`, then every new one live."""
+    if follow:
+        return await _stream(_service(request), f, last_event_id)
+    if f.limit == 0:
+        return []
+    events = await asyncio.to_thread(_service(request).list_events, f)
+    return [EventOut.of(e) for e in events]
+
+
+@router.get(
+    "/events/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request, f: Filter, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    """Server-sent events: the same as `GET /events?follow=1`."""
+    return await _stream(_service(request), f, last_event_id)
+
+
+async def _stream(
+    service: LessorService, f: EventFilter, last_event_id: int | None
+) -> StreamingResponse:
+    if last_event_id is not None:  # a reconnect: exactly what came after
+        backlog: list[Event] = []
+        after = last_event_id
+    elif f.after_id is not None:
+        backlog = await asyncio.to_thread(service.list_events, f) if f.limit else []
+        after = backlog[-1].id if backlog else f.after_id
+    else:
+        backlog = await asyncio.to_thread(service.list_events, f) if f.limit else []
+        after = backlog[-1].id if backlog else await asyncio.to_thread(_newest_id, service)
+
+    async def messages() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        for e in backlog:
+            yield _message(e)
+        async for batch in service.follow_events(f.evolve(after_id=after), HEARTBEAT):
+            if not batch:
+                yield ": keep-alive\n\n"
+            for e in batch:
+                yield _message(e)
+
+    return StreamingResponse(
+        messages(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _newest_id(service: LessorService) -> int:
+    newest = service.list_events(EventFilter(limit=1))
+    return newest[-1].id if newest else 0
+
+
+def _message(e: Event) -> str:
+    data = json.dumps(EventOut.of(e).model_dump(mode="json"), separators=(",", ":"))
+    return f"id: {e.id}\ndata: {data}\n\n"

@@ -1,0 +1,105 @@
+"""JSON API v1 of the allocation policy: lease renewal, holds, drains, reloading pools."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+
+from lessor.api.auth import Admin
+from lessor.api.schemas import (
+    ErrorOut,
+    ExtendIn,
+    PoolOut,
+    ReasonIn,
+    ReloadOut,
+    ResourceOut,
+    TicketOut,
+)
+from lessor.service.core import LessorService
+
+router = APIRouter(
+    prefix="/api/v1",
+    responses={
+        404: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+    },
+)
+
+
+def _service(request: Request) -> LessorService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+@router.post("/tickets/{ticket_id}/extend", response_model=TicketOut)
+def extend_ticket(
+    ticket_id: int, request: Request, body: Annotated[ExtendIn | None, Body()] = None
+) -> TicketOut:
+    """Renew the ticket's lease: it now ends `ttl` seconds from now (default: its own TTL).
+
+    The heartbeat of a ticket opened with a TTL; a ticket without one gets
+    one. 409 once the ticket is closed (an expired one too).
+    """
+    service = _service(request)
+    ticket = service.extend_ticket(ticket_id, body.ttl if body else None)
+    resource = service.store.get_resource(ticket.resource_id) if ticket.resource_id else None
+    return TicketOut.of(ticket, resource)
+
+
+@router.post("/resources/{resource_id}/hold", response_model=ResourceOut)
+def hold_resource(
+    resource_id: int,
+    request: Request,
+    _: Admin,
+    body: Annotated[ReasonIn | None, Body()] = None,
+) -> ResourceOut:
+    """Keep the resource as it is, for diagnosis: never assigned, never deleted (admin)."""
+    reason = body.reason if body else ""
+    return ResourceOut.of(_service(request).hold_resource(resource_id, reason))
+
+
+@router.post("/resources/{resource_id}/unhold", response_model=ResourceOut)
+def unhold_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
+    """Release the hold: the usual rules apply to the resource again (admin)."""
+    return ResourceOut.of(_service(request).unhold_resource(resource_id))
+
+
+def _pool_out(service: LessorService, name: str) -> PoolOut:
+    status = next(s for s in service.pool_statuses() if s.pool.name == name)
+    return PoolOut.of(status)
+
+
+@router.post("/pools/{name}/drain", response_model=PoolOut)
+def drain_pool(
+    name: str,
+    request: Request,
+    _: Admin,
+    body: Annotated[ReasonIn | None, Body()] = None,
+) -> PoolOut:
+    """No new resources, spares deleted, assigned ones kept until their tickets close (admin)."""
+    service = _service(request)
+    service.drain_pool(name, body.reason if body else "")
+    return _pool_out(service, name)
+
+
+@router.post("/pools/{name}/undrain", response_model=PoolOut)
+def undrain_pool(name: str, request: Request, _: Admin) -> PoolOut:
+    service = _service(request)
+    service.undrain_pool(name)
+    return _pool_out(service, name)
+
+
+@router.post("/reload", response_model=ReloadOut)
+def reload_pools(request: Request, _: Admin) -> ReloadOut:
+    """Read pools.yaml again without a restart (as SIGHUP does); a removed pool drains (admin).
+
+    422 naming the file and line when it has an error; the pools in use stay.
+    """
+    done = _service(request).reload_pools()
+    return ReloadOut(
+        pools=[p.name for p in done.pools],
+        added=list(done.added),
+        removed=list(done.removed),
+        changed=list(done.changed),
+    )

@@ -1,0 +1,173 @@
+"""resalloc's client protocol: XML-RPC on the API's own port, at `/RPC2` and `/`.
+
+The resalloc client (`resalloc ticket …`, `resalloc.client.Connection`, and
+Copr's builders that embed it) calls `xmlrpc.client.ServerProxy(url)` with
+positional arguments only. What it depends on, beyond the method names:
+ticket ids come as int or as numeric strings (the CLI passes argv through),
+resource data travels as `<base64>` (it calls `str()` on the Binary), `<nil/>`
+is allowed in both directions, and a closed ticket still yields its data.
+
+Marshalling is the standard library's; only the dispatch is ours, so that
+`waitTicket` can wait on the event loop (woken the moment its ticket is
+assigned) instead of holding a thread per waiting client as resalloc does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from xmlrpc.client import Binary, Fault, dumps, loads
+
+from fastapi import APIRouter, Request, Response
+
+from lessor.domain.states import TicketState
+from lessor.service.core import LessorService
+from lessor.service.errors import NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+FAULT = 1
+"""The fault code resalloc's server (SimpleXMLRPCServer) sends for every error."""
+
+WAIT_STEP = 30.0
+"""Seconds between checks that a client blocked in waitTicket is still connected."""
+
+router = APIRouter(include_in_schema=False)
+
+Method = Callable[..., Awaitable[Any]]
+
+
+class RpcError(Exception):
+    """An error reported to the caller as an XML-RPC fault with this message."""
+
+
+def _ticket_id(value: object) -> int:
+    """resalloc's CLI sends ids as the strings it got on its command line."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise RpcError(f"ticket id must be an integer, got {value!r}")
+
+
+class ResallocApi:
+    """The four methods of resalloc's ServerAPI, over the service's use cases."""
+
+    def __init__(self, service: LessorService, request: Request) -> None:
+        self.service = service
+        self.request = request
+
+    async def takeTicket(self, tags: object, sandbox: object = None) -> int:  # noqa: N802
+        """takeTicket(tags[, sandbox]) -> ticket id: ask for a resource having all the tags."""
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise RpcError(f"tags must be a list of strings, got {tags!r}")
+        if sandbox is not None and not isinstance(sandbox, str):
+            raise RpcError(f"sandbox must be a string, got {sandbox!r}")
+        ticket = await asyncio.to_thread(self.service.open_ticket, tags, sandbox or None)
+        return ticket.id
+
+    async def collectTicket(self, ticket_id: object) -> dict[str, Any]:  # noqa: N802
+        """collectTicket(id) -> {ready, output, closed, failed}; ready is nil for no such ticket."""
+        tid = _ticket_id(ticket_id)
+        try:
+            ticket = await asyncio.to_thread(self.service.get_ticket, tid)
+        except NotFound:
+            return {"ready": None, "output": None, "closed": None, "failed": None}
+        data = await self._data(ticket.resource_id)
+        return {
+            "ready": ticket.resource_id is not None,
+            "output": Binary(data) if data is not None else None,
+            "closed": ticket.state is TicketState.CLOSED,
+            "failed": ticket.state is TicketState.FAILED,
+        }
+
+    async def waitTicket(self, ticket_id: object) -> Binary:  # noqa: N802
+        """waitTicket(id) -> data: blocks until the ticket has a resource, answered at once then."""
+        tid = _ticket_id(ticket_id)
+        while True:
+            try:
+                ticket = await self.service.wait_ticket(tid, WAIT_STEP)
+            except NotFound as e:
+                raise RpcError(f"no such ticket {tid}") from e
+            if ticket.resource_id is not None:
+                return Binary(await self._data(ticket.resource_id) or b"")
+            if ticket.state is not TicketState.OPEN:
+                why = f": {ticket.message}" if ticket.message else ""
+                raise RpcError(f"ticket {tid} is {ticket.state}{why}; it will get no resource")
+            if await self.request.is_disconnected():
+                return Binary(b"")  # nobody is listening any more
+
+    async def closeTicket(self, ticket_id: object) -> None:  # noqa: N802
+        """closeTicket(id): give the resource back; fault 1 for no such ticket."""
+        tid = _ticket_id(ticket_id)
+        try:
+            await asyncio.to_thread(self.service.close_ticket, tid)
+        except NotFound as e:
+            raise RpcError(f"no such ticket {tid}") from e
+
+    async def _data(self, resource_id: int | None) -> bytes | None:
+        if resource_id is None:
+            return None
+        try:
+            resource = await asyncio.to_thread(self.service.get_resource, resource_id)
+        except NotFound:
+            return None
+        return resource.data
+
+    def methods(self) -> dict[str, Method]:
+        found: dict[str, Method] = {
+            name: getattr(self, name)
+            for name in ("takeTicket", "collectTicket", "waitTicket", "closeTicket")
+        }
+        found["system.listMethods"] = self._list_methods
+        found["system.methodHelp"] = self._method_help
+        found["system.methodSignature"] = self._method_signature
+        return found
+
+    async def _list_methods(self) -> list[str]:
+        """system.listMethods() -> the names of the methods this server offers."""
+        return sorted(self.methods())
+
+    async def _method_help(self, name: object) -> str:
+        """system.methodHelp(name) -> what the method does."""
+        method = self.methods().get(str(name))
+        return (inspect.getdoc(method) or "") if method else ""
+
+    async def _method_signature(self, name: object) -> str:
+        """system.methodSignature(name) -> not supported (as Python's own XML-RPC servers)."""
+        return "signatures not supported"
+
+
+def _reply(value: Any) -> Response:
+    body = dumps(
+        value if isinstance(value, Fault) else (value,), methodresponse=True, allow_none=True
+    )
+    return Response(body, media_type="text/xml")
+
+
+@router.post("/RPC2")
+@router.post("/")
+async def xmlrpc(request: Request) -> Response:
+    """One XML-RPC call: errors are faults in a 200 answer, as XML-RPC wants them."""
+    try:
+        params, name = loads(await request.body())
+    except Exception as e:  # any malformed body, whatever the parser raises
+        return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
+    api = ResallocApi(request.app.state.service, request)
+    method = api.methods().get(name or "")
+    if method is None:
+        return _reply(Fault(FAULT, f'method "{name}" is not supported'))
+    try:
+        inspect.signature(method).bind(*params)
+    except TypeError as e:
+        return _reply(Fault(FAULT, f"{name}: {e}"))
+    try:
+        return _reply(await method(*params))
+    except (RpcError, ServiceError) as e:
+        return _reply(Fault(FAULT, str(e)))
+    except Exception as e:
+        log.exception("XML-RPC %s failed", name)
+        return _reply(Fault(FAULT, f"internal error ({type(e).__name__}); see the server log"))

@@ -1,0 +1,1 @@
+"""`lessor maint`: resalloc-maint's commands and line formats, straight on the database."""

@@ -1,0 +1,174 @@
+"""Starting resources: for waiting tickets first, in the cheapest pool with room; then spares.
+
+Also says, for every ticket it cannot serve at once, why: the same accounting
+that decides what to start explains what it did not start.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from lessor.domain.matching import pool_serves, resource_fits
+from lessor.domain.model import Pool, Resource, Ticket
+from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState
+from lessor.planner.actions import Start
+from lessor.planner.rank import asks_on_demand, by_rank
+from lessor.planner.view import View, draining
+
+R = ResourceState
+
+
+@dataclass
+class Starts:
+    starts: list[Start] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+
+
+def start(v: View, waiting: list[Ticket], taken: set[int]) -> Starts:
+    """Start what the waiting tickets (in queue order), then the spares, need; within limits.
+
+    A resource already starting (or being released in the ticket's own
+    sandbox) is supply: a ticket counts on it rather than start another, so a
+    burst of tickets never starts more than it needs. `max` and
+    `max_starting` bound everything; a draining pool starts nothing; an
+    on-demand pool starts only for a ticket asking for one of its on-demand
+    tags, and reserves what it starts for that ticket.
+    """
+    ledger = _Ledger.of(v, frozenset(t.id for t in waiting))
+    out = Starts()
+    behind: Counter[str] = Counter()
+    for t in waiting:
+        candidates = by_rank((p for p in v.s.pools if pool_serves(p, t.tags)), t.tags)
+        served, notes = ledger.serve(t, candidates, out.starts)
+        ahead = max((behind[p.name] for p in candidates), default=0)
+        if ahead and not served:
+            notes.append(f"{ahead} ahead of you in the queue")
+        for p in candidates:
+            behind[p.name] += 1
+        out.reasons[t.id] = "; ".join(notes)
+    out.starts += ledger.top_up(taken)
+    return out
+
+
+@dataclass
+class _Ledger:
+    v: View
+    waiting_ids: frozenset[int]
+    live: Counter[str]
+    starting: Counter[str]
+    coming: dict[str, list[Resource]]
+    """Per pool, resources on their way to UP that no ticket counts on yet."""
+    planned: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, v: View, waiting_ids: frozenset[int]) -> _Ledger:
+        rs = v.s.resources
+        coming: dict[str, list[Resource]] = {p.name: [] for p in v.s.pools}
+        for r in sorted(rs, key=lambda r: r.id):
+            if r.pool in coming and not r.held and r.state in (R.STARTING, R.RELEASING):
+                coming[r.pool].append(r)
+        return cls(
+            v,
+            waiting_ids,
+            live=Counter(r.pool for r in rs if r.state in LIVE_RESOURCE_STATES),
+            starting=Counter(r.pool for r in rs if r.state is R.STARTING),
+            coming=coming,
+        )
+
+    def room(self, p: Pool) -> int:
+        if draining(p):
+            return 0
+        n = self.planned[p.name]
+        return max(
+            0, min(p.max - self.live[p.name] - n, p.max_starting - self.starting[p.name] - n)
+        )
+
+    def serve(
+        self, t: Ticket, candidates: list[Pool], starts: list[Start]
+    ) -> tuple[bool, list[str]]:
+        """Count on something coming, or start one; and what the ticket is told."""
+        for p in candidates:
+            r = self._claim(p, t)
+            if r is not None:
+                if r.state is R.RELEASING:
+                    return True, [
+                        f"pool {p.name}: resource {r.id} is being released in your sandbox"
+                    ]
+                return True, [f"pool {p.name}: resource {r.id} starting for you"]
+        notes = []
+        for p in candidates:
+            why = self._why_not(p, t)
+            if why:
+                notes.append(f"pool {p.name}: {why}")
+                continue
+            self.planned[p.name] += 1
+            starts.append(Start(p.name, t.id if p.tags_on_demand else None))
+            notes.append(f"pool {p.name}: starting 1 for you")
+            return True, notes
+        return False, notes
+
+    def _claim(self, p: Pool, t: Ticket) -> Resource | None:
+        """The resource coming up in `p` this ticket may count on: its own reservation first."""
+        usable = [r for r in self.coming[p.name] if self._may_count_on(p, r, t)]
+        if not usable:
+            return None
+        chosen = next((r for r in usable if r.reserved_for == t.id), usable[0])
+        self.coming[p.name].remove(chosen)
+        return chosen
+
+    def _may_count_on(self, p: Pool, r: Resource, t: Ticket) -> bool:
+        if r.state is R.STARTING:
+            return resource_fits(r, t) and not self.v.reserved_for_other(r, t.id, self.waiting_ids)
+        # RELEASING: up again soon, for its sandbox only, unless it will be deleted instead.
+        return (
+            r.sandbox is not None
+            and r.sandbox == t.sandbox
+            and resource_fits(r, t)
+            and not draining(p)
+            and self.v.s.now - r.created_at < p.reuse_max_time
+        )
+
+    def _why_not(self, p: Pool, t: Ticket) -> str:
+        """Why no resource can be started in `p` for `t` now; empty when one can."""
+        if p.removed:
+            return "removed from pools.yaml"
+        if p.drained:
+            return f"drained ({p.drain_reason})" if p.drain_reason else "drained"
+        if p.tags_on_demand and not asks_on_demand(p, t):
+            names = ", ".join(repr(tag.name) for tag in p.tags_on_demand)
+            return f"starts resources only for tickets asking for {names}"
+        n = self.planned[p.name]
+        if self.live[p.name] + n >= p.max:
+            return f"{self.live[p.name] + n}/{p.max} at max"
+        if self.starting[p.name] + n >= p.max_starting:
+            return f"{self.starting[p.name] + n}/{p.max_starting} starting at once (max_starting)"
+        return ""
+
+    def top_up(self, taken: set[int]) -> list[Start]:
+        """Keep `max_prealloc` spares ready while there is room under `max`."""
+        starts = []
+        for p in self.v.s.pools:
+            if draining(p) or p.tags_on_demand:
+                continue
+            spares = sum(1 for r in self.v.s.resources if self._is_spare(p, r, taken))
+            unclaimed = sum(
+                1
+                for r in self.coming[p.name]
+                if r.state is R.STARTING
+                and not self.v.reserved_for_other(r, None, self.waiting_ids)
+            )
+            extra = min(max(0, p.max_prealloc - spares - unclaimed), self.room(p))
+            self.planned[p.name] += extra
+            starts += [Start(p.name)] * extra
+        return starts
+
+    def _is_spare(self, p: Pool, r: Resource, taken: set[int]) -> bool:
+        return (
+            r.pool == p.name
+            and r.state is R.UP
+            and r.sandbox is None
+            and not r.held
+            and r.id not in taken
+            and not self.v.reserved_for_other(r, None, self.waiting_ids)
+        )

@@ -1,0 +1,1 @@
+"""The policy simulator: replays a ticket trace against the real planner (`lessor simulate`)."""

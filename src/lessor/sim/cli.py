@@ -1,0 +1,51 @@
+"""`lessor simulate`: the policy in pools.yaml against a ticket trace, before trying it for real."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("simulate")
+@click.option(
+    "--pools",
+    "pools_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="pools.yaml to try (hooks are not run: the workload says how long they take).",
+)
+@click.option(
+    "--workload",
+    "workload_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ticket arrivals and hook durations (YAML; see docs/policy.md).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def simulate(pools_file: Path, workload_file: Path, as_json: bool) -> None:
+    """Replay a ticket trace through the real planner; print waits and resource-hours per pool.
+
+    Nothing is started and no server is needed: time is simulated, so a day
+    of tickets takes a moment. Use it to see what a change of max,
+    max_prealloc, priorities or reuse would cost and save.
+    """
+    from lessor.config.pools import load_pools
+    from lessor.config.yamlfile import ConfigError
+    from lessor.sim.engine import simulate as run
+    from lessor.sim.report import as_dict, as_text
+    from lessor.sim.workload import load_workload
+
+    try:
+        pools = load_pools(pools_file)
+        workload = load_workload(workload_file)
+    except ConfigError as e:
+        click.echo(f"lessor: {e}", err=True)
+        sys.exit(2)
+    if not pools:
+        click.echo(f"lessor: {pools_file}: no pools to simulate", err=True)
+        sys.exit(2)
+    outcome = run(pools, workload)
+    click.echo(json.dumps(as_dict(outcome), indent=2) if as_json else as_text(outcome))

@@ -1,0 +1,151 @@
+"""The event log's SQL: written inside the transaction of the transition it records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind
+from lessor.domain.states import ResourceState, TicketState
+from lessor.store.tables import events, resources, tickets
+
+PENDING = "lessor_events"
+"""Key in a write connection's `info`: events recorded in its open transaction."""
+
+
+def record(conn: sa.Connection, event: Event) -> Event:
+    """Insert the event; it is announced to listeners once the transaction commits."""
+    values = {
+        "at": event.at,
+        "kind": str(event.kind),
+        "ticket_id": event.ticket_id,
+        "resource_id": event.resource_id,
+        "pool": event.pool,
+        "message": event.message,
+        "details": dict(event.details),
+    }
+    event_id = conn.execute(events.insert().values(**values).returning(events.c.id)).scalar_one()
+    stored = event.evolve(id=event_id)
+    conn.info.setdefault(PENDING, []).append(stored)
+    return stored
+
+
+def about(event: Event, row: sa.Row[Any], table: sa.Table) -> Event:
+    """The event completed with the ids and pool of the row a guarded update moved."""
+    if table is resources:
+        return event.evolve(
+            resource_id=row.id,
+            pool=event.pool or row.pool,
+            ticket_id=event.ticket_id if event.ticket_id is not None else row.ticket_id,
+        )
+    return event.evolve(
+        ticket_id=row.id,
+        resource_id=event.resource_id if event.resource_id is not None else row.resource_id,
+    )
+
+
+def subject_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    if table is resources:
+        return [resources.c.id, resources.c.pool, resources.c.ticket_id]
+    return [table.c.id, table.c.resource_id]
+
+
+def select(conn: sa.Connection, f: EventFilter) -> list[Event]:
+    """Matching events, oldest first: the newest `limit` ones, or the first after `after_id`."""
+    q = events.select()
+    if f.ticket_id is not None:
+        q = q.where(events.c.ticket_id == f.ticket_id)
+    if f.resource_id is not None:
+        q = q.where(events.c.resource_id == f.resource_id)
+    if f.pool is not None:
+        q = q.where(events.c.pool == f.pool)
+    if f.since is not None:
+        q = q.where(events.c.at >= f.since)
+    if f.kinds:
+        q = q.where(events.c.kind.in_(list(f.kinds)))
+    if f.after_id is not None:
+        rows = conn.execute(q.where(events.c.id > f.after_id).order_by(events.c.id).limit(f.limit))
+        return [_event(r) for r in rows]
+    rows = conn.execute(q.order_by(events.c.id.desc()).limit(f.limit))
+    return [_event(r) for r in reversed(list(rows))]
+
+
+def resource_states_at(conn: sa.Connection, at: float) -> dict[int, tuple[str, ResourceState]]:
+    """Each resource's pool and state at time `at`, as its events up to then tell it.
+
+    Only resources that may still have been alive then are looked at (not
+    ENDED before `at`), so the cost follows the live set, not all history.
+    """
+    moving = [str(k) for k in RESOURCE_STATE_AFTER]
+    candidates = sa.select(resources.c.id).where(
+        sa.or_(resources.c.state != ResourceState.ENDED, resources.c.state_since >= at)
+    )
+    last = (
+        sa.select(sa.func.max(events.c.id).label("id"))
+        .where(
+            events.c.at < at,
+            events.c.kind.in_(moving),
+            events.c.resource_id.in_(candidates),
+        )
+        .group_by(events.c.resource_id)
+    ).subquery()
+    q = sa.select(events.c.resource_id, events.c.pool, events.c.kind).join(
+        last, events.c.id == last.c.id
+    )
+    states: dict[int, tuple[str, ResourceState]] = {}
+    for rid, pool, kind in conn.execute(q):
+        state = RESOURCE_STATE_AFTER[kind]
+        if state is not ResourceState.ENDED:
+            states[rid] = (pool or "", state)
+    return states
+
+
+def waiting_tickets_at(conn: sa.Connection, at: float) -> set[int]:
+    """Ids of the tickets that were OPEN (waiting) at time `at`.
+
+    One that is not open now but was then must have been assigned or closed
+    since, which left an event after `at`: that bounds the search to the
+    open tickets and the recent past, however long the history.
+    """
+    touched = sa.select(events.c.ticket_id).where(
+        events.c.at >= at, events.c.ticket_id.is_not(None)
+    )
+    q = sa.select(tickets.c.id).where(
+        tickets.c.created_at < at,
+        sa.or_(tickets.c.assigned_at.is_(None), tickets.c.assigned_at >= at),
+        sa.or_(tickets.c.closed_at.is_(None), tickets.c.closed_at >= at),
+        sa.or_(tickets.c.state == TicketState.OPEN, tickets.c.id.in_(touched)),
+    )
+    return set(conn.execute(q).scalars())
+
+
+def _event(row: sa.Row[Any]) -> Event:
+    return Event(
+        id=row.id,
+        kind=_kind(row.kind),
+        at=row.at,
+        ticket_id=row.ticket_id,
+        resource_id=row.resource_id,
+        pool=row.pool,
+        message=row.message,
+        details=row.details or {},
+    )
+
+
+def _kind(kind: str) -> str:
+    try:
+        return EventKind(kind)
+    except ValueError:
+        return kind
+
+
+def take_pending(conn: sa.Connection) -> list[Event]:
+    pending: list[Event] = conn.info.pop(PENDING, [])
+    return pending
+
+
+def record_all(conn: sa.Connection, batch: Iterable[Event]) -> None:
+    for event in batch:
+        record(conn, event)

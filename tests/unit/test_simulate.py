@@ -1,0 +1,149 @@
+"""The policy simulator: the real planner against a ticket trace, in simulated time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lessor.cli import main
+from lessor.domain.model import Pool, Tag
+from lessor.sim.engine import Outcome, simulate
+from lessor.sim.report import percentile
+from lessor.sim.workload import Arrival, Durations, Workload
+
+
+def pool(name: str, **kw: object) -> Pool:
+    values: dict[str, object] = {"max": 5, "max_starting": 5, "max_prealloc": 0, "idle_time": 0}
+    values.update(kw)
+    tags = values.pop("tags", (Tag("x"),))
+    return Pool(name, tags=tags, **values)  # type: ignore[arg-type]
+
+
+def trace(
+    count: int, every: float, hold: float, tags: tuple[str, ...] = ("x",), **kw: object
+) -> tuple[Arrival, ...]:
+    return tuple(Arrival(i * every, tags, hold, **kw) for i in range(count))  # type: ignore[arg-type]
+
+
+def run(pools: list[Pool], arrivals: tuple[Arrival, ...], new: float = 60) -> Outcome:
+    hooks = {"default": Durations(new=new, release=5, delete=10)}
+    return simulate(pools, Workload(arrivals, hooks))
+
+
+def figures(o: Outcome, name: str) -> object:
+    return next(p for p in o.pools if p.name == name)
+
+
+def test_the_cheapest_pool_takes_the_load_first() -> None:
+    pools = [pool("dear", max=50), pool("cheap", max=5, priority=10)]
+    light = run(pools, trace(20, every=120, hold=300))  # at most 3 at once
+    assert figures(light, "cheap").served == 20  # type: ignore[attr-defined]
+    assert figures(light, "dear").resource_seconds == 0  # type: ignore[attr-defined]
+    heavy = run(pools, trace(60, every=10, hold=600))  # up to 60 at once
+    cheap, dear = figures(heavy, "cheap"), figures(heavy, "dear")
+    assert cheap.started == 5 and dear.served > 0  # type: ignore[attr-defined]
+    assert heavy.unserved == 0
+
+
+def test_preallocation_cuts_waiting() -> None:
+    arrivals = trace(30, every=300, hold=60)
+    cold = run([pool("p", max_prealloc=0)], arrivals)
+    warm = run([pool("p", max_prealloc=2)], arrivals)
+    assert percentile(cold.waits, 50) == 60.0  # every ticket waits for its cmd_new
+    assert percentile(warm.waits, 95) == 0.0
+    # ... and costs resource-hours for the spares kept ready
+    assert figures(warm, "p").resource_seconds > figures(cold, "p").resource_seconds  # type: ignore[attr-defined]
+
+
+def test_an_on_demand_pool_starts_only_for_its_tickets() -> None:
+    pools = [
+        pool("small", max_prealloc=2),
+        pool("big", max_prealloc=2, tags=(Tag("x"),), tags_on_demand=(Tag("bigmem"),)),
+    ]
+    o = run(pools, trace(5, every=600, hold=60) + trace(2, every=600, hold=60, tags=("bigmem",)))
+    big = figures(o, "big")
+    assert big.started == 2 and big.served == 2  # type: ignore[attr-defined]
+    assert o.unserved == 0
+
+
+def test_reuse_in_a_sandbox_saves_starting_new_resources() -> None:
+    reusing = pool("p", reuse_opportunity_time=300, reuse_max_count=100)
+    arrivals = trace(10, every=120, hold=60, sandbox="alice")
+    assert figures(run([reusing], arrivals), "p").started == 1  # type: ignore[attr-defined]
+    plain = pool("p")
+    assert figures(run([plain], arrivals), "p").started == 10  # type: ignore[attr-defined]
+
+
+def test_a_shorter_idle_time_trims_what_a_burst_left_behind() -> None:
+    burst = trace(10, every=0, hold=60) + (Arrival(20_000, ("x",), 60),)
+    keep = run([pool("p", max=10, max_starting=10, idle_time=10_000)], burst)
+    trim = run([pool("p", max=10, max_starting=10, idle_time=60)], burst)
+    assert figures(trim, "p").resource_seconds < figures(keep, "p").resource_seconds  # type: ignore[attr-defined]
+
+
+def test_tickets_no_pool_can_ever_serve_end_the_run_as_unserved() -> None:
+    o = run([pool("p", max=0)], trace(3, every=10, hold=10))
+    assert o.unserved == 3 and o.waits == ()
+
+
+def test_the_same_inputs_give_the_same_figures() -> None:
+    pools = [pool("a", max_prealloc=1), pool("b", priority=3)]
+    arrivals = trace(40, every=7, hold=100)
+    assert run(pools, arrivals) == run(pools, arrivals)
+
+
+POOLS = """\
+cheap:
+  max: 3
+  max_starting: 3
+  priority: 10
+  tags: [x]
+dear:
+  max: 20
+  max_starting: 5
+  max_prealloc: 0
+  tags: [x]
+"""
+
+WORKLOAD = """\
+hooks:
+  default: {new: 60, delete: 5}
+tickets:
+  - {at: 0, tags: [x], hold: 600, count: 12, every: 20}
+"""
+
+
+def test_lessor_simulate_prints_waits_and_resource_hours_per_pool(tmp_path: Path) -> None:
+    (tmp_path / "pools.yaml").write_text(POOLS)
+    (tmp_path / "work.yaml").write_text(WORKLOAD)
+    args = ["simulate", "--pools", str(tmp_path / "pools.yaml")]
+    args += ["--workload", str(tmp_path / "work.yaml")]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert "12 served, 0 unserved" in done.output
+    assert "wait: p50" in done.output and "resource-hours" in done.output
+    as_json = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert [p["name"] for p in as_json["pools"]] == ["cheap", "dear"]
+    assert as_json["pools"][0]["served"] + as_json["pools"][1]["served"] == 12
+
+
+@pytest.mark.parametrize(
+    ("workload", "expected"),
+    [
+        ("tickets:\n  - {tags: [x], hold: -1}\n", "work.yaml:2: tickets.0.hold"),
+        ("hooks: {}\n", "work.yaml:1: tickets: Field required"),
+        ("tickets:\n  - {tags: [x], hold: 1, colour: red}\n", "tickets.0.colour"),
+    ],
+)
+def test_a_bad_workload_is_refused_naming_file_line_and_key(
+    tmp_path: Path, workload: str, expected: str
+) -> None:
+    (tmp_path / "pools.yaml").write_text(POOLS)
+    (tmp_path / "work.yaml").write_text(workload)
+    args = ["simulate", "--pools", str(tmp_path / "pools.yaml")]
+    done = CliRunner().invoke(main, [*args, "--workload", str(tmp_path / "work.yaml")])
+    assert done.exit_code == 2
+    assert expected in done.output and "Traceback" not in done.output
