@@ -57,6 +57,25 @@ def _register_simulate() -> None:
 _register_simulate()
 
 
+@main.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hw(args: tuple[str, ...]) -> None:
+    """Reserve CPU cores and NICs for a command (lessor hw --help)."""
+    from lessor.hw.cli import main as hw_main
+
+    # click eats the `--` that separates our options from the command; take
+    # the arguments exactly as typed instead.
+    raw = sys.argv[sys.argv.index("hw") + 1 :] if "hw" in sys.argv else list(args)
+    sys.exit(hw_main(raw))
+
+
 @main.command()
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="server.yaml.")
 @click.option(

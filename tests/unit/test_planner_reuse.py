@@ -87,3 +87,14 @@ def test_a_ticket_waits_for_a_resource_being_released_in_its_sandbox() -> None:
     assert plan_.reasons[2] == "pool p: resource 1 is being released in your sandbox"
     other = run([p], [res(1, R.RELEASING, sandbox="s1", age=10)], [ticket(2, sandbox="s2")])
     assert of(other, Start) == [Start("p")]
+
+
+def test_a_ticket_counts_on_a_resource_its_sandbox_just_gave_back() -> None:
+    p = pool(max_prealloc=0, **REUSING)
+    back = res(1, R.TAKEN, ticket_id=1, sandbox="s1", age=10)
+    tickets = [closed(), ticket(2, sandbox="s1")]
+    plan_ = run([p], [back], tickets)
+    assert of(plan_, Start) == [] and of(plan_, Recycle) == [Recycle(1, reuse=True)]
+    assert plan_.reasons[2] == "pool p: resource 1 is being released in your sandbox"
+    spent = back.evolve(releases=2)  # reuse_max_count reached: it will be deleted
+    assert of(run([p], [spent], tickets), Start) == [Start("p")]

@@ -310,6 +310,8 @@ def pools(ctx: click.Context, as_json: bool) -> None:
     rows = _call(ctx, lambda c: c.pools())
     for row in rows:
         row["tags"] = [t["name"] for t in row["tags"]]
+        if row.get("drained") and not as_json:  # say it where it is seen; JSON has the fields
+            row["name"] += " (removed)" if row.get("removed") else " (drained)"
     _table(
         rows, ["name", "tags", "max", "max_starting", "max_prealloc", "counts"], as_json, "pools"
     )

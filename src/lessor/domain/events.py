@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     """cmd_delete failed; details: retry_at. Back to DELETE_REQUESTED."""
     RESOURCE_LIVECHECK_FAILED = "resource.livecheck_failed"
     """details: failures (in a row) and attempts (the pool's limit)."""
+    RESOURCE_IMPORTED = "resource.imported"
+    """Taken over from another system (resalloc) as it was there; details: state."""
     RESOURCE_HELD = "resource.held"
     RESOURCE_UNHELD = "resource.unheld"
 
@@ -66,6 +68,13 @@ RESOURCE_STATE_AFTER: Mapping[str, ResourceState] = {
     K.RESOURCE_DELETE_FAILED: R.DELETE_REQUESTED,
 }
 """The state a resource is in after each kind that moves one: replaying these gives its history."""
+
+
+def state_after(kind: str, details: Mapping[str, Any]) -> ResourceState | None:
+    """The resource's state after an event, if the event moved it."""
+    if kind == K.RESOURCE_IMPORTED:
+        return ResourceState(details["state"])
+    return RESOURCE_STATE_AFTER.get(kind)
 
 
 @dataclass(frozen=True)

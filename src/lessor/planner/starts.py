@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from lessor.domain.matching import pool_serves, resource_fits
 from lessor.domain.model import Pool, Resource, Ticket
-from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState
+from lessor.domain.states import ACTIVE_TICKET_STATES, LIVE_RESOURCE_STATES, ResourceState
 from lessor.planner.actions import Start
 from lessor.planner.rank import asks_on_demand, by_rank
+from lessor.planner.upkeep import may_reuse
 from lessor.planner.view import View, draining
 
 R = ResourceState
@@ -65,8 +66,16 @@ class _Ledger:
     def of(cls, v: View, waiting_ids: frozenset[int]) -> _Ledger:
         rs = v.s.resources
         coming: dict[str, list[Resource]] = {p.name: [] for p in v.s.pools}
+        ended = {t.id for t in v.s.tickets if t.state not in ACTIVE_TICKET_STATES}
         for r in sorted(rs, key=lambda r: r.id):
-            if r.pool in coming and not r.held and r.state in (R.STARTING, R.RELEASING):
+            pool = v.pools.get(r.pool)
+            if pool is None or r.held:
+                continue
+            # Released in its sandbox (or about to be): ready again soon, for that sandbox.
+            reused = r.state is R.TAKEN and r.ticket_id in ended
+            if reused and not may_reuse(pool, r, r.sandbox, v.s.now):
+                continue
+            if r.state in (R.STARTING, R.RELEASING) or reused:
                 coming[r.pool].append(r)
         return cls(
             v,
@@ -91,7 +100,7 @@ class _Ledger:
         for p in candidates:
             r = self._claim(p, t)
             if r is not None:
-                if r.state is R.RELEASING:
+                if r.state is not R.STARTING:
                     return True, [
                         f"pool {p.name}: resource {r.id} is being released in your sandbox"
                     ]
@@ -120,7 +129,7 @@ class _Ledger:
     def _may_count_on(self, p: Pool, r: Resource, t: Ticket) -> bool:
         if r.state is R.STARTING:
             return resource_fits(r, t) and not self.v.reserved_for_other(r, t.id, self.waiting_ids)
-        # RELEASING: up again soon, for its sandbox only, unless it will be deleted instead.
+        # Being released: up again soon, for its sandbox only, unless deleted instead.
         return (
             r.sandbox is not None
             and r.sandbox == t.sandbox

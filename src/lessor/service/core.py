@@ -110,7 +110,7 @@ class LessorService(PolicyCases):
         spares = tuple(r for r in self.store.list_resources([R.UP]) if r.id not in self.busy)
         if not spares:
             return ticket
-        pools = self.effective_pools()  # a drained pool's spares are not handed out
+        pools = self.recent_pools()  # a drained pool's spares are not handed out
         decided = plan(Snapshot(self.clock(), pools, spares, (ticket,), frozenset(self.busy)))
         for action in decided.actions:
             if (

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter
+from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, state_after
 from lessor.domain.events import EventKind as K
 from lessor.domain.states import ResourceState
 from lessor.service.signals import Signals
@@ -20,6 +20,8 @@ from lessor.store.interface import Store
 TICKET_DONE_WAITING = frozenset(
     {K.TICKET_ASSIGNED, K.TICKET_CLOSED, K.TICKET_FAILED, K.TICKET_EXPIRED}
 )
+REPLAYED = (*RESOURCE_STATE_AFTER, K.RESOURCE_IMPORTED, K.TICKET_OPENED, *TICKET_DONE_WAITING)
+"""The kinds that change a count in the history (hook runs, say, do not)."""
 PAGE = 2000
 """Events read per query while replaying or catching up."""
 
@@ -126,7 +128,9 @@ def history(store: Store, start: float, end: float, points: int) -> History:
 def _events_between(store: Store, start: float, end: float) -> Iterator[Event]:
     after = 0
     while True:
-        page = store.list_events(EventFilter(since=start, after_id=after, limit=PAGE))
+        page = store.list_events(
+            EventFilter(since=start, after_id=after, kinds=REPLAYED, limit=PAGE)
+        )
         for e in page:
             if e.at > end:
                 return
@@ -137,8 +141,8 @@ def _events_between(store: Store, start: float, end: float) -> Iterator[Event]:
 
 
 def _apply(e: Event, states: dict[int, tuple[str, ResourceState]], waiting: set[int]) -> None:
-    if e.resource_id is not None and e.kind in RESOURCE_STATE_AFTER:
-        state = RESOURCE_STATE_AFTER[e.kind]
+    state = state_after(e.kind, e.details) if e.resource_id is not None else None
+    if e.resource_id is not None and state is not None:
         if state is ResourceState.ENDED:
             states.pop(e.resource_id, None)
         else:

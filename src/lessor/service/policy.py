@@ -53,6 +53,7 @@ class PolicyCases:
     """Reads pools.yaml again (set by the server); without it there is nothing to reload."""
     waiting_reasons: dict[int, str]
     """Why each open ticket waited at the reconciler's last pass (it sets this)."""
+    _last_pools: tuple[Pool, ...] | None = None
 
     # ---- pools as configured, drained, removed ------------------------------
 
@@ -76,7 +77,16 @@ class PolicyCases:
                 for p in leftovers
                 if any(alive.get(p.name, {}).values())
             ]
-        return tuple(pools)
+        self._last_pools = tuple(pools)
+        return self._last_pools
+
+    def recent_pools(self) -> tuple[Pool, ...]:
+        """effective_pools() as last read: by every reconciler pass, drain, undrain and reload.
+
+        For the fast path of opening a ticket, which must not pay a query
+        for a drain state that changes a few times a year.
+        """
+        return self._last_pools if self._last_pools is not None else self.effective_pools()
 
     def remember_pools(self) -> None:
         """Keep the configured pools' definitions, so a pool removed later can still wind down."""
@@ -126,6 +136,7 @@ class PolicyCases:
         )
         self.pools = new
         self.remember_pools()
+        self.effective_pools()
         self.signals.wake_reconciler()
         log.warning(
             "pools reloaded: %d pools; added %s, removed %s, changed %s",

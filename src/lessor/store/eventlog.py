@@ -7,9 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind
+from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind, state_after
+from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
 from lessor.store.tables import events, resources, tickets
+
+_INSERT = events.insert().returning(events.c.id)
+"""Built once: one cached statement for every event (this runs inside each transition)."""
 
 PENDING = "lessor_events"
 """Key in a write connection's `info`: events recorded in its open transaction."""
@@ -26,24 +30,31 @@ def record(conn: sa.Connection, event: Event) -> Event:
         "message": event.message,
         "details": dict(event.details),
     }
-    event_id = conn.execute(events.insert().values(**values).returning(events.c.id)).scalar_one()
+    event_id = conn.execute(_INSERT, values).scalar_one()
     stored = event.evolve(id=event_id)
     conn.info.setdefault(PENDING, []).append(stored)
     return stored
 
 
-def about(event: Event, row: sa.Row[Any], table: sa.Table) -> Event:
-    """The event completed with the ids and pool of the row a guarded update moved."""
+def about(conn: sa.Connection, event: Event, row: sa.Row[Any], table: sa.Table) -> Event:
+    """The event completed with the ids and pool of the row a guarded update moved.
+
+    A ticket's event names its resource's pool too, so that following a
+    pool shows its tickets closing as well as its resources moving.
+    """
     if table is resources:
         return event.evolve(
             resource_id=row.id,
             pool=event.pool or row.pool,
             ticket_id=event.ticket_id if event.ticket_id is not None else row.ticket_id,
         )
-    return event.evolve(
-        ticket_id=row.id,
-        resource_id=event.resource_id if event.resource_id is not None else row.resource_id,
-    )
+    rid = event.resource_id if event.resource_id is not None else row.resource_id
+    pool = event.pool
+    if pool is None and rid is not None:
+        pool = conn.execute(
+            sa.select(resources.c.pool).where(resources.c.id == rid)
+        ).scalar_one_or_none()
+    return event.evolve(ticket_id=row.id, resource_id=rid, pool=pool)
 
 
 def subject_columns(table: sa.Table) -> list[sa.Column[Any]]:
@@ -78,7 +89,7 @@ def resource_states_at(conn: sa.Connection, at: float) -> dict[int, tuple[str, R
     Only resources that may still have been alive then are looked at (not
     ENDED before `at`), so the cost follows the live set, not all history.
     """
-    moving = [str(k) for k in RESOURCE_STATE_AFTER]
+    moving = [str(k) for k in (*RESOURCE_STATE_AFTER, EventKind.RESOURCE_IMPORTED)]
     candidates = sa.select(resources.c.id).where(
         sa.or_(resources.c.state != ResourceState.ENDED, resources.c.state_since >= at)
     )
@@ -91,13 +102,13 @@ def resource_states_at(conn: sa.Connection, at: float) -> dict[int, tuple[str, R
         )
         .group_by(events.c.resource_id)
     ).subquery()
-    q = sa.select(events.c.resource_id, events.c.pool, events.c.kind).join(
+    q = sa.select(events.c.resource_id, events.c.pool, events.c.kind, events.c.details).join(
         last, events.c.id == last.c.id
     )
     states: dict[int, tuple[str, ResourceState]] = {}
-    for rid, pool, kind in conn.execute(q):
-        state = RESOURCE_STATE_AFTER[kind]
-        if state is not ResourceState.ENDED:
+    for rid, pool, kind, details in conn.execute(q):
+        state = state_after(kind, details or {})
+        if state is not None and state is not ResourceState.ENDED:
             states[rid] = (pool or "", state)
     return states
 
@@ -131,6 +142,18 @@ def _event(row: sa.Row[Any]) -> Event:
         pool=row.pool,
         message=row.message,
         details=row.details or {},
+    )
+
+
+def imported(r: Resource) -> Event:
+    return Event(
+        EventKind.RESOURCE_IMPORTED,
+        r.state_since or r.created_at,
+        ticket_id=r.ticket_id,
+        resource_id=r.id,
+        pool=r.pool,
+        message="taken over from resalloc",
+        details={"state": str(r.state), "name": r.name},
     )
 
 

@@ -576,6 +576,9 @@ class SqlStore:
                 conn.execute(tickets.insert(), [_ticket_values(t) for t in ticket_rows])
             if resource_rows:
                 conn.execute(resources.insert(), [_resource_values(r) for r in resource_rows])
+                for r in resource_rows:
+                    if r.state is not R.ENDED:  # the UI's history counts it from then on
+                        eventlog.record(conn, eventlog.imported(r))
             if conn.dialect.name == "postgresql":
                 for table in ("tickets", "resources"):
                     conn.execute(
@@ -584,8 +587,6 @@ class SqlStore:
                             f"(SELECT MAX(id) FROM {table})) WHERE EXISTS (SELECT 1 FROM {table})"
                         )
                     )
-
-    # ---- helpers -------------------------------------------------------
 
     # ---- the event log -------------------------------------------------
 
@@ -630,7 +631,7 @@ class SqlStore:
             row = conn.execute(update.returning(*eventlog.subject_columns(table))).one_or_none()
             if row is None:
                 return False
-            eventlog.record(conn, eventlog.about(event, row, table))
+            eventlog.record(conn, eventlog.about(conn, event, row, table))
         return True
 
 

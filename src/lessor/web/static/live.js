@@ -119,10 +119,17 @@ function adminForm() {
 async function adminAction(button) {
   const [method, url] = button.dataset.action.split(" ");
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  let body;
+  if (button.dataset.prompt) {
+    const reason = window.prompt(button.dataset.prompt, "");
+    if (reason === null) return;
+    body = JSON.stringify({ reason });
+  }
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  if (body) headers["Content-Type"] = "application/json";
   try {
-    const response = await fetch(url, { method, headers });
+    const response = await fetch(url, { method, headers, body });
     if (response.ok) {
       flash(button.dataset.done || "done", false);
     } else {

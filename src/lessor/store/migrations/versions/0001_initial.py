@@ -1,4 +1,4 @@
-"""Initial schema: tickets, resources and their events.
+"""Initial schema: tickets, resources, their events, and pool states (drain, last definition).
 
 Revision ID: 0001
 Revises:

@@ -1,0 +1,55 @@
+"""Helpers of the policy end-to-end tests: pools files, listings, the admin token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import EXAMPLES, ServerProcess
+
+FAKE_CLOUD = EXAMPLES / "fake-cloud"
+TOKEN = "s3cret-admin"
+
+
+def write_pools(path: Path, text: str) -> Path:
+    path.write_text(text.replace("FAKE_CLOUD", str(FAKE_CLOUD)))
+    return path
+
+
+def api(server: ServerProcess, method: str, path: str, **kw: Any) -> Any:
+    with server.client() as c:
+        return c.request(method, path, **kw)
+
+
+def resources(
+    server: ServerProcess, pool: str | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api(server, "GET", "/api/v1/resources", params=params).json()
+    return [r for r in found if pool is None or r["pool"] == pool]
+
+
+def resource(server: ServerProcess, rid: int) -> dict[str, Any]:
+    return api(server, "GET", f"/api/v1/resources/{rid}").json()  # type: ignore[no-any-return]
+
+
+def ticket(server: ServerProcess, tid: int | str) -> dict[str, Any]:
+    return api(server, "GET", f"/api/v1/tickets/{tid}").json()  # type: ignore[no-any-return]
+
+
+def up(server: ServerProcess, pool: str) -> list[dict[str, Any]]:
+    return [r for r in resources(server, pool) if r["state"] == "UP"]
+
+
+def pool_info(server: ServerProcess, name: str) -> dict[str, Any]:
+    pools = api(server, "GET", "/api/v1/pools").json()
+    return next(p for p in pools if p["name"] == name)  # type: ignore[no-any-return]
+
+
+def open_ticket(server: ServerProcess, *args: str) -> int:
+    done = server.lessor("ticket", *args, check=True)
+    return int(done.stdout)
+
+
+def admin(server: ServerProcess, *args: str) -> Any:
+    """The real CLI with the admin token."""
+    return server.lessor(*args, LESSOR_ADMIN_TOKEN=TOKEN)
