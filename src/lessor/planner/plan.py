@@ -42,7 +42,10 @@ def plan(s: Snapshot) -> Plan:
     actions += upkeep.recycle(v)
     actions += upkeep.maintain(v, taken, waiting_ids)
     actions += upkeep.report(v)
-    return Plan(tuple(actions), upkeep.wake_at(v, taken, waiting_ids), started.reasons)
+    wake_at = upkeep.wake_at(v, taken, waiting_ids)
+    if started.delayed_until is not None and (wake_at is None or started.delayed_until < wake_at):
+        wake_at = started.delayed_until
+    return Plan(tuple(actions), wake_at, started.reasons)
 
 
 def queue_order(tickets: Iterable[Ticket]) -> list[Ticket]:

@@ -24,6 +24,8 @@ R = ResourceState
 class Starts:
     starts: list[Start] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
+    delayed_until: float | None = None
+    """When a start held back by a pool's `start_delay` becomes possible."""
 
 
 def start(v: View, waiting: list[Ticket], taken: set[int]) -> Starts:
@@ -49,6 +51,7 @@ def start(v: View, waiting: list[Ticket], taken: set[int]) -> Starts:
             behind[p.name] += 1
         out.reasons[t.id] = "; ".join(notes)
     out.starts += ledger.top_up(taken)
+    out.delayed_until = ledger.delayed_until
     return out
 
 
@@ -61,6 +64,8 @@ class _Ledger:
     coming: dict[str, list[Resource]]
     """Per pool, resources on their way to UP that no ticket counts on yet."""
     planned: Counter[str] = field(default_factory=Counter)
+    last_start: dict[str, float] = field(default_factory=dict)
+    delayed_until: float | None = None
 
     @classmethod
     def of(cls, v: View, waiting_ids: frozenset[int]) -> _Ledger:
@@ -83,15 +88,43 @@ class _Ledger:
             live=Counter(r.pool for r in rs if r.state in LIVE_RESOURCE_STATES),
             starting=Counter(r.pool for r in rs if r.state is R.STARTING),
             coming=coming,
+            last_start={
+                p.name: max((r.created_at for r in rs if r.pool == p.name), default=0.0)
+                for p in v.s.pools
+            },
         )
+
+    def _delay_left(self, p: Pool) -> float:
+        """Seconds until `start_delay` allows the pool's next cmd_new (resalloc's meaning)."""
+        if p.start_delay <= 0:
+            return 0.0
+        if self.planned[p.name]:
+            return p.start_delay  # one start per pass: the next one waits its turn
+        left = self.last_start.get(p.name, 0.0) + p.start_delay - self.v.s.now
+        return max(0.0, left)
+
+    def _note_delay_after_one(self, p: Pool) -> None:
+        at = self.v.s.now + p.start_delay
+        self.delayed_until = at if self.delayed_until is None else min(self.delayed_until, at)
+
+    def _note_delay(self, p: Pool) -> None:
+        at = self.v.s.now + self._delay_left(p)
+        self.delayed_until = at if self.delayed_until is None else min(self.delayed_until, at)
 
     def room(self, p: Pool) -> int:
         if draining(p):
             return 0
+        if self._delay_left(p) > 0:
+            self._note_delay(p)
+            return 0
         n = self.planned[p.name]
-        return max(
+        room = max(
             0, min(p.max - self.live[p.name] - n, p.max_starting - self.starting[p.name] - n)
         )
+        if p.start_delay > 0 and room > 1:
+            self._note_delay_after_one(p)
+            return 1
+        return room
 
     def serve(
         self, t: Ticket, candidates: list[Pool], starts: list[Start]
@@ -152,6 +185,10 @@ class _Ledger:
             return f"{self.live[p.name] + n}/{p.max} at max"
         if self.starting[p.name] + n >= p.max_starting:
             return f"{self.starting[p.name] + n}/{p.max_starting} starting at once (max_starting)"
+        left = self._delay_left(p)
+        if left > 0:
+            self._note_delay(p)
+            return f"next start in {left:.0f}s (start_delay)"
         return ""
 
     def top_up(self, taken: set[int]) -> list[Start]:
