@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from tests.conftest import wait_until
 from tests.hw.fake_sysfs import two_socket_smt
@@ -21,17 +23,25 @@ Env = dict[str, str]
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    """A fake two-socket machine with all cores and NICs reservable; state under tmp_path."""
+def env(tmp_path: Path) -> Iterator[Env]:
+    """A fake two-socket machine with all cores and NICs reservable; state under tmp_path.
+
+    Whatever a failing test left running with this state directory is killed at the end.
+    """
     sysfs = two_socket_smt(tmp_path / "sys")
     cfg = tmp_path / "hw.yaml"
     cfg.write_text("cores: 0-7\nprofiles:\n  ci: {cores: 2, nics: 2}\n")
-    return {
+    state = str(tmp_path / "state")
+    yield {
         **os.environ,
         "LESSOR_SYSFS_ROOT": str(sysfs),
         "LESSOR_HW_CONFIG": str(cfg),
-        "LESSOR_HW_STATE_DIR": str(tmp_path / "state"),
+        "LESSOR_HW_STATE_DIR": state,
     }
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if proc.pid != os.getpid() and proc.environ().get("LESSOR_HW_STATE_DIR") == state:
+                proc.kill()
 
 
 def report(out: Path) -> str:
