@@ -113,12 +113,16 @@ class LessorService(PolicyCases):
         pools = self.recent_pools()  # a drained pool's spares are not handed out
         decided = plan(Snapshot(self.clock(), pools, spares, (ticket,), frozenset(self.busy)))
         for action in decided.actions:
+            now = self.clock()
             if (
                 isinstance(action, Assign)
                 and action.ticket_id == ticket.id
-                and self.store.assign(ticket.id, action.resource_id, self.clock())
+                and self.store.assign(ticket.id, action.resource_id, now)
             ):
-                return self.get_ticket(ticket.id)
+                # exactly what the guarded update wrote; no need to read it back
+                return ticket.evolve(
+                    state=TicketState.ASSIGNED, resource_id=action.resource_id, assigned_at=now
+                )
         return ticket
 
     def get_ticket(self, ticket_id: int) -> Ticket:
