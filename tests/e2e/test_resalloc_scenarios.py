@@ -231,8 +231,14 @@ def test_cmd_list_deletes_instances_nobody_tracks(
     wait_until(lambda: len(f.up("vm")) == 2, message="2 spares")
     (f.cloud / "vm_leaked_by_a_crash").touch()
 
-    wait_until(lambda: not (f.cloud / "vm_leaked_by_a_crash").exists(), message="cleanup")
-    assert "0 vm_leaked_by_a_crash" in f.lines("deleted")  # RESALLOC_ID 0, the listed name
+    # the fake cloud removes the VM, then records the delete: wait for both
+    wait_until(
+        lambda: (
+            not (f.cloud / "vm_leaked_by_a_crash").exists()
+            and "0 vm_leaked_by_a_crash" in f.lines("deleted")
+        ),  # RESALLOC_ID 0, the listed name
+        message="cleanup",
+    )
     tracked = sorted(r["name"] for r in f.up("vm"))
     assert sorted(p.name for p in f.cloud.iterdir()) == tracked  # tracked VMs untouched
     hooks = tmp_path / "logs" / "hooks"
