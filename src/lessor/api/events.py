@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from lessor.api.deps import service_of
 from lessor.api.schemas import ErrorOut, EventOut
 from lessor.domain.events import Event, EventFilter
 from lessor.service.core import LessorService
@@ -26,9 +27,6 @@ HEARTBEAT = 15.0
 
 router = APIRouter(prefix="/api/v1", tags=["events"], responses={422: {"model": ErrorOut}})
 
-
-def _service(request: Request) -> LessorService:
-    return request.app.state.service  # type: ignore[no-any-return]
 
 
 def _filter(
@@ -68,10 +66,10 @@ async def list_events(
 ) -> list[EventOut] | StreamingResponse:
     """The newest matching events, oldest first; with `follow`, then every new one live."""
     if follow:
-        return await _stream(_service(request), f, last_event_id)
+        return await _stream(service_of(request), f, last_event_id)
     if f.limit == 0:
         return []
-    events = await asyncio.to_thread(_service(request).list_events, f)
+    events = await asyncio.to_thread(service_of(request).list_events, f)
     return [EventOut.of(e) for e in events]
 
 
@@ -84,7 +82,7 @@ async def stream_events(
     request: Request, f: Filter, last_event_id: LastEventId = None
 ) -> StreamingResponse:
     """Server-sent events: the same as `GET /events?follow=1`."""
-    return await _stream(_service(request), f, last_event_id)
+    return await _stream(service_of(request), f, last_event_id)
 
 
 async def _stream(

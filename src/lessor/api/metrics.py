@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from lessor.api.deps import service_of
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import LessorService
 
@@ -83,7 +84,7 @@ class _Counted(Collector):
 @router.get("/metrics", response_class=Response)
 def metrics(request: Request) -> Response:
     """Prometheus metrics: resources, tickets, wait times, hook durations and failures."""
-    service: LessorService = request.app.state.service
+    service = service_of(request)
     scrape = CollectorRegistry(auto_describe=True)
     scrape.register(StateCollector(service))
     scrape.register(_Counted(service.metrics.registry))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from lessor.api.auth import Admin
+from lessor.api.deps import service_of
 from lessor.api.schemas import (
     ErrorOut,
     ExtendIn,
@@ -28,9 +29,6 @@ router = APIRouter(
 )
 
 
-def _service(request: Request) -> LessorService:
-    return request.app.state.service  # type: ignore[no-any-return]
-
 
 @router.post("/tickets/{ticket_id}/extend", response_model=TicketOut)
 def extend_ticket(
@@ -41,9 +39,9 @@ def extend_ticket(
     The heartbeat of a ticket opened with a TTL; a ticket without one gets
     one. 409 once the ticket is closed (an expired one too).
     """
-    service = _service(request)
+    service = service_of(request)
     ticket = service.extend_ticket(ticket_id, body.ttl if body else None)
-    resource = service.store.get_resource(ticket.resource_id) if ticket.resource_id else None
+    resource = service.resource_of(ticket)
     return TicketOut.of(ticket, resource)
 
 
@@ -56,13 +54,13 @@ def hold_resource(
 ) -> ResourceOut:
     """Keep the resource as it is, for diagnosis: never assigned, never deleted (admin)."""
     reason = body.reason if body else ""
-    return ResourceOut.of(_service(request).hold_resource(resource_id, reason))
+    return ResourceOut.of(service_of(request).hold_resource(resource_id, reason))
 
 
 @router.post("/resources/{resource_id}/unhold", response_model=ResourceOut)
 def unhold_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
     """Release the hold: the usual rules apply to the resource again (admin)."""
-    return ResourceOut.of(_service(request).unhold_resource(resource_id))
+    return ResourceOut.of(service_of(request).unhold_resource(resource_id))
 
 
 def _pool_out(service: LessorService, name: str) -> PoolOut:
@@ -78,14 +76,14 @@ def drain_pool(
     body: Annotated[ReasonIn | None, Body()] = None,
 ) -> PoolOut:
     """No new resources, spares deleted, assigned ones kept until their tickets close (admin)."""
-    service = _service(request)
+    service = service_of(request)
     service.drain_pool(name, body.reason if body else "")
     return _pool_out(service, name)
 
 
 @router.post("/pools/{name}/undrain", response_model=PoolOut)
 def undrain_pool(name: str, request: Request, _: Admin) -> PoolOut:
-    service = _service(request)
+    service = service_of(request)
     service.undrain_pool(name)
     return _pool_out(service, name)
 
@@ -96,7 +94,7 @@ def reload_pools(request: Request, _: Admin) -> ReloadOut:
 
     422 naming the file and line when it has an error; the pools in use stay.
     """
-    done = _service(request).reload_pools()
+    done = service_of(request).reload_pools()
     return ReloadOut(
         pools=[p.name for p in done.pools],
         added=list(done.added),

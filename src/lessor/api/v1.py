@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from lessor.api.auth import Admin, is_admin
+from lessor.api.deps import service_of
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
@@ -19,9 +20,6 @@ MAX_WAIT = 300.0
 router = APIRouter(prefix="/api/v1", responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
-def _service(request: Request) -> LessorService:
-    return request.app.state.service  # type: ignore[no-any-return]
-
 
 def _render(
     service: LessorService, ticket: Ticket, listing: bool = False, reason: str | None = None
@@ -32,14 +30,14 @@ def _render(
     and gets the data; a listing is anyone's view of everyone's tickets.
     `reason`: why it is still OPEN, when known.
     """
-    resource = service.store.get_resource(ticket.resource_id) if ticket.resource_id else None
+    resource = service.resource_of(ticket)
     hide = listing and resource is not None and service.data_is_secret(resource.pool)
     return TicketOut.of(ticket, resource, hide_data=hide, waiting_reason=reason)
 
 
 def _resource(request: Request, r: Resource) -> ResourceOut:
     """A resource; its data only for the admin if its pool keeps data secret."""
-    hide = _service(request).data_is_secret(r.pool) and not is_admin(request)
+    hide = service_of(request).data_is_secret(r.pool) and not is_admin(request)
     return ResourceOut.of(r, hide_data=hide)
 
 
@@ -50,7 +48,7 @@ def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     Fails with 422, naming the tag, when no configured pool could ever serve it.
     With `ttl`, the ticket is a lease: closed unless extended in time.
     """
-    service = _service(request)
+    service = service_of(request)
     ticket = service.open_ticket(body.tags, body.sandbox, body.priority, ttl=body.ttl)
     return _render(service, ticket)
 
@@ -59,7 +57,7 @@ def open_ticket(body: TicketIn, request: Request) -> TicketOut:
 def list_tickets(
     request: Request, state: Annotated[list[TicketState] | None, Query()] = None
 ) -> list[TicketOut]:
-    service = _service(request)
+    service = service_of(request)
     tickets = service.list_tickets(state)
     reasons = service.why_waiting(tickets)
     return [_render(service, t, listing=True, reason=reasons.get(t.id)) for t in tickets]
@@ -75,7 +73,7 @@ async def get_ticket(
 
     An OPEN ticket says why it waits (`waiting_reason`).
     """
-    service = _service(request)
+    service = service_of(request)
     ticket = await service.wait_ticket(ticket_id, min(wait, MAX_WAIT))
     reasons = await asyncio.to_thread(service.why_waiting, [ticket])
     return _render(service, ticket, reason=reasons.get(ticket.id))
@@ -83,7 +81,7 @@ async def get_ticket(
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
 def close_ticket(ticket_id: int, request: Request) -> TicketOut:
-    service = _service(request)
+    service = service_of(request)
     return _render(service, service.close_ticket(ticket_id))
 
 
@@ -97,20 +95,20 @@ def list_resources(
     states = state
     if states is None and not all:
         states = [s for s in ResourceState if s is not ResourceState.ENDED]
-    return [_resource(request, r) for r in _service(request).list_resources(states, pool)]
+    return [_resource(request, r) for r in service_of(request).list_resources(states, pool)]
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)
 def get_resource(resource_id: int, request: Request) -> ResourceOut:
-    return _resource(request, _service(request).get_resource(resource_id))
+    return _resource(request, service_of(request).get_resource(resource_id))
 
 
 @router.delete("/resources/{resource_id}", response_model=ResourceOut)
 def delete_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
     """Have cmd_delete run on the resource (admin)."""
-    return ResourceOut.of(_service(request).delete_resource(resource_id))
+    return ResourceOut.of(service_of(request).delete_resource(resource_id))
 
 
 @router.get("/pools", response_model=list[PoolOut])
 def list_pools(request: Request) -> list[PoolOut]:
-    return [PoolOut.of(s) for s in _service(request).pool_statuses()]
+    return [PoolOut.of(s) for s in service_of(request).pool_statuses()]

@@ -23,6 +23,7 @@ from xmlrpc.client import Binary, Fault, dumps, loads
 
 from fastapi import APIRouter, Request, Response
 
+from lessor.api.deps import service_of
 from lessor.domain.states import TicketState
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
@@ -156,7 +157,7 @@ async def xmlrpc(request: Request) -> Response:
         params, name = loads(await request.body())
     except Exception as e:  # any malformed body, whatever the parser raises
         return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
-    api = ResallocApi(request.app.state.service, request)
+    api = ResallocApi(service_of(request), request)
     method = api.methods().get(name or "")
     if method is None:
         return _reply(Fault(FAULT, f'method "{name}" is not supported'))

@@ -166,6 +166,10 @@ class LessorService(PolicyCases):
             raise NotFound(f"resource {resource_id} does not exist")
         return resource
 
+    def resource_of(self, ticket: Ticket) -> Resource | None:
+        """The resource a ticket holds or held, for showing its data."""
+        return self.store.get_resource(ticket.resource_id) if ticket.resource_id else None
+
     def list_resources(
         self, states: list[ResourceState] | None = None, pool: str | None = None
     ) -> list[Resource]:
