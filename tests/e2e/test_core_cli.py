@@ -14,24 +14,13 @@ from typing import Any
 
 import psutil
 import pytest
-from tests.conftest import EXAMPLES, ServerProcess, wait_until
-
-FAKE_CLOUD = EXAMPLES / "fake-cloud"
-
-
-def write_pools(path: Path, text: str) -> Path:
-    path.write_text(text.replace("FAKE_CLOUD", str(FAKE_CLOUD)))
-    return path
+from tests.conftest import ServerProcess, wait_until
+from tests.e2e.helpers import resource, write_pools
 
 
 def resources(server: ServerProcess, *flags: str) -> list[dict[str, Any]]:
     done = server.lessor("resources", "--json", *flags, check=True)
     return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
-def resource(server: ServerProcess, rid: int) -> dict[str, Any]:
-    with server.client() as c:
-        return c.get(f"/api/v1/resources/{rid}").json()  # type: ignore[no-any-return]
 
 
 def up_count(server: ServerProcess, pool: str) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.policy_helpers import (
+from tests.e2e.helpers import (
     TOKEN,
     admin,
     open_ticket,

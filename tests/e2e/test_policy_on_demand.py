@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.policy_helpers import open_ticket, resources, ticket, up, write_pools
+from tests.e2e.helpers import open_ticket, resources, ticket, up, write_pools
 
 POOLS = """\
 small:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.policy_helpers import api, open_ticket, resource, ticket, write_pools
+from tests.e2e.helpers import api, open_ticket, resource, ticket, write_pools
 
 POOLS = """\
 fast:

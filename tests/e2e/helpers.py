@@ -1,4 +1,4 @@
-"""Helpers of the policy end-to-end tests: pools files, listings, the admin token."""
+"""Helpers of the end-to-end tests: pools files, listings over the API, the admin token."""
 
 from __future__ import annotations
 
