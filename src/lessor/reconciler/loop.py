@@ -180,10 +180,9 @@ class Reconciler:
                 checking = launch.kind == "livecheck"
                 timeout = pool.livecheck_timeout if checking else pool.hook_timeout
                 result = await self.runner.run(command, hook_env(r), timeout=timeout, log=hook_log)
-                await asyncio.to_thread(self._hook_event, launch, result)
+                await asyncio.to_thread(self._finished, launch, result)
             else:
-                result = HookResult(0, b"", 0.0)
-            await asyncio.to_thread(self._record, launch, result)
+                await asyncio.to_thread(self._record, launch, HookResult(0, b"", 0.0))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -191,6 +190,11 @@ class Reconciler:
         finally:
             self.busy.discard(r.id)
             self.signals.wake_reconciler()
+
+    def _finished(self, launch: Launch, result: HookResult) -> None:
+        """The hook's event and its outcome, in one trip to a worker thread."""
+        self._hook_event(launch, result)
+        self._record(launch, result)
 
     def _hook_event(self, launch: Launch, result: HookResult | None) -> None:
         """hook.started (no result yet) or hook.finished, for the resource's event log."""
