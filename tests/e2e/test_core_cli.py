@@ -123,7 +123,7 @@ def test_hooks_see_the_resalloc_and_lessor_environment(
         tmp_path / "pools.yaml",
         "envp:\n  max: 1\n  max_prealloc: 1\n  tags: [e]\n"
         f"  cmd_new: echo hello-$RESALLOC_ID_IN_POOL; env > {dump}/new\n"
-        f"  cmd_delete: env > {dump}/delete\n",
+        f"  cmd_delete: env > {dump}/delete.tmp && mv {dump}/delete.tmp {dump}/delete\n",
     )
     server = start_server(pools)
     tid = server.lessor("ticket", "--tag", "e", check=True).stdout.strip()

@@ -56,7 +56,6 @@ def reserve(
     req: Request,
     limits: Limits,
     info: dict[str, object],
-    say: object = None,
 ) -> tuple[Choice, Held]:
     cores, nics = reservable
     if not possible(topo, cores, nics, req):

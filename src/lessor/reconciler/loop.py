@@ -61,7 +61,6 @@ class Reconciler:
         self.busy = service.busy
         self.tasks: set[asyncio.Task[None]] = set()
         self.orphans = OrphanSweeper(self.runner, self.store, self.tasks)
-        self.passes = 0
         self.alive = False
 
     async def run(self) -> None:
@@ -96,7 +95,6 @@ class Reconciler:
             task = asyncio.create_task(self._hook(launch))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        self.passes += 1
         list_at = self.orphans.start_due(self.service.pools, time.time())
         return min((t for t in (wake_at, list_at) if t is not None), default=None)
 

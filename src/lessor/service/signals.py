@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections import defaultdict
 
 LATER = 0.02
@@ -20,7 +19,6 @@ LATER = 0.02
 class Signals:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = threading.Event()  # also usable without a loop (tests, tools)
         self._wake_async: asyncio.Event | None = None
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
         self._event_waiters: set[asyncio.Future[None]] = set()
@@ -41,12 +39,10 @@ class Signals:
         caused it while that request is still being answered.
         """
         if self._loop is None or self._wake_async is None:
-            self._wake.set()
-            return
+            return  # no reconciler bound (tools, tests): nobody to wake
         if soon:
             self._call(lambda: self._loop.call_later(LATER, self.wake_reconciler))
             return
-        self._wake.set()
         self._call(self._wake_async.set)
 
     async def reconciler_woken(self, timeout: float) -> None:
@@ -56,7 +52,6 @@ class Signals:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_async.wait(), timeout)
         self._wake_async.clear()
-        self._wake.clear()
 
     # -- tickets ---------------------------------------------------------
 
