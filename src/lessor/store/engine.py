@@ -46,6 +46,9 @@ def _sqlite_engine(url: str, database: str | None) -> sa.Engine:
         # A writer takes the lock at BEGIN, so it can never fail half-way with
         # SQLITE_BUSY when upgrading a read lock; readers stay concurrent.
         readonly = conn.get_execution_options().get(READONLY, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # On the driver connection: SQLAlchemy's execution layer would cost more than BEGIN.
+        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        )
 
     return engine

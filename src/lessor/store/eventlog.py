@@ -10,18 +10,38 @@ import sqlalchemy as sa
 from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind, state_after
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
+from lessor.store.prepared import Prepared, insert
 from lessor.store.tables import events, resources, tickets
 
-_INSERT = events.insert().returning(events.c.id)
+_COLUMNS = ["at", "kind", "ticket_id", "resource_id", "pool", "message", "details"]
+_INSERT = Prepared(insert(events, _COLUMNS).returning(events.c.id))
 """Built once: one cached statement for every event (this runs inside each transition)."""
+
+_POOL_OF = Prepared(sa.select(resources.c.pool).where(resources.c.id == sa.bindparam("rid")))
 
 PENDING = "lessor_events"
 """Key in a write connection's `info`: events recorded in its open transaction."""
 
 
-def record(conn: sa.Connection, event: Event) -> Event:
-    """Insert the event; it is announced to listeners once the transaction commits."""
-    values = {
+def record(conn: sa.Connection, event: Event) -> None:
+    """Log the event with the transaction it belongs to (see `flush`)."""
+    conn.info.setdefault(PENDING, []).append(event)
+
+
+def flush(conn: sa.Connection) -> list[Event]:
+    """Insert the transaction's events just before it commits.
+
+    They become visible with the rows they describe, never apart; listeners
+    get them, with their ids, once the transaction has committed.
+    """
+    pending: list[Event] = conn.info.pop(PENDING, [])
+    if not pending:
+        return []
+    return [e.evolve(id=_INSERT.execute(conn, _values(e))[0].id) for e in pending]
+
+
+def _values(event: Event) -> dict[str, Any]:
+    return {
         "at": event.at,
         "kind": str(event.kind),
         "ticket_id": event.ticket_id,
@@ -30,10 +50,6 @@ def record(conn: sa.Connection, event: Event) -> Event:
         "message": event.message,
         "details": dict(event.details),
     }
-    event_id = conn.execute(_INSERT, values).scalar_one()
-    stored = event.evolve(id=event_id)
-    conn.info.setdefault(PENDING, []).append(stored)
-    return stored
 
 
 def about(conn: sa.Connection, event: Event, row: sa.Row[Any], table: sa.Table) -> Event:
@@ -51,9 +67,8 @@ def about(conn: sa.Connection, event: Event, row: sa.Row[Any], table: sa.Table) 
     rid = event.resource_id if event.resource_id is not None else row.resource_id
     pool = event.pool
     if pool is None and rid is not None:
-        pool = conn.execute(
-            sa.select(resources.c.pool).where(resources.c.id == rid)
-        ).scalar_one_or_none()
+        rows = _POOL_OF.execute(conn, {"rid": rid})
+        pool = rows[0].pool if rows else None
     return event.evolve(ticket_id=row.id, resource_id=rid, pool=pool)
 
 
@@ -162,11 +177,6 @@ def _kind(kind: str) -> str:
         return EventKind(kind)
     except ValueError:
         return kind
-
-
-def take_pending(conn: sa.Connection) -> list[Event]:
-    pending: list[Event] = conn.info.pop(PENDING, [])
-    return pending
 
 
 def record_all(conn: sa.Connection, batch: Iterable[Event]) -> None:

@@ -9,6 +9,7 @@ database without ever handing a resource to two tickets.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from lessor.domain.events import Event, EventFilter
@@ -17,6 +18,13 @@ from lessor.domain.states import ResourceState, TicketState
 
 
 class Store(Protocol):
+    inline: bool
+    """Calls are short local file I/O (SQLite): the event loop may make them itself."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """Every call inside, on this thread, is one transaction: all of it or none."""
+        ...
+
     # tickets
     def open_ticket(
         self,
@@ -39,6 +47,9 @@ class Store(Protocol):
         self, states: Collection[ResourceState] | None = None, pool: str | None = None
     ) -> list[Resource]: ...
     def live_resources(self) -> list[Resource]: ...
+    def spares(
+        self, pools: Collection[str], sandbox: str | None, per_pool: int
+    ) -> list[Resource]: ...
     def tickets_for_snapshot(self) -> list[Ticket]: ...
     def create_resource(
         self,
@@ -85,6 +96,7 @@ class Store(Protocol):
 
     # the event log: transitions above record theirs in their own transaction
     on_events: Callable[[list[Event]], None] | None
+
     def record_events(self, batch: Sequence[Event]) -> None: ...
     def list_events(self, f: EventFilter) -> list[Event]: ...
     def resource_states_at(self, at: float) -> dict[int, tuple[str, ResourceState]]: ...

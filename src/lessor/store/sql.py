@@ -23,9 +23,10 @@ from lessor.domain.states import (
     ResourceState,
     TicketState,
 )
-from lessor.store import eventlog, migrate
+from lessor.store import eventlog, migrate, prepared
 from lessor.store.engine import READONLY, make_engine
 from lessor.store.pooldefs import pool_definition, pool_from_definition
+from lessor.store.prepared import Prepared
 from lessor.store.tables import pool_states, resources, tickets
 
 EventListener = Callable[[list[Event]], None]
@@ -47,6 +48,10 @@ class SqlStore:
         )
         self.on_events: EventListener | None = None
         """Called with the events of each write transaction once it has committed."""
+        self.inline = engine.dialect.name == "sqlite"
+        """SQLite calls take microseconds and touch only a local file; see LessorService.run."""
+        self._local = threading.local()
+        """`conn`: the transaction of an `atomic()` block running on this thread."""
 
     @classmethod
     def connect(cls, url: str, *, migrate_schema: bool = True) -> SqlStore:
@@ -59,16 +64,59 @@ class SqlStore:
         self.engine.dispose()
 
     @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every store call inside, on this thread, is one transaction: all of it or none.
+
+        A use case that reads, decides and moves several rows (open a ticket
+        and hand it a spare; close one and release its resource) pays for one
+        BEGIN and one COMMIT instead of one per call, and no one sees it
+        half done. Guarded updates keep their meaning: each still changes
+        nothing when its row was moved first.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            yield  # already inside one
+            return
+        with self._write() as conn:
+            self._local.conn = conn
+            try:
+                yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        outer: sa.Connection | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
         with self.engine.connect().execution_options(**{READONLY: True}) as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self, *, savepoint: bool = False) -> Iterator[sa.Connection]:
+        """A write transaction, or a part of the `atomic()` one around it.
+
+        `savepoint`: inside `atomic()`, an exception undoes only this part
+        (and forgets the events it recorded) instead of leaving it half done.
+        """
+        outer: sa.Connection | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            if not savepoint:
+                yield outer
+                return
+            pending: list[Event] = outer.info.setdefault(eventlog.PENDING, [])
+            mark = len(pending)
+            try:
+                with outer.begin_nested():
+                    yield outer
+            except BaseException:
+                del pending[mark:]
+                raise
+            return
         with self._writers, self.engine.begin() as conn:
             conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
             yield conn
-            recorded = eventlog.take_pending(conn)
+            recorded = eventlog.flush(conn)
         if recorded and self.on_events is not None:
             self.on_events(recorded)
 
@@ -96,15 +144,15 @@ class SqlStore:
             "expires_at": now + ttl if ttl is not None else None,
         }
         with self._write() as conn:
-            row = conn.execute(tickets.insert().values(**values).returning(tickets)).one()
+            row = _INSERT_TICKET.execute(conn, values)[0]
             details = {"tags": list(tags), "sandbox": sandbox, "priority": priority}
             eventlog.record(conn, Event(K.TICKET_OPENED, now, ticket_id=row.id, details=details))
         return _ticket(row)
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         with self._read() as conn:
-            row = conn.execute(tickets.select().where(tickets.c.id == ticket_id)).one_or_none()
-        return _ticket(row) if row else None
+            rows = _TICKET.execute(conn, {"id": ticket_id})
+        return _ticket(rows[0]) if rows else None
 
     def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]:
         q = tickets.select().order_by(tickets.c.id)
@@ -115,13 +163,8 @@ class SqlStore:
 
     def open_tickets_before(self, ticket_id: int) -> int:
         """How many tickets opened earlier still wait (the fast path steps aside for them)."""
-        q = (
-            sa.select(sa.func.count())
-            .select_from(tickets)
-            .where(tickets.c.state == T.OPEN, tickets.c.id < ticket_id)
-        )
         with self._read() as conn:
-            return int(conn.execute(q).scalar_one())
+            return int(_OPEN_BEFORE.execute(conn, {"id": ticket_id})[0][0])
 
     def tickets_for_snapshot(self) -> list[Ticket]:
         """Active tickets, plus ended ones still holding a resource (to recycle it)."""
@@ -163,36 +206,22 @@ class SqlStore:
             return False
 
     def _assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
-        with self._write() as conn:
-            ticket = conn.execute(
-                tickets.update()
-                .where(tickets.c.id == ticket_id, tickets.c.state == T.OPEN)
-                .values(state=T.ASSIGNED, resource_id=resource_id, assigned_at=now)
-                .returning(tickets.c.sandbox, tickets.c.created_at)
-            ).one_or_none()
-            if ticket is None:
+        with self._write(savepoint=True) as conn:
+            ids = {"ticket": ticket_id, "resource": resource_id, "now": now}
+            updated = _ASSIGN_TICKET.execute(conn, ids)
+            if not updated:
                 return False
-            moved = conn.execute(
-                resources.update()
-                .where(resources.c.id == resource_id, resources.c.state == R.UP)
-                .values(
-                    state=R.TAKEN,
-                    ticket_id=ticket_id,
-                    sandbox=ticket.sandbox,
-                    state_since=now,
-                    reserved_for=None,
-                )
-                .returning(resources.c.pool, resources.c.name)
-            ).one_or_none()
-            if moved is None:
+            ticket = updated[0]
+            taken = _TAKE_RESOURCE.execute(conn, {**ids, "sandbox": ticket.sandbox})
+            if not taken:
                 raise _Conflict  # rolls the ticket's update back with the transaction
             event = Event(
                 K.TICKET_ASSIGNED,
                 now,
                 ticket_id=ticket_id,
                 resource_id=resource_id,
-                pool=moved.pool,
-                message=f"got {moved.name}",
+                pool=taken[0].pool,
+                message=f"got {taken[0].name}",
                 details={"waited": max(0.0, now - ticket.created_at)},
             )
             eventlog.record(conn, event)
@@ -202,10 +231,8 @@ class SqlStore:
 
     def get_resource(self, resource_id: int) -> Resource | None:
         with self._read() as conn:
-            row = conn.execute(
-                resources.select().where(resources.c.id == resource_id)
-            ).one_or_none()
-        return _resource(row) if row else None
+            rows = _RESOURCE.execute(conn, {"id": resource_id})
+        return _resource(rows[0]) if rows else None
 
     def list_resources(
         self, states: Collection[ResourceState] | None = None, pool: str | None = None
@@ -227,6 +254,19 @@ class SqlStore:
 
     def live_resources(self) -> list[Resource]:
         return self.list_resources(LIVE_RESOURCE_STATES)
+
+    def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
+        """What a new ticket of `sandbox` may get at once: per pool, at most `per_pool` of the
+        UP resources it may take, those of its own sandbox first, then the lowest ids.
+
+        That is the planner's order among the resources of one pool (see
+        planner/assign.py), so its choice is among these, and opening a
+        ticket reads a few rows however many spares there are.
+        """
+        params = {"sandbox": sandbox, "n": per_pool}
+        with self._read() as conn:
+            rows = [r for p in pools for r in _SPARES.execute(conn, {**params, "pool": p})]
+        return [_resource(r) for r in rows]
 
     def create_resource(
         self,
@@ -349,7 +389,7 @@ class SqlStore:
             state=R.DELETE_REQUESTED,
             message=message,
             next_attempt_at=retry_at,
-            delete_attempts=resources.c.delete_attempts + 1,
+            delete_attempts=INCREMENT,
         )
 
     def recycle(self, resource_id: int, reuse: bool, sandbox: str | None, now: float) -> bool:
@@ -373,7 +413,7 @@ class SqlStore:
             event=Event(K.RESOURCE_RELEASED, now),
             state=R.UP,
             ticket_id=None,
-            releases=resources.c.releases + 1,
+            releases=INCREMENT,
             state_since=now,
         )
 
@@ -496,9 +536,7 @@ class SqlStore:
             ).one_or_none()
             if row is None:
                 return False
-            expired = Event(
-                K.TICKET_EXPIRED, now, ticket_id=ticket_id, resource_id=row.resource_id
-            )
+            expired = Event(K.TICKET_EXPIRED, now, ticket_id=ticket_id, resource_id=row.resource_id)
             eventlog.record(conn, expired.evolve(message=message))
         return True
 
@@ -620,19 +658,92 @@ class SqlStore:
         **values: Any,
     ) -> bool:
         """Move the row if it is in an expected state; `event` is recorded if it moved."""
+        update = _guarded_update(table, expected, event is not None, values)
+        params = {_BOUND + k: v for k, v in values.items() if v is not INCREMENT}
+        params[_BOUND + "id"] = row_id
         with self._write() as conn:
-            update = (
-                table.update()
-                .where(table.c.id == row_id, table.c.state.in_(expected))
-                .values(**values)
-            )
-            if event is None:
-                return conn.execute(update).rowcount == 1
-            row = conn.execute(update.returning(*eventlog.subject_columns(table))).one_or_none()
-            if row is None:
+            rows = update.execute(conn, params)
+            if not rows:
                 return False
-            eventlog.record(conn, eventlog.about(conn, event, row, table))
+            if event is not None:
+                eventlog.record(conn, eventlog.about(conn, event, rows[0], table))
         return True
+
+
+# The statements of the hot paths (open, assign, close), built once: building a
+# statement costs several times more than running it.
+_TICKET_COLUMNS = ["tags", "sandbox", "state", "priority", "created_at", "ttl", "expires_at"]
+_INSERT_TICKET = Prepared(prepared.insert(tickets, _TICKET_COLUMNS).returning(tickets))
+_TICKET = Prepared(tickets.select().where(tickets.c.id == sa.bindparam("id")))
+_RESOURCE = Prepared(resources.select().where(resources.c.id == sa.bindparam("id")))
+_OPEN_BEFORE = Prepared(
+    sa.select(sa.func.count())
+    .select_from(tickets)
+    .where(tickets.c.state == T.OPEN, tickets.c.id < sa.bindparam("id"))
+)
+_ASSIGN_TICKET = Prepared(
+    tickets.update()
+    .where(tickets.c.id == sa.bindparam("ticket"), tickets.c.state == T.OPEN)
+    .values(state=T.ASSIGNED, resource_id=sa.bindparam("resource"), assigned_at=sa.bindparam("now"))
+    .returning(tickets.c.sandbox, tickets.c.created_at)
+)
+_TAKE_RESOURCE = Prepared(
+    resources.update()
+    .where(resources.c.id == sa.bindparam("resource"), resources.c.state == R.UP)
+    .values(
+        state=R.TAKEN,
+        ticket_id=sa.bindparam("ticket"),
+        sandbox=sa.bindparam("sandbox"),
+        state_since=sa.bindparam("now"),
+        reserved_for=None,
+    )
+    .returning(resources.c.pool, resources.c.name)
+)
+_SPARES = Prepared(
+    resources.select()
+    .where(
+        resources.c.pool == sa.bindparam("pool"),
+        resources.c.state == R.UP,
+        resources.c.hold_reason.is_(None),
+        sa.or_(resources.c.sandbox.is_(None), resources.c.sandbox == sa.bindparam("sandbox")),
+    )
+    .order_by(resources.c.sandbox.is_(None), resources.c.id)
+    .limit(sa.bindparam("n"))
+)
+
+INCREMENT = object()
+"""A value for `_guarded`: the column's value plus one."""
+
+_BOUND = "g_"
+"""Prefix of the bound parameters of guarded updates (a column's own name is reserved)."""
+
+_GUARDED: dict[tuple[Any, ...], Prepared] = {}
+
+
+def _guarded_update(
+    table: sa.Table, expected: list[Any], returning: bool, values: Mapping[str, Any]
+) -> Prepared:
+    """The guarded UPDATE for this shape of call, built once: building one costs more than
+    running it."""
+    increments = tuple(k for k, v in values.items() if v is INCREMENT)
+    key = (table.name, tuple(expected), returning, tuple(sorted(values)), increments)
+    update = _GUARDED.get(key)
+    if update is None:
+        bound = {
+            k: table.c[k] + 1 if v is INCREMENT else sa.bindparam(_BOUND + k, type_=table.c[k].type)
+            for k, v in values.items()
+        }
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam(_BOUND + "id"))
+            # One bind per state, not an IN list: expanding binds are rendered per call.
+            .where(sa.or_(*(table.c.state == state for state in expected)))
+            .values(bound)
+        )
+        # RETURNING the id at least: whether a row moved is whether a row came back.
+        columns = eventlog.subject_columns(table) if returning else [table.c.id]
+        update = _GUARDED[key] = Prepared(statement.returning(*columns))
+    return update
 
 
 _HOLDABLE = frozenset(LIVE_RESOURCE_STATES - {R.DELETING})

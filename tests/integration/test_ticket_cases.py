@@ -1,0 +1,159 @@
+"""Opening and closing tickets through the service, on SQLite and PostgreSQL.
+
+Both do all of their work in one transaction: a new ticket gets the spare the
+planner would give it, a closed ticket's resource is back for its sandbox (or
+on its way to deletion) when the call returns, and nothing is ever half done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lessor.domain.events import EventFilter
+from lessor.domain.events import EventKind as K
+from lessor.domain.model import Pool, Snapshot, Tag
+from lessor.domain.states import ResourceState as R
+from lessor.domain.states import TicketState as T
+from lessor.planner.actions import Assign
+from lessor.planner.plan import plan
+from lessor.service.core import LessorService
+from lessor.store.sql import SqlStore
+
+NOW = 1_700_000_000.0
+PATTERN = "{pool_name}_{id:08d}"
+REUSING = {"reuse_opportunity_time": 600.0, "reuse_max_time": 86400.0}
+POOLS = (
+    Pool("cheap", tags=(Tag("x"),), priority=10, **REUSING),  # type: ignore[arg-type]
+    Pool("dear", tags=(Tag("x"), Tag("big")), **REUSING),  # type: ignore[arg-type]
+    Pool("hooked", tags=(Tag("hooked"),), cmd_release="true", **REUSING),  # type: ignore[arg-type]
+)
+
+
+@pytest.fixture
+def service(db_url: str) -> Iterator[LessorService]:
+    store = SqlStore.connect(db_url)
+    yield LessorService(store, POOLS, clock=lambda: NOW)
+    store.close()
+
+
+def spare(service: LessorService, pool: str, sandbox: str | None = None) -> int:
+    """An UP resource of `pool`; with `sandbox`, one released there (reusable only by it)."""
+    store = service.store
+    tags = sorted(t.name for p in POOLS if p.name == pool for t in p.tags)
+    r = store.create_resource(pool, tags, PATTERN, NOW)
+    assert store.mark_up(r.id, f"{pool}-{r.id}".encode(), NOW)
+    if sandbox is not None:
+        t = store.open_ticket(tags, sandbox, 0, NOW)
+        assert store.assign(t.id, r.id, NOW) and store.close_ticket(t.id, NOW)
+        assert store.recycle(r.id, True, sandbox, NOW) and store.release_done(r.id, NOW)
+    return r.id
+
+
+def planners_choice(service: LessorService, tags: list[str], sandbox: str | None) -> int:
+    """What the planner gives a new ticket seeing every live resource (the slow path)."""
+    ticket = service.store.open_ticket(tags, sandbox, 0, NOW)
+    assert service.store.close_ticket(ticket.id, NOW)  # only to have a real id to plan with
+    snapshot = Snapshot(
+        NOW,
+        POOLS,
+        tuple(service.store.live_resources()),
+        (ticket.evolve(state=T.OPEN),),
+        frozenset(service.busy),
+    )
+    return next(a.resource_id for a in plan(snapshot).actions if isinstance(a, Assign))
+
+
+def test_a_new_ticket_gets_at_once_the_spare_the_planner_would_give_it(
+    service: LessorService,
+) -> None:
+    ids = {
+        "dear": spare(service, "dear"),
+        "cheap": spare(service, "cheap"),
+        "cheap, sandbox b": spare(service, "cheap", "b"),
+        "cheap again": spare(service, "cheap"),
+        "dear, sandbox a": spare(service, "dear", "a"),
+        "cheap, sandbox a": spare(service, "cheap", "a"),
+        "cheap, sandbox a, later": spare(service, "cheap", "a"),
+    }
+    held = spare(service, "cheap", "a")
+    service.hold_resource(held, "being looked at")
+    for tags, sandbox, expected in [
+        (["x"], "a", "cheap, sandbox a"),  # reuse in its own sandbox first, lowest id
+        (["x"], None, "cheap"),  # the cheapest pool, lowest id, no one's sandbox
+        (["x", "big"], "a", "dear, sandbox a"),
+        (["x"], "c", "cheap again"),
+    ]:
+        assert planners_choice(service, tags, sandbox) == ids[expected]
+        held_ticket = service.open_ticket(tags, sandbox)
+        assert held_ticket.ticket.state is T.ASSIGNED
+        assert held_ticket.ticket.resource_id == ids[expected], expected
+        assert held_ticket.resource is not None
+        assert held_ticket.resource.data == f"{held_ticket.resource.pool}-{ids[expected]}".encode()
+        assert service.get_ticket(held_ticket.ticket.id).resource_id == ids[expected]
+        assert service.get_resource(ids[expected]).state is R.TAKEN
+
+
+def test_the_new_ticket_waits_behind_older_ones_and_skips_busy_spares(
+    service: LessorService,
+) -> None:
+    first, second = spare(service, "cheap"), spare(service, "cheap")
+    service.busy.add(first)  # a livecheck in flight
+    got = service.open_ticket(["x"])
+    assert got.ticket.resource_id == second
+    waiting = service.open_ticket(["x"])
+    assert waiting.ticket.state is T.OPEN and waiting.resource is None
+    service.busy.discard(first)
+    behind = service.open_ticket(["x"])  # the older waiting ticket comes first
+    assert behind.ticket.state is T.OPEN
+
+
+def test_closing_hands_a_reusable_resource_back_to_its_sandbox_at_once(
+    service: LessorService,
+) -> None:
+    rid = spare(service, "cheap")
+    opened = service.open_ticket(["x"], "ci")
+    closed = service.close_ticket(opened.ticket.id)
+    assert closed.ticket.state is T.CLOSED
+    assert closed.resource is not None and closed.resource.state is R.UP
+    back = service.get_resource(rid)
+    assert (back.state, back.sandbox, back.ticket_id, back.releases) == (R.UP, "ci", None, 1)
+    kinds = [e.kind for e in service.list_events(EventFilter(resource_id=rid))][-3:]
+    assert kinds == [K.TICKET_CLOSED, K.RESOURCE_RELEASING, K.RESOURCE_RELEASED]
+    assert service.open_ticket(["x"], "ci").ticket.resource_id == rid
+    assert service.open_ticket(["x"], "other").ticket.state is T.OPEN  # not someone else's
+
+
+def test_closing_leaves_hooks_to_the_reconciler(service: LessorService) -> None:
+    plain = spare(service, "cheap")
+    opened = service.open_ticket(["x"])  # no sandbox: no reuse
+    assert service.close_ticket(opened.ticket.id).resource.state is R.DELETE_REQUESTED  # type: ignore[union-attr]
+    assert service.get_resource(plain).state is R.DELETE_REQUESTED
+    hooked = spare(service, "hooked")
+    opened = service.open_ticket(["hooked"], "ci")
+    service.close_ticket(opened.ticket.id)
+    assert service.get_resource(hooked).state is R.RELEASING  # cmd_release runs first
+    again = service.close_ticket(opened.ticket.id)  # closing twice changes nothing
+    assert again.ticket.state is T.CLOSED and service.get_resource(hooked).state is R.RELEASING
+
+
+def test_atomic_is_all_or_nothing(service: LessorService) -> None:
+    store = service.store
+    heard: list[object] = []
+    store.on_events = heard.extend
+    rid = spare(service, "cheap")
+    heard.clear()
+    with pytest.raises(RuntimeError), store.atomic():
+        t = store.open_ticket(["x"], None, 0, NOW)
+        assert store.assign(t.id, rid, NOW)
+        raise RuntimeError("a bug half way")
+    assert store.list_tickets() == []
+    assert store.get_resource(rid).state is R.UP  # type: ignore[union-attr]
+    assert heard == []
+    with store.atomic():  # a guarded update that loses changes only its own part
+        t = store.open_ticket(["x"], None, 0, NOW)
+        assert not store.assign(t.id, rid + 100, NOW)
+        assert store.assign(t.id, rid, NOW)
+    assert store.get_ticket(t.id).resource_id == rid  # type: ignore[union-attr]
+    assert [e.kind for e in heard] == [K.TICKET_OPENED, K.TICKET_ASSIGNED]  # type: ignore[attr-defined]
