@@ -28,7 +28,6 @@ HEARTBEAT = 15.0
 router = APIRouter(prefix="/api/v1", tags=["events"], responses={422: {"model": ErrorOut}})
 
 
-
 def _filter(
     ticket: Annotated[int | None, Query(description="events of this ticket")] = None,
     resource: Annotated[int | None, Query(description="events of this resource")] = None,

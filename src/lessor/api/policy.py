@@ -29,7 +29,6 @@ router = APIRouter(
 )
 
 
-
 @router.post("/tickets/{ticket_id}/extend", response_model=TicketOut)
 def extend_ticket(
     ticket_id: int, request: Request, body: Annotated[ExtendIn | None, Body()] = None

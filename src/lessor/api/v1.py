@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -10,9 +9,9 @@ from fastapi import APIRouter, Query, Request, status
 from lessor.api.auth import Admin, is_admin
 from lessor.api.deps import service_of
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
-from lessor.domain.model import Resource, Ticket
+from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
-from lessor.service.core import LessorService
+from lessor.service.core import Holding, LessorService
 
 MAX_WAIT = 300.0
 """Longest a single long-poll may hang; clients simply ask again."""
@@ -20,9 +19,8 @@ MAX_WAIT = 300.0
 router = APIRouter(prefix="/api/v1", responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
-
 def _render(
-    service: LessorService, ticket: Ticket, listing: bool = False, reason: str | None = None
+    service: LessorService, held: Holding, listing: bool = False, reason: str | None = None
 ) -> TicketOut:
     """A ticket; in a listing, without the data of pools that keep it secret.
 
@@ -30,9 +28,9 @@ def _render(
     and gets the data; a listing is anyone's view of everyone's tickets.
     `reason`: why it is still OPEN, when known.
     """
-    resource = service.resource_of(ticket)
+    resource = held.resource
     hide = listing and resource is not None and service.data_is_secret(resource.pool)
-    return TicketOut.of(ticket, resource, hide_data=hide, waiting_reason=reason)
+    return TicketOut.of(held.ticket, resource, hide_data=hide, waiting_reason=reason)
 
 
 def _resource(request: Request, r: Resource) -> ResourceOut:
@@ -42,15 +40,17 @@ def _resource(request: Request, r: Resource) -> ResourceOut:
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
-def open_ticket(body: TicketIn, request: Request) -> TicketOut:
+async def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     """Ask for a resource whose tags include all of `tags`.
 
     Fails with 422, naming the tag, when no configured pool could ever serve it.
     With `ttl`, the ticket is a lease: closed unless extended in time.
     """
     service = service_of(request)
-    ticket = service.open_ticket(body.tags, body.sandbox, body.priority, ttl=body.ttl)
-    return _render(service, ticket)
+    held = await service.run(
+        service.open_ticket, body.tags, body.sandbox, body.priority, ttl=body.ttl
+    )
+    return _render(service, held)
 
 
 @router.get("/tickets", response_model=list[TicketOut])
@@ -60,7 +60,10 @@ def list_tickets(
     service = service_of(request)
     tickets = service.list_tickets(state)
     reasons = service.why_waiting(tickets)
-    return [_render(service, t, listing=True, reason=reasons.get(t.id)) for t in tickets]
+    return [
+        _render(service, Holding(t, service.resource_of(t)), listing=True, reason=reasons.get(t.id))
+        for t in tickets
+    ]
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
@@ -75,14 +78,15 @@ async def get_ticket(
     """
     service = service_of(request)
     ticket = await service.wait_ticket(ticket_id, min(wait, MAX_WAIT))
-    reasons = await asyncio.to_thread(service.why_waiting, [ticket])
-    return _render(service, ticket, reason=reasons.get(ticket.id))
+    resource = await service.run(service.resource_of, ticket)
+    reasons = await service.run(service.why_waiting, [ticket])
+    return _render(service, Holding(ticket, resource), reason=reasons.get(ticket.id))
 
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
-def close_ticket(ticket_id: int, request: Request) -> TicketOut:
+async def close_ticket(ticket_id: int, request: Request) -> TicketOut:
     service = service_of(request)
-    return _render(service, service.close_ticket(ticket_id))
+    return _render(service, await service.run(service.close_ticket, ticket_id))
 
 
 @router.get("/resources", response_model=list[ResourceOut])

@@ -14,7 +14,6 @@ assigned) instead of holding a thread per waiting client as resalloc does.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -67,14 +66,14 @@ class ResallocApi:
             raise RpcError(f"tags must be a list of strings, got {tags!r}")
         if sandbox is not None and not isinstance(sandbox, str):
             raise RpcError(f"sandbox must be a string, got {sandbox!r}")
-        ticket = await asyncio.to_thread(self.service.open_ticket, tags, sandbox or None)
+        ticket = (await self.service.run(self.service.open_ticket, tags, sandbox or None)).ticket
         return ticket.id
 
     async def collectTicket(self, ticket_id: object) -> dict[str, Any]:  # noqa: N802
         """collectTicket(id) -> {ready, output, closed, failed}; ready is nil for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            ticket = await asyncio.to_thread(self.service.get_ticket, tid)
+            ticket = await self.service.run(self.service.get_ticket, tid)
         except NotFound:
             return {"ready": None, "output": None, "closed": None, "failed": None}
         data = await self._data(ticket.resource_id)
@@ -105,7 +104,7 @@ class ResallocApi:
         """closeTicket(id): give the resource back; fault 1 for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            await asyncio.to_thread(self.service.close_ticket, tid)
+            await self.service.run(self.service.close_ticket, tid)
         except NotFound as e:
             raise RpcError(f"no such ticket {tid}") from e
 
@@ -113,7 +112,7 @@ class ResallocApi:
         if resource_id is None:
             return None
         try:
-            resource = await asyncio.to_thread(self.service.get_resource, resource_id)
+            resource = await self.service.run(self.service.get_resource, resource_id)
         except NotFound:
             return None
         return resource.data

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lessor.domain.matching import offered_tag_names
-from lessor.domain.model import Pool, Resource
+from lessor.domain.model import Pool, Resource, Snapshot
 from lessor.domain.states import ResourceState
 from lessor.planner import actions as act
+from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
 from lessor.reconciler.orphans import OrphanSweeper
 from lessor.runner.env import hook_env
@@ -89,7 +90,7 @@ class Reconciler:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def step(self) -> float | None:
-        launches, wake_at = await asyncio.to_thread(self._plan_and_apply, frozenset(self.busy))
+        launches, wake_at = await self.service.run(self._plan_and_apply, frozenset(self.busy))
         for launch in launches:
             self.busy.add(launch.resource.id)
             task = asyncio.create_task(self._hook(launch))
@@ -99,9 +100,26 @@ class Reconciler:
         return min((t for t in (wake_at, list_at) if t is not None), default=None)
 
     def _plan_and_apply(self, busy: frozenset[int]) -> tuple[list[Launch], float | None]:
+        """One pass: its actions commit in one transaction, and then waiters are told."""
         snapshot = self.service.snapshot(busy)
         decided = plan(snapshot)
         self.service.waiting_reasons = dict(decided.reasons)
+        if not decided.actions:
+            return [], decided.wake_at
+        touched: list[int] = []
+        with self.store.atomic():
+            launches, changed = self._apply(snapshot, decided, touched)
+        for ticket_id in touched:
+            self.signals.ticket_changed(ticket_id)
+        if changed:
+            self.signals.wake_reconciler()
+        return launches, decided.wake_at
+
+    def _apply(
+        self, snapshot: Snapshot, decided: Plan, touched: list[int]
+    ) -> tuple[list[Launch], bool]:
+        """Apply the plan; `touched` gets the tickets whose waiters to wake. True: changes
+        that the next pass must look at (recycled, retired, expired)."""
         resources = {r.id: r for r in snapshot.resources}
         pools = {p.name: p for p in snapshot.pools}
         tickets = {t.id: t for t in snapshot.tickets}
@@ -112,17 +130,17 @@ class Reconciler:
             match a:
                 case act.Assign(ticket_id, resource_id):
                     if self.store.assign(ticket_id, resource_id, now):
-                        self.signals.ticket_changed(ticket_id)
+                        touched.append(ticket_id)
                 case act.FailTicket(ticket_id, message):
                     if self.store.fail_ticket(ticket_id, message, now):
-                        self.signals.ticket_changed(ticket_id)
+                        touched.append(ticket_id)
                 case act.ExpireTicket(ticket_id, message):
                     if self.store.expire_ticket(ticket_id, message, now):
-                        self.signals.ticket_changed(ticket_id)
+                        touched.append(ticket_id)
                         changed = True  # its resource is recycled in the next pass
                 case act.ReportOnTicket(ticket_id, message):
                     if self.store.set_ticket_message(ticket_id, message):
-                        self.signals.ticket_changed(ticket_id)
+                        touched.append(ticket_id)
                 case act.Start(pool_name, for_ticket):
                     pool = pools[pool_name]
                     tags = sorted(offered_tag_names(pool))
@@ -159,9 +177,7 @@ class Reconciler:
                         launches.append(Launch("delete", r, pools[r.pool]))
                     else:
                         self.store.mark_ended(resource_id, now)
-        if changed:
-            self.signals.wake_reconciler()
-        return launches, decided.wake_at
+        return launches, changed
 
     async def _hook(self, launch: Launch) -> None:
         r, pool = launch.resource, launch.pool
@@ -174,13 +190,13 @@ class Reconciler:
         try:
             if command:
                 hook_log = self.runner.log_path(r.id, LOG_SUFFIX[launch.kind])
-                await asyncio.to_thread(self._hook_event, launch, None)
+                await self.service.run(self._hook_event, launch, None)
                 checking = launch.kind == "livecheck"
                 timeout = pool.livecheck_timeout if checking else pool.hook_timeout
                 result = await self.runner.run(command, hook_env(r), timeout=timeout, log=hook_log)
-                await asyncio.to_thread(self._finished, launch, result)
+                await self.service.run(self._finished, launch, result)
             else:
-                await asyncio.to_thread(self._record, launch, HookResult(0, b"", 0.0))
+                await self.service.run(self._record, launch, HookResult(0, b"", 0.0))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -190,9 +206,10 @@ class Reconciler:
             self.signals.wake_reconciler()
 
     def _finished(self, launch: Launch, result: HookResult) -> None:
-        """The hook's event and its outcome, in one trip to a worker thread."""
-        self._hook_event(launch, result)
-        self._record(launch, result)
+        """The hook's event and its outcome, in one transaction."""
+        with self.store.atomic():
+            self._hook_event(launch, result)
+            self._record(launch, result)
 
     def _hook_event(self, launch: Launch, result: HookResult | None) -> None:
         """hook.started (no result yet) or hook.finished, for the resource's event log."""

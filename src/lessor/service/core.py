@@ -11,12 +11,13 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from lessor.domain.events import Event, EventFilter
-from lessor.domain.matching import unservable_tags
+from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
-from lessor.planner.actions import Assign
+from lessor.planner.actions import Assign, Recycle
 from lessor.planner.plan import no_pool_message, plan
 from lessor.service import events
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
@@ -26,12 +27,22 @@ from lessor.service.signals import Signals
 from lessor.store.interface import Store
 
 R = ResourceState
+P = ParamSpec("P")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
 class PoolStatus:
     pool: Pool
     counts: dict[ResourceState, int]
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A ticket and the resource it holds or held: what a use case on one ticket answers."""
+
+    ticket: Ticket
+    resource: Resource | None
 
 
 class LessorService(PolicyCases):
@@ -52,6 +63,18 @@ class LessorService(PolicyCases):
         self.waiting_reasons: dict[int, str] = {}
         """Why each open ticket still waits, as the reconciler's last plan said."""
         store.on_events = self._events_committed
+
+    async def run(self, use_case: Callable[P, V], *args: P.args, **kwargs: P.kwargs) -> V:
+        """Call a use case from the event loop.
+
+        On a store whose calls are short local file I/O (SQLite) it runs right
+        here: a hop to a worker thread costs more than the call itself and
+        halves the requests a server answers. Otherwise (PostgreSQL, a network
+        away) it runs in a worker thread, so the loop never waits on a socket.
+        """
+        if self.store.inline:
+            return use_case(*args, **kwargs)
+        return await asyncio.to_thread(use_case, *args, **kwargs)
 
     def _events_committed(self, batch: list[Event]) -> None:
         self.metrics.observe(batch)
@@ -82,7 +105,7 @@ class LessorService(PolicyCases):
         sandbox: str | None = None,
         priority: int = 0,
         ttl: float | None = None,
-    ) -> Ticket:
+    ) -> Holding:
         """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket)."""
         tags = [t.strip() for t in tags]
         if not tags or any(not t for t in tags):
@@ -92,38 +115,48 @@ class LessorService(PolicyCases):
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
         unique = list(dict.fromkeys(tags))
-        ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
-        ticket = self._assign_at_once(ticket)
-        self.signals.wake_reconciler(soon=ticket.state is not TicketState.OPEN)
-        return ticket
+        with self.store.atomic():
+            ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
+            held = self._assign_at_once(ticket)
+        self.signals.wake_reconciler(soon=held.resource is not None)
+        return held
 
-    def _assign_at_once(self, ticket: Ticket) -> Ticket:
+    def _assign_at_once(self, ticket: Ticket) -> Holding:
         """The fast path: a ready spare goes to a new ticket within its own request.
 
         Taken only when no older ticket waits, so queue order stays the
         planner's; the planner itself picks the spare, from a snapshot of
-        just this ticket and the free resources, so the rules live in one
-        place. Otherwise the reconciler pass the new ticket wakes decides.
+        just this ticket and the free resources of the pools that could
+        serve it, so the rules live in one place. Otherwise the reconciler
+        pass the new ticket wakes decides.
         """
-        if self.store.open_tickets_before(ticket.id):
-            return ticket
-        spares = tuple(r for r in self.store.list_resources([R.UP]) if r.id not in self.busy)
-        if not spares:
-            return ticket
         pools = self.recent_pools()  # a drained pool's spares are not handed out
-        decided = plan(Snapshot(self.clock(), pools, spares, (ticket,), frozenset(self.busy)))
+        serving = [p.name for p in pools if pool_serves(p, ticket.tags)]
+        if not serving or self.store.open_tickets_before(ticket.id):
+            return Holding(ticket, None)
+        # The busy ones are skipped, so one more than those must be read to be sure of one.
+        candidates = self.store.spares(serving, ticket.sandbox, len(self.busy) + 1)
+        spares = tuple(r for r in candidates if r.id not in self.busy)
+        if not spares:
+            return Holding(ticket, None)
+        now = self.clock()
+        decided = plan(Snapshot(now, pools, spares, (ticket,), frozenset(self.busy)))
         for action in decided.actions:
-            now = self.clock()
             if (
                 isinstance(action, Assign)
                 and action.ticket_id == ticket.id
                 and self.store.assign(ticket.id, action.resource_id, now)
             ):
                 # exactly what the guarded update wrote; no need to read it back
-                return ticket.evolve(
+                ticket = ticket.evolve(
                     state=TicketState.ASSIGNED, resource_id=action.resource_id, assigned_at=now
                 )
-        return ticket
+                spare = next(r for r in spares if r.id == action.resource_id)
+                taken = spare.evolve(
+                    state=R.TAKEN, ticket_id=ticket.id, sandbox=ticket.sandbox, state_since=now
+                )
+                return Holding(ticket, taken.evolve(reserved_for=None))
+        return Holding(ticket, None)
 
     def get_ticket(self, ticket_id: int) -> Ticket:
         ticket = self.store.get_ticket(ticket_id)
@@ -138,7 +171,7 @@ class LessorService(PolicyCases):
         while True:
             change = self.signals.watch_ticket(ticket_id)
             try:
-                ticket = await asyncio.to_thread(self.get_ticket, ticket_id)
+                ticket = await self.run(self.get_ticket, ticket_id)
                 remaining = deadline - loop.time()
                 if ticket.state is not TicketState.OPEN or remaining <= 0:
                     return ticket
@@ -147,13 +180,48 @@ class LessorService(PolicyCases):
             finally:
                 change.cancel()
 
-    def close_ticket(self, ticket_id: int) -> Ticket:
-        ticket = self.get_ticket(ticket_id)
-        if ticket.state is not TicketState.CLOSED:
-            self.store.close_ticket(ticket_id, self.clock())
+    def close_ticket(self, ticket_id: int) -> Holding:
+        """Close it, and give its resource back in the same transaction when no hook has to
+        run for that: a resource reused without cmd_release is ready for the next ticket of
+        its sandbox at once, with no reconciler pass in between."""
+        with self.store.atomic():
+            ticket = self.get_ticket(ticket_id)
+            resource = self.resource_of(ticket)
+            closed = ticket.state is not TicketState.CLOSED
+            if closed:
+                now = self.clock()
+                if self.store.close_ticket(ticket_id, now):
+                    ticket = ticket.evolve(state=TicketState.CLOSED, closed_at=now)
+                    resource = self._recycle_at_once(ticket, resource, now)
+                else:  # another server closed it first
+                    ticket = self.get_ticket(ticket_id)
+        if closed:
             self.signals.ticket_changed(ticket_id)
             self.signals.wake_reconciler(soon=True)
-        return self.get_ticket(ticket_id)
+        return Holding(ticket, resource)
+
+    def _recycle_at_once(
+        self, ticket: Ticket, resource: Resource | None, now: float
+    ) -> Resource | None:
+        """The planner's decision for the freed resource (reuse or delete), applied now.
+
+        The planner sees only this ticket and its resource, so the rules of
+        reuse stay in one place; whatever needs a hook (cmd_release,
+        cmd_delete) is left to the reconciler, which the close wakes.
+        """
+        if resource is None or resource.state is not R.TAKEN or resource.id in self.busy:
+            return resource
+        pools = self.recent_pools()
+        decided = plan(Snapshot(now, pools, (resource,), (ticket,), frozenset(self.busy)))
+        recycle = next((a for a in decided.actions if isinstance(a, Recycle)), None)
+        if recycle is None:
+            return resource
+        if not self.store.recycle(resource.id, recycle.reuse, ticket.sandbox, now):
+            return resource
+        pool = next((p for p in pools if p.name == resource.pool), None)
+        if recycle.reuse and pool is not None and not pool.cmd_release:
+            self.store.release_done(resource.id, now)
+        return self.store.get_resource(resource.id)
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
         return self.store.list_tickets(states)
