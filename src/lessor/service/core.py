@@ -190,7 +190,8 @@ class LessorService(PolicyCases):
             closed = ticket.state is not TicketState.CLOSED
             if closed:
                 now = self.clock()
-                if self.store.close_ticket(ticket_id, now):
+                pool = resource.pool if resource is not None else None
+                if self.store.close_ticket(ticket_id, now, pool):
                     ticket = ticket.evolve(state=TicketState.CLOSED, closed_at=now)
                     resource = self._recycle_at_once(ticket, resource, now)
                 else:  # another server closed it first

@@ -28,7 +28,8 @@ def make_engine(url: str) -> sa.Engine:
 def _sqlite_engine(url: str, database: str | None) -> sa.Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=10, max_overflow=20)
+    # No pool: each thread keeps its own connections (store/transactions.py).
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, poolclass=sa.pool.NullPool)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:

@@ -14,7 +14,8 @@ from lessor.store.prepared import Prepared, insert
 from lessor.store.tables import events, resources, tickets
 
 _COLUMNS = ["at", "kind", "ticket_id", "resource_id", "pool", "message", "details"]
-_INSERT = Prepared(insert(events, _COLUMNS).returning(events.c.id))
+_INSERT_SORTED = insert(events, _COLUMNS).returning(events.c.id, sort_by_parameter_order=True)
+_INSERTS: dict[int, Prepared] = {}
 """Built once: one cached statement for every event (this runs inside each transition)."""
 
 _POOL_OF = Prepared(sa.select(resources.c.pool).where(resources.c.id == sa.bindparam("rid")))
@@ -37,7 +38,27 @@ def flush(conn: sa.Connection) -> list[Event]:
     pending: list[Event] = conn.info.pop(PENDING, [])
     if not pending:
         return []
-    return [e.evolve(id=_INSERT.execute(conn, _values(e))[0].id) for e in pending]
+    if conn.dialect.name != "sqlite":
+        ids = conn.execute(_INSERT_SORTED, [_values(e) for e in pending]).scalars().all()
+        return [e.evolve(id=i) for e, i in zip(pending, ids, strict=True)]
+    # One statement for all of them. SQLite gives rowids in increasing order
+    # within a statement of the one writer, so the sorted ids follow the rows
+    # (RETURNING itself promises no order).
+    params = {f"{k}_{n}": v for n, e in enumerate(pending) for k, v in _values(e).items()}
+    rows = _insert_rows(len(pending)).execute(conn, params)
+    return [e.evolve(id=i) for e, i in zip(pending, sorted(r.id for r in rows), strict=True)]
+
+
+def _insert_rows(n: int) -> Prepared:
+    """INSERT of `n` events at once, its parameters named `column_row`; built once per n."""
+    prepared = _INSERTS.get(n)
+    if prepared is None:
+        rows = [
+            {c: sa.bindparam(f"{c}_{i}", type_=events.c[c].type) for c in _COLUMNS}
+            for i in range(n)
+        ]
+        prepared = _INSERTS[n] = Prepared(events.insert().values(rows).returning(events.c.id))
+    return prepared
 
 
 def _values(event: Event) -> dict[str, Any]:

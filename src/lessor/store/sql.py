@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +22,11 @@ from lessor.domain.states import (
     TicketState,
 )
 from lessor.store import eventlog, migrate, prepared
-from lessor.store.engine import READONLY, make_engine
+from lessor.store.engine import make_engine
 from lessor.store.pooldefs import pool_definition, pool_from_definition
 from lessor.store.prepared import Prepared
 from lessor.store.tables import pool_states, resources, tickets
-
-EventListener = Callable[[list[Event]], None]
+from lessor.store.transactions import EventListener, Transactions
 
 R = ResourceState
 T = TicketState
@@ -38,20 +35,21 @@ T = TicketState
 class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        # SQLite has one writer at a time, and a writer that finds the lock
-        # taken sleeps in growing steps (busy_timeout): milliseconds lost on
-        # every collision between the API and the reconciler. Queueing our
-        # own writers on a lock hands over at once; other processes still
-        # meet busy_timeout. PostgreSQL writers need no such queue.
-        self._writers: AbstractContextManager[object] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
-        self.on_events: EventListener | None = None
-        """Called with the events of each write transaction once it has committed."""
         self.inline = engine.dialect.name == "sqlite"
         """SQLite calls take microseconds and touch only a local file; see LessorService.run."""
-        self._local = threading.local()
-        """`conn`: the transaction of an `atomic()` block running on this thread."""
+        self._tx = Transactions(engine)
+        self.atomic = self._tx.atomic
+        self._read = self._tx.read
+        self._write = self._tx.write
+
+    @property
+    def on_events(self) -> EventListener | None:
+        """Called with the events of each write transaction once it has committed."""
+        return self._tx.on_events
+
+    @on_events.setter
+    def on_events(self, listener: EventListener | None) -> None:
+        self._tx.on_events = listener
 
     @classmethod
     def connect(cls, url: str, *, migrate_schema: bool = True) -> SqlStore:
@@ -61,64 +59,7 @@ class SqlStore:
         return cls(engine)
 
     def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """Every store call inside, on this thread, is one transaction: all of it or none.
-
-        A use case that reads, decides and moves several rows (open a ticket
-        and hand it a spare; close one and release its resource) pays for one
-        BEGIN and one COMMIT instead of one per call, and no one sees it
-        half done. Guarded updates keep their meaning: each still changes
-        nothing when its row was moved first.
-        """
-        if getattr(self._local, "conn", None) is not None:
-            yield  # already inside one
-            return
-        with self._write() as conn:
-            self._local.conn = conn
-            try:
-                yield
-            finally:
-                self._local.conn = None
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        outer: sa.Connection | None = getattr(self._local, "conn", None)
-        if outer is not None:
-            yield outer
-            return
-        with self.engine.connect().execution_options(**{READONLY: True}) as conn, conn.begin():
-            yield conn
-
-    @contextmanager
-    def _write(self, *, savepoint: bool = False) -> Iterator[sa.Connection]:
-        """A write transaction, or a part of the `atomic()` one around it.
-
-        `savepoint`: inside `atomic()`, an exception undoes only this part
-        (and forgets the events it recorded) instead of leaving it half done.
-        """
-        outer: sa.Connection | None = getattr(self._local, "conn", None)
-        if outer is not None:
-            if not savepoint:
-                yield outer
-                return
-            pending: list[Event] = outer.info.setdefault(eventlog.PENDING, [])
-            mark = len(pending)
-            try:
-                with outer.begin_nested():
-                    yield outer
-            except BaseException:
-                del pending[mark:]
-                raise
-            return
-        with self._writers, self.engine.begin() as conn:
-            conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
-            yield conn
-            recorded = eventlog.flush(conn)
-        if recorded and self.on_events is not None:
-            self.on_events(recorded)
+        self._tx.close()
 
     def ping(self) -> None:
         with self._read() as conn:
@@ -168,21 +109,16 @@ class SqlStore:
 
     def tickets_for_snapshot(self) -> list[Ticket]:
         """Active tickets, plus ended ones still holding a resource (to recycle it)."""
-        held = sa.select(resources.c.ticket_id).where(
-            resources.c.state == R.TAKEN, resources.c.ticket_id.is_not(None)
-        )
-        q = tickets.select().where(
-            sa.or_(tickets.c.state.in_(list(ACTIVE_TICKET_STATES)), tickets.c.id.in_(held))
-        )
         with self._read() as conn:
-            return [_ticket(r) for r in conn.execute(q)]
+            return [_ticket(r) for r in _SNAPSHOT_TICKETS.execute(conn)]
 
-    def close_ticket(self, ticket_id: int, now: float) -> bool:
+    def close_ticket(self, ticket_id: int, now: float, pool: str | None = None) -> bool:
+        """`pool`: its resource's, when the caller knows it (else it is looked up)."""
         return self._guarded(
             tickets,
             ticket_id,
             [T.OPEN, T.ASSIGNED, T.FAILED],
-            event=Event(K.TICKET_CLOSED, now),
+            event=Event(K.TICKET_CLOSED, now, pool=pool),
             state=T.CLOSED,
             closed_at=now,
         )
@@ -253,7 +189,8 @@ class SqlStore:
         return _resource(row) if row else None
 
     def live_resources(self) -> list[Resource]:
-        return self.list_resources(LIVE_RESOURCE_STATES)
+        with self._read() as conn:
+            return [_resource(r) for r in _LIVE_RESOURCES.execute(conn)]
 
     def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
         """What a new ticket of `sandbox` may get at once: per pool, at most `per_pool` of the
@@ -572,7 +509,7 @@ class SqlStore:
     def stored_pools(self) -> list[Pool]:
         """Every pool ever saved, as last loaded, with its drain state."""
         with self._read() as conn:
-            rows = conn.execute(pool_states.select().order_by(pool_states.c.name)).all()
+            rows = _POOL_STATES.execute(conn)
         pools = []
         for row in rows:
             pool = pool_from_definition(row.name, row.definition or {})
@@ -699,6 +636,24 @@ _TAKE_RESOURCE = Prepared(
     )
     .returning(resources.c.pool, resources.c.name)
 )
+# What every reconciler pass reads.
+_LIVE_RESOURCES = Prepared(
+    resources.select().where(resources.c.state != R.ENDED).order_by(resources.c.id)
+)
+_SNAPSHOT_TICKETS = Prepared(
+    tickets.select().where(
+        sa.or_(
+            *(tickets.c.state == state for state in ACTIVE_TICKET_STATES),
+            # ended, but still holding a resource (to recycle it)
+            tickets.c.id.in_(
+                sa.select(resources.c.ticket_id).where(
+                    resources.c.state == R.TAKEN, resources.c.ticket_id.is_not(None)
+                )
+            ),
+        )
+    )
+)
+_POOL_STATES = Prepared(pool_states.select().order_by(pool_states.c.name))
 _SPARES = Prepared(
     resources.select()
     .where(
