@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,20 +10,19 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import events, metrics, policy, v1, xmlrpc
+from lessor.api import errors, events, metrics, policy, v1, xmlrpc
+from lessor.api.fastlane import FastLane
 from lessor.api.schemas import ErrorOut
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
 from lessor.service.errors import ServiceError
 from lessor.service.wiring import close_service, connect_service
 from lessor.web import pages
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.admin_token = settings.admin_token
     app.state.logdir = settings.logdir  # the web UI serves hook logs from there
+    app.add_middleware(FastLane)  # opening and closing tickets, past FastAPI's machinery
     app.include_router(v1.router)
     app.include_router(policy.router)  # leases, holds, drains, reload
     app.include_router(xmlrpc.router)  # resalloc's clients: POST /RPC2 and POST /
@@ -105,12 +104,9 @@ def create_app(settings: Settings) -> FastAPI:
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
+    async def known_error(_: Request, exc: Exception) -> Response:
+        return _error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,9 +117,10 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def crashed(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}); see the server log"},
-            status_code=500,
-        )
+    async def crashed(request: Request, exc: Exception) -> Response:
+        return _error(exc, f"{request.method} {request.url.path}")
+
+
+def _error(exc: Exception, where: str = "") -> Response:
+    status, body = errors.rendered(exc, where)
+    return Response(body, status_code=status, media_type="application/json")

@@ -16,6 +16,8 @@ from lessor.service.core import Holding, LessorService
 MAX_WAIT = 300.0
 """Longest a single long-poll may hang; clients simply ask again."""
 
+OPEN_STATUS = status.HTTP_201_CREATED
+
 router = APIRouter(prefix="/api/v1", responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
@@ -39,7 +41,7 @@ def _resource(request: Request, r: Resource) -> ResourceOut:
     return ResourceOut.of(r, hide_data=hide)
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
+@router.post("/tickets", status_code=OPEN_STATUS, response_model=TicketOut)
 async def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     """Ask for a resource whose tags include all of `tags`.
 

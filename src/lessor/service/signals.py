@@ -22,6 +22,7 @@ class Signals:
         self._wake_async: asyncio.Event | None = None
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
         self._event_waiters: set[asyncio.Future[None]] = set()
+        self._soon_pending = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's loop; must be called from inside it."""
@@ -40,10 +41,21 @@ class Signals:
         """
         if self._loop is None or self._wake_async is None:
             return  # no reconciler bound (tools, tests): nobody to wake
-        if soon:
-            self._call(lambda: self._loop.call_later(LATER, self.wake_reconciler))
+        self._call(self._wake_soon if soon else self._wake_async.set)
+
+    def _wake_soon(self) -> None:
+        """On the loop: one deferred pass for every `soon` asked within LATER seconds, so a
+        busy server runs a pass per LATER at most rather than one per request."""
+        if self._soon_pending or self._loop is None:
             return
-        self._call(self._wake_async.set)
+        self._soon_pending = True
+
+        def wake() -> None:
+            self._soon_pending = False
+            if self._wake_async is not None:
+                self._wake_async.set()
+
+        self._loop.call_later(LATER, wake)
 
     async def reconciler_woken(self, timeout: float) -> None:
         """Wait until woken or `timeout` passes, then reset the wake flag."""

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from lessor.domain.events import Event
 from lessor.store import eventlog
+from lessor.store.checkpoint import Checkpointer
 from lessor.store.engine import READONLY
 
 EventListener = Callable[[list[Event]], None]
@@ -35,6 +36,10 @@ class Transactions:
         )
         self.on_events: EventListener | None = None
         """Called with the events of each write transaction once it has committed."""
+        self._checkpointer: Checkpointer | None = None
+        database = engine.url.database
+        if self.sqlite and database and database != ":memory:":
+            self._checkpointer = Checkpointer(database)
         self._local = threading.local()
         """Per thread: `atomic`, the transaction of the atomic() block running there;
         `kept`, the thread's own SQLite connections (see _connect)."""
@@ -140,10 +145,16 @@ class Transactions:
         conn = kept.get(readonly)
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect().execution_options(**{READONLY: readonly})
+            if self._checkpointer is not None:
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                driver.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
             kept[readonly] = conn
         return nullcontext(conn)
 
     def close(self) -> None:
         for conn in getattr(self._local, "kept", {}).values():
             conn.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
