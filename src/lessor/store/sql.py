@@ -25,7 +25,7 @@ from lessor.store import eventlog, migrate, prepared
 from lessor.store.engine import make_engine
 from lessor.store.pooldefs import pool_definition, pool_from_definition
 from lessor.store.prepared import Prepared
-from lessor.store.tables import pool_states, resources, tickets
+from lessor.store.tables import ACTIVE_TICKET, LIVE_RESOURCE, pool_states, resources, tickets
 from lessor.store.transactions import EventListener, Transactions
 
 R = ResourceState
@@ -96,11 +96,14 @@ class SqlStore:
         return _ticket(rows[0]) if rows else None
 
     def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]:
-        q = tickets.select().order_by(tickets.c.id)
+        q = tickets.select()
         if states is not None:
             q = q.where(tickets.c.state.in_(list(states)))
+            if set(states) <= ACTIVE_TICKET_STATES:
+                q = q.where(_ACTIVE)  # the index of active rows, not all of history
         with self._read() as conn:
-            return [_ticket(r) for r in conn.execute(q)]
+            rows = conn.execute(q).all()
+        return sorted((_ticket(r) for r in rows), key=lambda t: t.id)  # see list_resources
 
     def open_tickets_before(self, ticket_id: int) -> int:
         """How many tickets opened earlier still wait (the fast path steps aside for them)."""
@@ -110,7 +113,8 @@ class SqlStore:
     def tickets_for_snapshot(self) -> list[Ticket]:
         """Active tickets, plus ended ones still holding a resource (to recycle it)."""
         with self._read() as conn:
-            return [_ticket(r) for r in _SNAPSHOT_TICKETS.execute(conn)]
+            rows = _ACTIVE_TICKETS.execute(conn) + _ENDED_HOLDING.execute(conn)
+        return [_ticket(r) for r in rows]
 
     def close_ticket(self, ticket_id: int, now: float, pool: str | None = None) -> bool:
         """`pool`: its resource's, when the caller knows it (else it is looked up)."""
@@ -173,13 +177,17 @@ class SqlStore:
     def list_resources(
         self, states: Collection[ResourceState] | None = None, pool: str | None = None
     ) -> list[Resource]:
-        q = resources.select().order_by(resources.c.id)
+        q = resources.select()
         if states is not None:
             q = q.where(resources.c.state.in_(list(states)))
+            if R.ENDED not in states:
+                q = q.where(_LIVE)  # the index of live rows, not all of history
         if pool is not None:
             q = q.where(resources.c.pool == pool)
         with self._read() as conn:
-            return [_resource(r) for r in conn.execute(q)]
+            rows = conn.execute(q).all()
+        # Sorted here: ORDER BY id would have SQLite walk the whole table in id order.
+        return sorted((_resource(r) for r in rows), key=lambda r: r.id)
 
     def resource_by_name(self, name: str) -> Resource | None:
         """The newest resource of that name (names repeat only with odd name_patterns)."""
@@ -190,7 +198,8 @@ class SqlStore:
 
     def live_resources(self) -> list[Resource]:
         with self._read() as conn:
-            return [_resource(r) for r in _LIVE_RESOURCES.execute(conn)]
+            rows = _LIVE_RESOURCES.execute(conn)
+        return sorted((_resource(r) for r in rows), key=lambda r: r.id)  # see list_resources
 
     def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
         """What a new ticket of `sandbox` may get at once: per pool, at most `per_pool` of the
@@ -226,9 +235,7 @@ class SqlStore:
             held = _free_counter_values(conn, counters)
             used = set(
                 conn.execute(
-                    sa.select(resources.c.id_in_pool).where(
-                        resources.c.pool == pool, resources.c.state != R.ENDED
-                    )
+                    sa.select(resources.c.id_in_pool).where(resources.c.pool == pool, _LIVE)
                 ).scalars()
             )
             id_in_pool = next(i for i in range(len(used) + 1) if i not in used)
@@ -441,7 +448,7 @@ class SqlStore:
     def pool_counts(self) -> Mapping[str, Mapping[ResourceState, int]]:
         q = (
             sa.select(resources.c.pool, resources.c.state, sa.func.count())
-            .where(resources.c.state != R.ENDED)
+            .where(_LIVE)
             .group_by(resources.c.pool, resources.c.state)
         )
         counts: dict[str, dict[ResourceState, int]] = defaultdict(dict)
@@ -607,6 +614,9 @@ class SqlStore:
         return True
 
 
+_LIVE = sa.text(LIVE_RESOURCE)
+_ACTIVE = sa.text(ACTIVE_TICKET)
+
 # The statements of the hot paths (open, assign, close), built once: building a
 # statement costs several times more than running it.
 _TICKET_COLUMNS = ["tags", "sandbox", "state", "priority", "created_at", "ttl", "expires_at"]
@@ -616,7 +626,7 @@ _RESOURCE = Prepared(resources.select().where(resources.c.id == sa.bindparam("id
 _OPEN_BEFORE = Prepared(
     sa.select(sa.func.count())
     .select_from(tickets)
-    .where(tickets.c.state == T.OPEN, tickets.c.id < sa.bindparam("id"))
+    .where(_ACTIVE, tickets.c.state == T.OPEN, tickets.c.id < sa.bindparam("id"))
 )
 _ASSIGN_TICKET = Prepared(
     tickets.update()
@@ -637,26 +647,24 @@ _TAKE_RESOURCE = Prepared(
     .returning(resources.c.pool, resources.c.name)
 )
 # What every reconciler pass reads.
-_LIVE_RESOURCES = Prepared(
-    resources.select().where(resources.c.state != R.ENDED).order_by(resources.c.id)
-)
-_SNAPSHOT_TICKETS = Prepared(
+_LIVE_RESOURCES = Prepared(resources.select().where(_LIVE))
+_ACTIVE_TICKETS = Prepared(tickets.select().where(_ACTIVE))
+_ENDED_HOLDING = Prepared(
+    # ended, but still holding a resource (to recycle it)
     tickets.select().where(
-        sa.or_(
-            *(tickets.c.state == state for state in ACTIVE_TICKET_STATES),
-            # ended, but still holding a resource (to recycle it)
-            tickets.c.id.in_(
-                sa.select(resources.c.ticket_id).where(
-                    resources.c.state == R.TAKEN, resources.c.ticket_id.is_not(None)
-                )
-            ),
-        )
+        sa.text(f"NOT ({ACTIVE_TICKET})"),
+        tickets.c.id.in_(
+            sa.select(resources.c.ticket_id).where(
+                _LIVE, resources.c.state == R.TAKEN, resources.c.ticket_id.is_not(None)
+            )
+        ),
     )
 )
 _POOL_STATES = Prepared(pool_states.select().order_by(pool_states.c.name))
 _SPARES = Prepared(
     resources.select()
     .where(
+        _LIVE,
         resources.c.pool == sa.bindparam("pool"),
         resources.c.state == R.UP,
         resources.c.hold_reason.is_(None),
@@ -726,7 +734,7 @@ def _free_counter_values(conn: sa.Connection, names: Sequence[str]) -> dict[str,
     if not names:
         return {}
     taken: dict[str, set[int]] = defaultdict(set)
-    q = sa.select(resources.c.counters).where(resources.c.state != R.ENDED)
+    q = sa.select(resources.c.counters).where(_LIVE)
     for held in conn.execute(q).scalars():
         for name, value in (held or {}).items():
             taken[name].add(int(value))

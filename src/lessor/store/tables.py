@@ -16,6 +16,13 @@ metadata = sa.MetaData(
     }
 )
 
+LIVE_RESOURCE = "state != 'ENDED'"
+ACTIVE_TICKET = "state IN ('OPEN', 'ASSIGNED')"
+"""The conditions of the partial indexes on live rows, as SQL text. A query
+that means to use one says so in these very words (`sa.text(LIVE_RESOURCE)`):
+neither SQLite nor a generic PostgreSQL plan proves that `state != ?` with a
+bound 'ENDED' implies them, and would scan all of history instead."""
+
 _resource_states = sa.Enum(ResourceState, name="resource_state", native_enum=False, length=20)
 _ticket_states = sa.Enum(TicketState, name="ticket_state", native_enum=False, length=20)
 
@@ -38,8 +45,8 @@ tickets = sa.Table(
     sa.Index(
         "ix_tickets_active",
         "state",
-        sqlite_where=sa.text("state IN ('OPEN', 'ASSIGNED')"),
-        postgresql_where=sa.text("state IN ('OPEN', 'ASSIGNED')"),
+        sqlite_where=sa.text(ACTIVE_TICKET),
+        postgresql_where=sa.text(ACTIVE_TICKET),
     ),
 )
 
@@ -74,8 +81,8 @@ resources = sa.Table(
         "ix_resources_live",
         "pool",
         "state",
-        sqlite_where=sa.text("state != 'ENDED'"),
-        postgresql_where=sa.text("state != 'ENDED'"),
+        sqlite_where=sa.text(LIVE_RESOURCE),
+        postgresql_where=sa.text(LIVE_RESOURCE),
     ),
     # Two servers racing to start a resource can never hand out one id_in_pool twice.
     sa.Index(
@@ -83,8 +90,8 @@ resources = sa.Table(
         "pool",
         "id_in_pool",
         unique=True,
-        sqlite_where=sa.text("state != 'ENDED'"),
-        postgresql_where=sa.text("state != 'ENDED'"),
+        sqlite_where=sa.text(LIVE_RESOURCE),
+        postgresql_where=sa.text(LIVE_RESOURCE),
     ),
 )
 
