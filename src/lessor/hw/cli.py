@@ -4,15 +4,20 @@ lessor hw [--cores N] [--nics N] [--profile P] [--numa same|any] [--smt]
           [--no-wait | --wait-timeout S] [--time-limit S] -- COMMAND...
 lessor hw topology [--json]
 lessor hw status [--json]
+lessor hw pools [--host NAME]         # this machine as pools of a lessor server (shared lab)
+Any of them with --server URL (or LESSOR_HW_SERVER): through that server.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lessor.hw import run as hwrun
 from lessor.hw.choose import Request
@@ -22,6 +27,8 @@ from lessor.hw.topology import read_topology, sysfs_root
 from lessor.hw.usage import WINDOWS, busy_fraction, holders_average, intervals
 
 EXIT_USAGE = 2
+EXIT_SERVER = 76  # EX_PROTOCOL: --server was unreachable or refused a request
+SERVER_ENV = "LESSOR_HW_SERVER"
 
 EPILOG = f"""\
 environment of COMMAND: LESSOR_CPUS (CPU list), LESSOR_NUMA_NODE, NIC0..NICn-1
@@ -33,9 +40,14 @@ exit codes: the command's own (128+N if killed by signal N);
   {hwrun.EXIT_IMPOSSIBLE}  this machine can never satisfy the request
   {hwrun.EXIT_TIME_LIMIT} --time-limit reached (SIGTERM, then SIGKILL after a grace)
   {EXIT_USAGE}   bad arguments or bad hw.yaml
+  76  --server: the server was unreachable or refused a request
 
 state: LESSOR_HW_STATE_DIR, else /run/lessor/hw (root) or $XDG_RUNTIME_DIR/lessor/hw.
 config: --config, LESSOR_HW_CONFIG or /etc/lessor/hw.yaml.
+shared lab: --server URL or LESSOR_HW_SERVER (not LESSOR_SERVER: local mode is the
+default); the host's pools come from `lessor hw pools`; tickets are leased for
+--lease S (30) and renewed while the command runs, so a killed holder's hardware
+is free again after at most that long.
 """
 
 
@@ -68,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="hw.yaml")
     p.add_argument("--sysfs-root", help="a (fake) sysfs tree instead of /sys")
     p.add_argument("--json", action="store_true", help="topology/status: print JSON")
+    p.add_argument("--server", metavar="URL", help="reserve through this lessor server")
+    p.add_argument("--host", help="this machine's name in the server's pools (default: hostname)")
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="--server: tickets' lease, renewed while running; bounds a dead holder's hold",
+    )
     return p
 
 
@@ -79,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_in, command = args_in[:i], args_in[i + 1 :]
     parser = _parser()
     sub = None
-    for word in ("topology", "status"):
+    for word in ("topology", "status", "pools"):
         if word in args_in and not command:
             sub = word
             args_in.remove(word)
@@ -92,8 +113,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HwConfigError as e:
         print(f"lessor hw: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if sub == "pools":
+        from lessor.hw.lab import host_of
+        from lessor.hw.lab_pools import pools_yaml
+
+        print(pools_yaml(topo, *cfg.reservable(topo), host_of(args.host)), end="")
+        return 0
     state = State(state_dir())
+    server = args.server or os.environ.get(SERVER_ENV) or None
+    if args.lease <= 0:
+        print("lessor hw: --lease must be more than 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
     if sub == "status":
+        if server:
+            return _server_call(lambda: _server_status(server, args.host, state, args.json))
         return _status(state, topo, cfg.reservable(topo), list(cfg.profiles), args.json)
     if not command:
         parser.print_usage(sys.stderr)
@@ -116,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     req = Request(cores, nics, same, args.smt)
     limits = hwrun.Limits(args.no_wait, args.wait_timeout, args.time_limit, args.grace)
     waiting = {"user": hwrun._user(), "command": " ".join(command)[:200], "since": time.time()}
+    if server:
+        return _server_call(
+            lambda: _server_run(server, args.host, args.lease, state, req, limits, command, waiting)
+        )
     try:
         choice, held = hwrun.reserve(state, topo, cfg.reservable(topo), req, limits, waiting)
     except hwrun.Unavailable as e:
@@ -134,6 +171,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         state.log_usage({"event": "release", "token": info["token"]})
         held.release()
+
+
+def _server_call(run: Callable[[], int]) -> int:
+    """The server's refusals and absence as one clear line and exit 76, never a traceback."""
+    from lessor.client.http import ClientError, ServerUnreachable
+
+    try:
+        return run()
+    except ServerUnreachable as e:
+        print(f"lessor hw: {e}", file=sys.stderr)
+    except ClientError as e:
+        print(f"lessor hw: the server refused: {e}", file=sys.stderr)
+    return EXIT_SERVER
+
+
+def _server_status(server: str, host: str | None, state: State, as_json: bool) -> int:
+    from lessor.client.http import LessorClient
+    from lessor.hw.lab import host_of
+    from lessor.hw.lab_status import status
+
+    with LessorClient(server) as client:
+        return status(client, host_of(host), str(state.path), as_json)
+
+
+def _server_run(
+    server: str,
+    host: str | None,
+    lease: float,
+    state: State,
+    req: Request,
+    limits: hwrun.Limits,
+    command: list[str],
+    info: dict[str, object],
+) -> int:
+    from lessor.hw.lab import Lab, host_of
+
+    lab = Lab(server, host_of(host), lease, str(state.path))
+    try:
+        try:
+            choice = lab.reserve(req, limits, {**info, "pid": os.getpid()})
+        except hwrun.Unavailable as e:
+            print(f"lessor hw: {e}", file=sys.stderr)
+            return e.code
+        child: list[int] = []
+
+        def lost(tid: int, why: str) -> None:
+            print(
+                f"lessor hw: lost ticket {tid} ({why}): the hardware is no longer ours; "
+                "stopping the command",
+                file=sys.stderr,
+            )
+            for pid in child:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+
+        lab.lost = lost
+        return hwrun.run_command(command, choice, limits, {}, started=child.append)
+    finally:
+        lab.release()
 
 
 def _topology(topo: object, as_json: bool) -> int:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,11 @@ def describe_holders(state: State) -> str:
 
 
 def run_command(
-    argv: Sequence[str], choice: Choice, limits: Limits, extra_env: dict[str, str]
+    argv: Sequence[str],
+    choice: Choice,
+    limits: Limits,
+    extra_env: dict[str, str],
+    started: Callable[[int], None] | None = None,
 ) -> int:
     env = dict(os.environ)
     env.update(extra_env)
@@ -155,6 +159,8 @@ def run_command(
     except OSError as e:
         print(f"lessor hw: cannot run {argv[0]}: {e.strerror}", file=sys.stderr)
         return 127
+    if started is not None:
+        started(child.pid)
     previous = {s: signal.signal(s, lambda n, _f: child.send_signal(n)) for s in FORWARDED}
     try:
         try:
