@@ -36,7 +36,6 @@ from lessor.hw.run import EXIT_BUSY, EXIT_IMPOSSIBLE, Limits, Unavailable
 from lessor.hw.topology import Core, Nic, Topology
 
 HOST_ENV = "LESSOR_HW_HOST"
-DEFAULT_LEASE = 30.0
 POLL = 0.1
 """Seconds between looks at the server while holding the gate and waiting for slots."""
 
