@@ -8,7 +8,7 @@ and uses `json`. What this writes, `json.loads` reads back exactly.
 
 from __future__ import annotations
 
-_ESCAPES: dict[int, str] = {}
+_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x20), 0x7F)} | {0x22: '\\"', 0x5C: "\\\\"}
 
 
 def dumps(value: object) -> str:
@@ -32,11 +32,12 @@ def dumps(value: object) -> str:
 
 def _string(s: str) -> str:
     """Control characters, quotes, backslashes and lone surrogates escaped; the rest as is."""
-    if not _ESCAPES:
-        escaped = [*range(0x20), 0x7F, *range(0xD800, 0xE000)]
-        _ESCAPES.update({c: f"\\u{c:04x}" for c in escaped})
-        _ESCAPES.update({0x22: '\\"', 0x5C: "\\\\"})
-    return '"' + s.translate(_ESCAPES) + '"'
+    out = s.translate(_ESCAPES)
+    try:
+        out.encode()
+    except UnicodeEncodeError:  # lone surrogates: undecodable bytes in a command line
+        out = "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) < 0xE000 else c for c in out)
+    return '"' + out + '"'
 
 
 def loads(raw: bytes | str) -> dict[str, object] | None:
