@@ -20,7 +20,7 @@ from tests.hw.fake_sysfs import two_socket_smt
 
 HW = [sys.executable, "-m", "lessor.hw"]
 HOST = "lab1"
-SLOTS = 1 + 8 + 4  # the gate, 8 cores, 4 NICs
+ONE_CORE_TRUE = ["--cores", "1", "--", "true"]
 
 Env = dict[str, str]
 
@@ -190,6 +190,31 @@ def test_bad_servers_and_missing_pools_are_one_clear_line(lab: Env) -> None:
     )
     assert unreachable.returncode == 76 and "cannot reach the lessor server" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+    # `lessor --server URL hw` means that server too; LESSOR_SERVER alone does not
+    via_group = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lessor.cli",
+            "--server",
+            "http://127.0.0.1:9",
+            "hw",
+            *ONE_CORE_TRUE,
+        ],
+        env=lab,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert via_group.returncode == 76, via_group.stderr
+    local = {k: v for k, v in lab.items() if k != "LESSOR_HW_SERVER"}
+    assert (
+        run(
+            {**local, "LESSOR_SERVER": "http://127.0.0.1:9"}, "--cores", "1", "--", "true"
+        ).returncode
+        == 0
+    )
     other = run({**lab, "LESSOR_HW_HOST": "lab2"}, "--cores", "1", "--", "true")
     assert other.returncode == 69 and "lessor hw pools --host lab2" in other.stderr
     too_big = run(lab, "--cores", "9", "--", "true")
