@@ -168,13 +168,16 @@ class Lab:
         started = time.monotonic()
         told = False
 
-        def give_up_or_wait(what: str) -> None:
+        def give_up_or_wait() -> None:
+            """Busy: exit, or say once who holds the hardware and keep waiting."""
             nonlocal told
             waited = time.monotonic() - started
             timeout = limits.wait_timeout
             if limits.no_wait or (timeout is not None and waited >= timeout):
+                what = describe_holders(self.client, self.host, self.state_dir)
                 raise Unavailable(f"busy: {what}", EXIT_BUSY)
             if not told:
+                what = describe_holders(self.client, self.host, self.state_dir)
                 print(f"lessor hw: waiting; {what}", file=sys.stderr)
                 told = True
 
@@ -182,7 +185,7 @@ class Lab:
         try:
             while gate["state"] == "OPEN":
                 self._free_dead_holders()
-                give_up_or_wait(describe_holders(self.client, self.host, self.state_dir))
+                give_up_or_wait()
                 left = 1.0
                 if limits.wait_timeout is not None:
                     left = min(left, max(0.0, limits.wait_timeout - time.monotonic() + started))
@@ -196,7 +199,7 @@ class Lab:
                 if pick is not None:
                     break
                 self._free_dead_holders()
-                give_up_or_wait(describe_holders(self.client, self.host, self.state_dir))
+                give_up_or_wait()
                 time.sleep(POLL)
             return self._take(pick, req)
         except BaseException:
