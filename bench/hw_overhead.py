@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import lessor as lessor_pkg
+
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
     t0 = time.perf_counter()
@@ -45,6 +47,11 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("LESSOR_SYSFS_ROOT", None)
         hw = ["--cores", "1", "--", "true"]
+        src = str(Path(lessor_pkg.__file__).parent.parent)
+        no_site = (
+            f"import sys; sys.path.insert(0, {src!r}); "
+            f"from lessor.hw.cli import main; sys.exit(main({hw!r}))"
+        )
         variants = {
             f"flock … taskset -c {cpu} true (baseline)": [
                 "flock",
@@ -58,6 +65,8 @@ def main() -> None:
             "python -c pass (interpreter + site)": [py, "-c", "pass"],
             "lessor hw --cores 1 -- true": [lessor, "hw", *hw],
             "python -m lessor.hw --cores 1 -- true": [py, "-m", "lessor.hw", *hw],
+            # what a launcher skipping site (python -I -S) could reach, for comparison only
+            "python -I -S, lessor on sys.path by hand": [py, "-I", "-S", "-c", no_site],
             "lessor --help (the rest of the CLI, for scale)": [lessor, "--help"],
         }
         for cmd in variants.values():  # warm the page cache, bytecode and hw caches
