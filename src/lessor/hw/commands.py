@@ -51,7 +51,11 @@ is free again after at most that long.
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lessor hw",
-        description="Reserve CPU cores and NICs, run COMMAND pinned to them, free them after.",
+        usage="lessor hw [OPTIONS] -- COMMAND...\n       lessor hw topology|status|pools [OPTIONS]",
+        description="Reserve CPU cores and NICs, run COMMAND pinned to them, free them after.\n\n"
+        "  topology  this machine's cores, SMT siblings, NUMA nodes and NICs\n"
+        "  status    holders, waiters, utilisation (--server: as the server sees them)\n"
+        "  pools     this machine as pools.yaml for a lessor server (a shared lab)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
