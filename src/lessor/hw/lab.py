@@ -119,7 +119,7 @@ class Lab:
 
     def __init__(self, server: str, host: str, lease: float, state_dir: str) -> None:
         self.server, self.host, self.state_dir = server, host, state_dir
-        self.client = LessorClient(server)
+        self.client = LessorClient(server, timeout=10.0)  # a lost server must not hang the end
         self.lost: Callable[[int, str], None] = lambda tid, why: None
         self.leases = Leases(server, lease, self._lost)
         self.holder: HolderFile | None = None
