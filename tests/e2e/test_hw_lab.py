@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from tests.conftest import ServerProcess, wait_until
@@ -133,6 +134,28 @@ def test_a_waiter_proceeds_when_the_holder_ends(lab: Env, tmp_path: Path) -> Non
     Path(f"{second}.go").touch()
     assert waiter.wait(10) == 0
     assert waiter.stderr is not None and f"pid {holder.pid}" in waiter.stderr.read()
+
+
+def test_waiters_are_served_first_come_first_served(lab: Env, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    everything = ["--cores", "8", "--numa", "any", "--"]
+    # someone is choosing a node (holds the gate): both requests queue for it, in order
+    with httpx.Client(base_url=lab["LESSOR_HW_SERVER"]) as api:
+        gate = api.post("/api/v1/tickets", json={"tags": ["hw-gate", f"host={HOST}"]}).json()
+        assert gate["state"] == "ASSIGNED"
+        early = start(lab, *everything, "sh", "-c", report(first))
+        wait_until(lambda: len(status(lab)["waiters"]) == 1, message="the first waiter")  # type: ignore[arg-type]
+        late = start(lab, *everything, "sh", "-c", report(second))
+        wait_until(lambda: len(status(lab)["waiters"]) == 2, message="the second waiter")  # type: ignore[arg-type]
+        api.post(f"/api/v1/tickets/{gate['id']}/close").raise_for_status()
+    wait_until(first.exists, timeout=10, message="the first waiter to start")
+    now = status(lab)
+    assert not second.exists()  # still waiting, for the gate or, holding it, for the cores
+    assert len(now["waiters"]) + len(now["choosing"]) == 1  # type: ignore[arg-type]
+    Path(f"{first}.go").touch()
+    wait_until(second.exists, timeout=10, message="the second waiter to start")
+    Path(f"{second}.go").touch()
+    assert [p.wait(10) for p in (early, late)] == [0, 0]
 
 
 def test_kill_9_of_a_holder_frees_its_hardware_within_the_lease(lab: Env, tmp_path: Path) -> None:
