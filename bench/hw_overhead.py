@@ -1,9 +1,12 @@
 """Overhead of `lessor hw --cores 1 -- true` against `flock /tmp/x taskset -c 0 true`.
 
-Both reserve one CPU exclusively and run `true` pinned to it; the ratio of
-medians over the same run is the figure (target <= 3x). Prints, asserts nothing.
+Both reserve one CPU exclusively and run `true` pinned to it; the figure is
+the ratio of medians within one run (target <= 3x). The variants run
+interleaved, round after round, so a burst of load on the machine hits them
+all alike. The interpreter's own start-up is measured too: it is the floor
+of any Python `lessor hw`. Prints, asserts nothing.
 
-    .venv/bin/python bench/hw_overhead.py [--runs 30]
+    .venv/bin/python bench/hw_overhead.py [--runs 40]
 """
 
 from __future__ import annotations
@@ -18,46 +21,69 @@ import tempfile
 import time
 from pathlib import Path
 
+import lessor as lessor_pkg
 
-def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=40)
     args = ap.parse_args()
     if not (shutil.which("flock") and shutil.which("taskset")):
         sys.exit("needs flock and taskset (util-linux)")
     cpu = max(os.sched_getaffinity(0))
+    py = sys.executable
+    lessor = str(Path(py).parent / "lessor")
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "hw.yaml"
         cfg.write_text(f"cores: {cpu}\n")
         env = {**os.environ, "LESSOR_HW_CONFIG": str(cfg), "LESSOR_HW_STATE_DIR": tmp}
         # as installed: with bytecode caches (some shells export PYTHONDONTWRITEBYTECODE)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        lock = str(Path(tmp) / "x")
-        hw = [sys.executable, "-m", "lessor.hw", "--cores", "1", "--", "true"]
-        entry = [str(Path(sys.executable).parent / "lessor"), "hw", "--cores", "1", "--", "true"]
-        base = ["flock", lock, "taskset", "-c", str(cpu), "true"]
-        py = [sys.executable, "-c", "pass"]
-        for cmd in (hw, base):  # warm the page cache
-            median_seconds(cmd, env, 3)
-        b = median_seconds(base, env, args.runs)
-        h = median_seconds(hw, env, args.runs)
-        e = median_seconds(entry, env, args.runs)
-        p = median_seconds(py, env, args.runs)
-    print(f"lessor hw overhead — {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{args.runs} runs each, medians")
-    print(f"  flock + taskset true:            {b * 1000:7.1f} ms")
-    print(f"  python -m lessor.hw -- true:     {h * 1000:7.1f} ms   ratio {h / b:5.1f}x")
-    print(f"  lessor hw -- true (entry point): {e * 1000:7.1f} ms   ratio {e / b:5.1f}x")
-    print(f"  python -c pass (interpreter):    {p * 1000:7.1f} ms   ratio {p / b:5.1f}x")
+        env.pop("LESSOR_SYSFS_ROOT", None)
+        hw = ["--cores", "1", "--", "true"]
+        src = str(Path(lessor_pkg.__file__).parent.parent)
+        no_site = (
+            f"import sys; sys.path.insert(0, {src!r}); "
+            f"from lessor.hw.cli import main; sys.exit(main({hw!r}))"
+        )
+        variants = {
+            f"flock … taskset -c {cpu} true (baseline)": [
+                "flock",
+                str(Path(tmp) / "x"),
+                "taskset",
+                "-c",
+                str(cpu),
+                "true",
+            ],
+            "python -I -S -c pass (bare interpreter)": [py, "-I", "-S", "-c", "pass"],
+            "python -c pass (interpreter + site)": [py, "-c", "pass"],
+            "lessor hw --cores 1 -- true": [lessor, "hw", *hw],
+            "python -m lessor.hw --cores 1 -- true": [py, "-m", "lessor.hw", *hw],
+            # what a launcher skipping site (python -I -S) could reach, for comparison only
+            "python -I -S, lessor on sys.path by hand": [py, "-I", "-S", "-c", no_site],
+            "lessor --help (the rest of the CLI, for scale)": [lessor, "--help"],
+        }
+        for cmd in variants.values():  # warm the page cache, bytecode and hw caches
+            for _ in range(3):
+                timed(cmd, env)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.runs):
+            for name, cmd in variants.items():
+                times[name].append(timed(cmd, env))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    base = next(iter(medians.values()))
+    print(
+        f"lessor hw overhead - {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"{args.runs} interleaved runs each, medians"
+    )
+    for name, m in medians.items():
+        print(f"  {name:<50} {m * 1000:7.1f} ms   {m / base:5.1f}x")
 
 
 if __name__ == "__main__":

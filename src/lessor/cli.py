@@ -66,13 +66,26 @@ _register_simulate()
     add_help_option=False,
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def hw(args: tuple[str, ...]) -> None:
-    """Reserve CPU cores and NICs for a command (lessor hw --help)."""
+@click.pass_context
+def hw(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Reserve CPU cores and NICs for a command (lessor hw --help).
+
+    `lessor hw …` itself never gets here (lessor.entry runs it without
+    click); `lessor --server URL hw …` does, and then means that server.
+    LESSOR_SERVER alone does not: local mode stays the default (see docs/hw.md).
+    """
     from lessor.hw.cli import main as hw_main
 
     # click eats the `--` that separates our options from the command; take
     # the arguments exactly as typed instead.
     raw = sys.argv[sys.argv.index("hw") + 1 :] if "hw" in sys.argv else list(args)
+    group = ctx.parent
+    if (
+        group is not None
+        and group.get_parameter_source("server") is click.core.ParameterSource.COMMANDLINE
+        and "--server" not in raw
+    ):
+        raw = ["--server", str(group.params["server"]), *raw]
     sys.exit(hw_main(raw))
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lessor.hw.topology import Core, Nic, Topology
 
+TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record
+else:  # dataclasses costs more start-up than all of `lessor hw` (see record.py)
+    from lessor.hw.record import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Request:
     cores: int = 0
     nics: int = 0
@@ -15,7 +19,7 @@ class Request:
     smt: bool = False  # count CPUs (hardware threads) instead of whole cores
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Choice:
     cores: tuple[Core, ...]
     cpus: tuple[int, ...]

@@ -1,127 +1,91 @@
-"""`lessor hw`: argument parsing kept to the standard library so the run path starts fast.
+"""`lessor hw`: the run path, kept light because start-up time is most of its overhead.
 
-lessor hw [--cores N] [--nics N] [--profile P] [--numa same|any] [--smt]
-          [--no-wait | --wait-timeout S] [--time-limit S] -- COMMAND...
-lessor hw topology [--json]
-lessor hw status [--json]
+A well-formed run (`lessor hw OPTIONS -- COMMAND`) is read by `argv.py`,
+the machine comes from `cache.py`, and nothing heavier than the standard
+library's built-in modules is imported; help, subcommands and anything
+unusual go to `commands.py` (argparse). `--server` loads the HTTP client.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
 import time
-from collections.abc import Sequence
 
-from lessor.hw import run as hwrun
+from lessor.hw import run
+from lessor.hw.argv import RunArgs, parse_run
 from lessor.hw.choose import Request
-from lessor.hw.config import HwConfigError, config_path, load_config
+from lessor.hw.config import HwConfigError, config_path
 from lessor.hw.state import State, state_dir
-from lessor.hw.topology import read_topology, sysfs_root
-from lessor.hw.usage import WINDOWS, busy_fraction, holders_average, intervals
+from lessor.hw.topology import sysfs_root
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
-
-EPILOG = f"""\
-environment of COMMAND: LESSOR_CPUS (CPU list), LESSOR_NUMA_NODE, NIC0..NICn-1
-(PCI addresses) and NIC0_NAME.. (interface names); its CPU affinity is the
-reserved CPUs.
-
-exit codes: the command's own (128+N if killed by signal N);
-  {hwrun.EXIT_BUSY}  busy with --no-wait, or --wait-timeout passed
-  {hwrun.EXIT_IMPOSSIBLE}  this machine can never satisfy the request
-  {hwrun.EXIT_TIME_LIMIT} --time-limit reached (SIGTERM, then SIGKILL after a grace)
-  {EXIT_USAGE}   bad arguments or bad hw.yaml
-
-state: LESSOR_HW_STATE_DIR, else /run/lessor/hw (root) or $XDG_RUNTIME_DIR/lessor/hw.
-config: --config, LESSOR_HW_CONFIG or /etc/lessor/hw.yaml.
-"""
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lessor hw",
-        description="Reserve CPU cores and NICs, run COMMAND pinned to them, free them after.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--cores", type=int, help="whole physical cores (all SMT siblings)")
-    p.add_argument("--nics", type=int, help="network interfaces")
-    p.add_argument("--profile", help="a profile of hw.yaml (cores and NICs)")
-    p.add_argument(
-        "--numa",
-        choices=("same", "any"),
-        help="all on one NUMA node (default: same when cores and NICs are asked)",
-    )
-    p.add_argument("--smt", action="store_true", help="--cores counts hardware threads")
-    p.add_argument("--no-wait", action="store_true", help=f"exit {hwrun.EXIT_BUSY} if busy")
-    p.add_argument("--wait-timeout", type=float, metavar="S", help="wait at most S seconds")
-    p.add_argument("--time-limit", type=float, metavar="S", help="stop the command after S s")
-    p.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="seconds between SIGTERM and SIGKILL at the time limit (default 5)",
-    )
-    p.add_argument("--config", help="hw.yaml")
-    p.add_argument("--sysfs-root", help="a (fake) sysfs tree instead of /sys")
-    p.add_argument("--json", action="store_true", help="topology/status: print JSON")
-    return p
+EXIT_SERVER = 76  # EX_PROTOCOL: --server was unreachable or refused a request
+SERVER_ENV = "LESSOR_HW_SERVER"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = list(sys.argv[1:] if argv is None else argv)
-    command: list[str] = []
-    if "--" in args_in:
-        i = args_in.index("--")
-        args_in, command = args_in[:i], args_in[i + 1 :]
-    parser = _parser()
-    sub = None
-    for word in ("topology", "status"):
-        if word in args_in and not command:
-            sub = word
-            args_in.remove(word)
-    args = parser.parse_args(args_in)
-    topo = read_topology(sysfs_root(args.sysfs_root))
-    if sub == "topology":
-        return _topology(topo, args.json)
-    try:
-        cfg = load_config(config_path(args.config), topo, required=args.config is not None)
-    except HwConfigError as e:
-        print(f"lessor hw: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    fast = parse_run(args_in)
+    if fast is not None:
+        return run_args(fast)
+    from lessor.hw import commands
+
+    return commands.main(args_in)
+
+
+def usage_error(message: str) -> int:
+    print(f"lessor hw: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def run_args(args: RunArgs) -> int:
+    """Reserve (here or through --server), run the command, release."""
+    from lessor.hw.cache import machine
+
+    if args.lease <= 0:
+        return usage_error("--lease must be more than 0 seconds")
     state = State(state_dir())
-    if sub == "status":
-        return _status(state, topo, cfg.reservable(topo), list(cfg.profiles), args.json)
-    if not command:
-        parser.print_usage(sys.stderr)
-        print("lessor hw: give the command after --", file=sys.stderr)
-        return EXIT_USAGE
+    try:
+        topo, cfg = machine(
+            state.path,
+            sysfs_root(args.sysfs_root),
+            config_path(args.config),
+            required=args.config is not None,
+        )
+    except HwConfigError as e:
+        return usage_error(str(e))
     cores, nics = args.cores, args.nics
     if args.profile:
         prof = cfg.profiles.get(args.profile)
         if prof is None:
             known = ", ".join(sorted(cfg.profiles)) or "none"
-            print(f"lessor hw: no profile {args.profile!r} (known: {known})", file=sys.stderr)
-            return EXIT_USAGE
+            return usage_error(f"no profile {args.profile!r} (known: {known})")
         cores = prof.cores if cores is None else cores
         nics = prof.nics if nics is None else nics
     cores, nics = cores or 0, nics or 0
     if cores < 0 or nics < 0 or (cores == 0 and nics == 0):
-        print("lessor hw: ask for --cores N and/or --nics N (or --profile)", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("ask for --cores N and/or --nics N (or --profile)")
     same = args.numa == "same" if args.numa else bool(cores and nics)
     req = Request(cores, nics, same, args.smt)
-    limits = hwrun.Limits(args.no_wait, args.wait_timeout, args.time_limit, args.grace)
-    waiting = {"user": hwrun._user(), "command": " ".join(command)[:200], "since": time.time()}
+    limits = run.Limits(args.no_wait, args.wait_timeout, args.time_limit, args.grace)
+    command = list(args.command)
+    waiting = {"user": run.user_name(), "command": " ".join(command)[:200], "since": time.time()}
+    server = args.server or os.environ.get(SERVER_ENV) or None
+    if server:
+        return server_call(
+            lambda: _server_run(server, args.host, args.lease, state, req, limits, command, waiting)
+        )
     try:
-        choice, held = hwrun.reserve(state, topo, cfg.reservable(topo), req, limits, waiting)
-    except hwrun.Unavailable as e:
+        choice, held = run.reserve(state, topo, cfg.reservable(topo), req, limits, waiting)
+    except run.Unavailable as e:
         print(f"lessor hw: {e}", file=sys.stderr)
         return e.code
-    info = hwrun.holder_info(command, args.profile, choice)
+    info = run.holder_info(command, args.profile, choice)
     held.write_holder(info)
     state.log_usage(
         {
@@ -130,93 +94,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     try:
-        return hwrun.run_command(command, choice, limits, {})
+        return run.run_command(command, choice, limits, {})
     finally:
         state.log_usage({"event": "release", "token": info["token"]})
         held.release()
 
 
-def _topology(topo: object, as_json: bool) -> int:
-    from lessor.hw.topology import Topology
+def server_call(run: Callable[[], int]) -> int:
+    """The server's refusals and absence as one clear line and exit 76, never a traceback."""
+    from lessor.client.http import ClientError, ServerUnreachable
 
-    assert isinstance(topo, Topology)
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "nodes": list(topo.nodes),
-                    "cores": [
-                        {"id": c.id, "node": c.node, "cpus": list(c.cpus)} for c in topo.cores
-                    ],
-                    "nics": [{"name": n.name, "pci": n.pci, "node": n.node} for n in topo.nics],
-                },
-                indent=2,
-            )
-        )
-        return 0
-    for node in topo.nodes:
-        cores = [c for c in topo.cores if c.node == node]
-        print(f"node {node}: {len(cores)} cores")
-        for c in cores:
-            print(f"  core {c.id}: cpus {','.join(str(x) for x in c.cpus)}")
-        for n in (n for n in topo.nics if n.node == node):
-            print(f"  nic {n.name}: {n.pci}")
-    return 0
+    try:
+        return run()
+    except ServerUnreachable as e:
+        print(f"lessor hw: {e}", file=sys.stderr)
+    except ClientError as e:
+        print(f"lessor hw: the server refused: {e}", file=sys.stderr)
+    return EXIT_SERVER
 
 
-def _status(
+def _server_run(
+    server: str,
+    host: str | None,
+    lease: float,
     state: State,
-    topo: object,
-    reservable: tuple[frozenset[int], frozenset[str]],
-    profiles: list[str],
-    as_json: bool,
+    req: Request,
+    limits: run.Limits,
+    command: list[str],
+    info: dict[str, object],
 ) -> int:
-    now = time.time()
-    holders: dict[object, dict[str, object]] = {}
-    for info in state.holders().values():
-        holders.setdefault(info.get("token"), info)
-    waiters = [info for _, info in state.waiters()]
-    spans = intervals(state.usage())
-    cores_n, nics_n = len(reservable[0]), len(reservable[1])
-    util = {
-        "cores": [busy_fraction(spans, "cores", cores_n, w, now) for w in WINDOWS],
-        "nics": [busy_fraction(spans, "nics", nics_n, w, now) for w in WINDOWS],
-        **{
-            f"profile {p}": [holders_average(spans, p, w, now) for w in WINDOWS]
-            for p in [*profiles, "-"]
-        },
-    }
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "holders": list(holders.values()),
-                    "waiters": waiters,
-                    "utilisation": util,
-                    "reservable": {"cores": cores_n, "nics": nics_n},
-                },
-                indent=2,
+    from lessor.hw.lab import Lab, host_of
+
+    lab = Lab(server, host_of(host), lease, state.path)
+    try:
+        try:
+            choice = lab.reserve(req, limits, {**info, "pid": os.getpid()})
+        except run.Unavailable as e:
+            print(f"lessor hw: {e}", file=sys.stderr)
+            return e.code
+        child: list[int] = []
+
+        def lost(tid: int, why: str) -> None:
+            print(
+                f"lessor hw: lost ticket {tid} ({why}): the hardware is no longer ours; "
+                "stopping the command",
+                file=sys.stderr,
             )
-        )
-        return 0
-    print(f"reservable: {cores_n} cores, {nics_n} NICs")
-    print(f"holders ({len(holders)}):")
-    for h in holders.values():
-        since = time.strftime("%H:%M:%S", time.localtime(float(h.get("since", 0))))  # type: ignore[arg-type]
-        print(
-            f"  {h.get('user')} pid {h.get('pid')} since {since}: cpus {h.get('cpus')} "
-            f"nics {h.get('nic_names')} - {h.get('command')}"
-        )
-    print(f"waiters ({len(waiters)}):")
-    for w in waiters:
-        print(f"  {w.get('user')}: {w.get('command')}")
-    print("utilisation over 1, 5, 15 min:")
-    for name, values in util.items():
-        unit = "%" if name in ("cores", "nics") else " holders"
-        shown = [f"{v * 100:.0f}%" if unit == "%" else f"{v:.2f}" for v in values]
-        print(f"  {name:<20} {'  '.join(shown)}")
-    return 0
+            for pid in child:
+                run.stop(pid)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lab.lost = lost
+        return run.run_command(command, choice, limits, {}, started=child.append)
+    finally:
+        lab.release()

@@ -9,30 +9,34 @@ profiles:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from lessor.hw.topology import Topology, parse_cpulist
 
+TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record
+else:  # dataclasses costs more start-up than all of `lessor hw` (see record.py)
+    from lessor.hw.record import record
+
 CONFIG_ENV = "LESSOR_HW_CONFIG"
-DEFAULT_CONFIG = Path("/etc/lessor/hw.yaml")
+DEFAULT_CONFIG = "/etc/lessor/hw.yaml"
 
 
 class HwConfigError(Exception):
     """A bad hw.yaml; the message names file and line."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Profile:
     cores: int = 0
     nics: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HwConfig:
-    cores: frozenset[int] | None = None  # core ids; None: all but the first core
-    nics: frozenset[str] | None = None  # names; None: all
-    profiles: dict[str, Profile] = field(default_factory=dict)
+    cores: frozenset[int] | None  # core ids; None: all but the first core
+    nics: frozenset[str] | None  # names; None: all
+    profiles: dict[str, Profile]
 
     def reservable(self, topo: Topology) -> tuple[frozenset[int], frozenset[str]]:
         cores = self.cores
@@ -43,16 +47,21 @@ class HwConfig:
         return cores, nics
 
 
-def config_path(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+def config_path(explicit: str | None = None) -> str:
+    return explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
 
 
-def load_config(path: Path, topo: Topology, *, required: bool = False) -> HwConfig:
+def load_config(
+    path_name: str | os.PathLike[str], topo: Topology, *, required: bool = False
+) -> HwConfig:
     """The file's settings, or the defaults when there is no file (unless `required`)."""
+    from pathlib import Path
+
+    path = Path(path_name)
     if not path.exists():
         if required:
             raise HwConfigError(f"{path}: no such file")
-        return HwConfig()
+        return HwConfig(None, None, {})
     from lessor.config.yamlfile import ConfigError, load_yaml
 
     try:

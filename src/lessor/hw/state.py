@@ -10,28 +10,29 @@ named by a sequence number; dead waiters are skipped.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+
+from lessor.hw.wire import dumps, loads
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 STATE_ENV = "LESSOR_HW_STATE_DIR"
 
 
-def state_dir() -> Path:
+def state_dir() -> str:
     """Shared by every user of the machine: /run/lessor/hw when we may, else per user."""
     env = os.environ.get(STATE_ENV)
     if env:
-        return Path(env)
-    run = Path("/run/lessor/hw")
+        return env
+    run = "/run/lessor/hw"
     if os.geteuid() == 0 or os.access(run, os.W_OK):
         return run
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(runtime) / "lessor" / "hw" if runtime else Path(f"/tmp/lessor-hw-{os.getuid()}")
+    return f"{runtime}/lessor/hw" if runtime else f"/tmp/lessor-hw-{os.getuid()}"
 
 
 def pid_alive(pid: int) -> bool:
@@ -44,49 +45,61 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass
 class Held:
     """Lock files we hold; closing them is the release."""
 
-    fds: dict[str, int]
+    def __init__(self, fds: dict[str, int]) -> None:
+        self.fds = fds
 
     def write_holder(self, info: dict[str, object]) -> None:
-        data = json.dumps(info).encode()
+        data = dumps(info).encode()
         for fd in self.fds.values():
             os.ftruncate(fd, 0)
             os.pwrite(fd, data, 0)
 
     def release(self) -> None:
         for fd in self.fds.values():
-            with contextlib.suppress(OSError):
+            try:  # noqa: SIM105 (contextlib costs start-up)
                 os.ftruncate(fd, 0)
+            except OSError:
+                pass  # the release is the close; the emptied file only helps `status`
             os.close(fd)
         self.fds.clear()
 
 
-class State:
-    def __init__(self, path: Path) -> None:
+class _Decision:
+    """The global lock of the state directory: one decision at a time."""
+
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.queue = path / "queue"
-        if not self.queue.exists():
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        self.fd = _open(self.path)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.fd)
+
+
+class State:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.queue = os.path.join(path, "queue")
+        if not os.path.isdir(self.queue):
             old = os.umask(0)
             try:
                 # sticky and world-writable like /tmp: every user of the machine shares it
-                path.mkdir(parents=True, exist_ok=True, mode=0o1777)
-                self.queue.mkdir(exist_ok=True, mode=0o1777)
+                os.makedirs(path, mode=0o1777, exist_ok=True)
+                if not os.path.isdir(self.queue):
+                    os.mkdir(self.queue, 0o1777)
+            except FileExistsError:
+                pass  # another process made it meanwhile
             finally:
                 os.umask(old)
 
-    # -- the global lock: one decision at a time ------------------------------------------
-
-    @contextlib.contextmanager
-    def decision(self) -> Iterator[None]:
-        fd = self._open(self.path / "state.lock")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def decision(self) -> _Decision:
+        return _Decision(os.path.join(self.path, "state.lock"))
 
     # -- hardware locks ----------------------------------------------------------------
 
@@ -98,7 +111,7 @@ class State:
         held: dict[str, int] = {}
         busy: set[str] = set()
         for name in names:
-            fd = self._open(self.path / name)
+            fd = _open(os.path.join(self.path, name))
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -113,16 +126,17 @@ class State:
         found = []
         for fd in held.fds.values():
             raw = os.pread(fd, 65536, 0)
-            if raw:
-                with contextlib.suppress(ValueError):
-                    found.append(json.loads(raw))
+            info = loads(raw) if raw else None
+            if info is not None:
+                found.append(info)
         return found
 
     def holders(self) -> dict[str, dict[str, object]]:
         """Lock name -> holder info, for the locks held right now."""
         result: dict[str, dict[str, object]] = {}
-        for path in sorted(self.path.glob("*-*.lock")):
-            fd = self._open(path)
+        names = sorted(n for n in os.listdir(self.path) if n.endswith(".lock") and "-" in n)
+        for name in names:
+            fd = _open(os.path.join(self.path, name))
             try:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -130,61 +144,83 @@ class State:
                 except BlockingIOError:
                     pass
                 raw = os.pread(fd, 65536, 0)
-                with contextlib.suppress(ValueError):
-                    result[path.name] = json.loads(raw) if raw else {}
+                info = loads(raw) if raw else {}
+                if info is not None:
+                    result[name] = info
             finally:
                 os.close(fd)
         return result
 
     # -- the FIFO queue ------------------------------------------------------------------
 
-    def enqueue(self, info: dict[str, object]) -> Path:
-        with self.decision():
-            counter = self.path / "queue.seq"
-            seq = int(counter.read_text() or 0) + 1 if counter.exists() else 1
-            counter.write_text(str(seq))
-            entry = self.queue / f"{seq:012d}-{os.getpid()}"
-            entry.write_text(json.dumps(info))
+    def enqueue_locked(self, info: dict[str, object]) -> str:
+        """Our entry at the end of the queue; the caller holds the decision lock."""
+        counter = os.path.join(self.path, "queue.seq")
+        try:
+            with open(counter) as f:
+                seq = int(f.read() or 0) + 1
+        except FileNotFoundError:
+            seq = 1
+        with open(counter, "w") as f:
+            f.write(str(seq))
+        entry = os.path.join(self.queue, f"{seq:012d}-{os.getpid()}")
+        with open(entry, "w") as f:
+            f.write(dumps(info))
         return entry
 
-    def waiters(self) -> list[tuple[Path, dict[str, object]]]:
+    def waiters(self) -> list[tuple[str, dict[str, object]]]:
         """Live waiters, first come first; entries of dead processes are removed."""
-        alive = []
-        for entry in sorted(self.queue.iterdir()):
-            pid = int(entry.name.partition("-")[2] or 0)
+        return [(e, _read_json(e)) for e in self.waiting()]
+
+    def waiting(self) -> Iterator[str]:
+        """Queue entries of live waiters in order, without reading them: the run path's view."""
+        for name in sorted(os.listdir(self.queue)):
+            entry = os.path.join(self.queue, name)
+            pid = int(name.partition("-")[2] or 0)
             if not pid_alive(pid):
-                entry.unlink(missing_ok=True)
+                _unlink(entry)
                 continue
-            info: dict[str, object] = {}
-            with contextlib.suppress(OSError, ValueError):
-                info = json.loads(entry.read_text())
-            alive.append((entry, info))
-        return alive
+            yield entry
 
     # -- usage log -----------------------------------------------------------------------
 
     def log_usage(self, event: dict[str, object]) -> None:
-        line = json.dumps({"t": time.time(), **event}) + "\n"
-        fd = os.open(self.path / "usage.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        line = dumps({"t": time.time(), **event}) + "\n"
+        fd = os.open(
+            os.path.join(self.path, "usage.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666
+        )
         try:
             os.write(fd, line.encode())  # one write with O_APPEND: lines never interleave
         finally:
             os.close(fd)
 
     def usage(self) -> list[dict[str, object]]:
-        path = self.path / "usage.log"
-        if not path.exists():
-            return []
-        events = []
-        for line in path.read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
-        return events
-
-    @staticmethod
-    def _open(path: Path) -> int:
-        old = os.umask(0)
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        finally:
-            os.umask(old)
+            with open(os.path.join(self.path, "usage.log"), "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        return [e for e in map(loads, lines) if e is not None]
+
+
+def _open(path: str) -> int:
+    old = os.umask(0)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    finally:
+        os.umask(old)
+
+
+def _unlink(path: str) -> None:
+    try:  # noqa: SIM105 (contextlib costs start-up)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _read_json(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as f:
+            return loads(f.read()) or {}
+    except OSError:
+        return {}

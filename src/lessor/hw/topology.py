@@ -7,14 +7,18 @@ fake tree (`LESSOR_SYSFS_ROOT`), e.g. two sockets with SMT and four NICs.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
-from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
+if TYPE_CHECKING:
+    from dataclasses import dataclass as record
+    from pathlib import Path
+else:  # dataclasses costs more start-up than all of `lessor hw` (see record.py)
+    from lessor.hw.record import record
 
 SYSFS_ENV = "LESSOR_SYSFS_ROOT"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Core:
     """A physical core: the unit `lessor hw` hands out, all its SMT siblings together."""
 
@@ -23,14 +27,14 @@ class Core:
     cpus: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Nic:
     name: str
     pci: str
     node: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Topology:
     cores: tuple[Core, ...]
     nics: tuple[Nic, ...]
@@ -54,11 +58,15 @@ def parse_cpulist(text: str) -> list[int]:
     return cpus
 
 
-def sysfs_root(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get(SYSFS_ENV) or "/sys")
+def sysfs_root(explicit: str | None = None) -> str:
+    return explicit or os.environ.get(SYSFS_ENV) or "/sys"
 
 
-def read_topology(root: Path) -> Topology:
+def read_topology(root_dir: str | Path) -> Topology:
+    """Read from sysfs; the run path gets it from `cache.py` instead (pathlib and re are slow)."""
+    from pathlib import Path
+
+    root = Path(root_dir)
     cpu_dir = root / "devices/system/cpu"
     online_file = cpu_dir / "online"
     online = set(parse_cpulist(online_file.read_text())) if online_file.exists() else None
@@ -88,10 +96,10 @@ def read_topology(root: Path) -> Topology:
     return Topology(tuple(cores.values()), tuple(nics))
 
 
-_PCI = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
-
-
 def _pci_address(device: Path) -> str:
     """The PCI function the NIC hangs off (virtio NICs sit one level below it)."""
-    parts = Path(os.path.realpath(device)).parts
-    return next((p for p in reversed(parts) if _PCI.match(p)), parts[-1])
+    import re
+
+    pci = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+    parts = os.path.realpath(device).split(os.sep)
+    return next((p for p in reversed(parts) if pci.match(p)), parts[-1])
