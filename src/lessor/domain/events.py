@@ -9,11 +9,12 @@ server still reads back here as a plain string.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any
 
 from lessor.domain.states import ResourceState
+from lessor.domain.values import Evolving
 
 
 class EventKind(StrEnum):
@@ -78,7 +79,7 @@ def state_after(kind: str, details: Mapping[str, Any]) -> ResourceState | None:
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(Evolving):
     kind: str
     """An EventKind; a plain string only for kinds this version does not know."""
     at: float
@@ -91,12 +92,9 @@ class Event:
     id: int = 0
     """Assigned by the store; increases with every event, so it orders and resumes a log."""
 
-    def evolve(self, **changes: object) -> Self:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
-class EventFilter:
+class EventFilter(Evolving):
     """Which events to read; every field given must match."""
 
     ticket_id: int | None = None
@@ -109,6 +107,3 @@ class EventFilter:
     kinds: tuple[str, ...] = ()
     limit: int = 100
     """At most this many: the newest ones, or with `after_id` the oldest ones after it."""
-
-    def evolve(self, **changes: object) -> Self:
-        return replace(self, **changes)  # type: ignore[arg-type]

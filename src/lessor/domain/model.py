@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Self
+from dataclasses import dataclass, field
 
 from lessor.domain.states import ResourceState, TicketState
+from lessor.domain.values import Evolving
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Tag:
 
 
 @dataclass(frozen=True)
-class Pool:
+class Pool(Evolving):
     """A source of resources of one kind: its limits, hooks and tags (from pools.yaml)."""
 
     name: str
@@ -71,12 +71,9 @@ class Pool:
         """
         return self.reuse_opportunity_time > 0
 
-    def evolve(self, **changes: object) -> Self:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(Evolving):
     """One instance from a pool. `data` is what cmd_new printed (an address, a token...)."""
 
     id: int
@@ -107,12 +104,9 @@ class Resource:
     def held(self) -> bool:
         return self.hold_reason is not None
 
-    def evolve(self, **changes: object) -> Self:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
-class Ticket:
+class Ticket(Evolving):
     """A request for one resource whose tags include all of `tags`."""
 
     id: int
@@ -129,9 +123,6 @@ class Ticket:
     """Seconds the lease lasts without a renewal (ticket-extend); None: until closed."""
     expires_at: float | None = None
     """When the ticket is closed unless extended before; None without a TTL."""
-
-    def evolve(self, **changes: object) -> Self:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -13,23 +13,15 @@ from lessor.domain.matching import unservable_tags
 from lessor.domain.model import Pool, Snapshot, Ticket
 from lessor.domain.states import TicketState
 from lessor.planner import upkeep
-from lessor.planner.actions import Action, FailTicket, Plan
+from lessor.planner.actions import Action, Assign, FailTicket, Plan, Recycle
 from lessor.planner.assign import assign
 from lessor.planner.starts import start
 from lessor.planner.view import View
 
 
 def plan(s: Snapshot) -> Plan:
-    expired = list(upkeep.expire(View.of(s, frozenset())))
-    actions: list[Action] = list(expired)
-    gone = {a.ticket_id for a in expired}
-    queue = queue_order([t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone])
-    # A pool removed from pools.yaml takes no new tickets, even while it winds down.
-    failed = list(_fail_unservable([p for p in s.pools if not p.removed], queue))
-    actions += failed
-    queue = [t for t in queue if t.id not in {a.ticket_id for a in failed}]
-    v = View.of(s, frozenset(t.id for t in queue))
-
+    actions: list[Action] = []
+    queue, v = _queue(s, actions)
     assigned = list(assign(v, queue))
     actions += assigned
     taken = {a.resource_id for a in assigned}
@@ -46,6 +38,35 @@ def plan(s: Snapshot) -> Plan:
     if started.delayed_until is not None and (wake_at is None or started.delayed_until < wake_at):
         wake_at = started.delayed_until
     return Plan(tuple(actions), wake_at, started.reasons)
+
+
+def assignments(s: Snapshot) -> list[Assign]:
+    """The hand-outs of `plan(s)`, and nothing else: for a use case that only asks who
+    gets what now (a new ticket, a spare at once), without paying for the upkeep rules."""
+    queue, v = _queue(s, [])
+    return list(assign(v, queue))
+
+
+def recycling(s: Snapshot) -> list[Recycle]:
+    """The recycle decisions of `plan(s)`, and nothing else (a ticket just closed)."""
+    return list(upkeep.recycle(View.of(s, frozenset())))
+
+
+def _queue(s: Snapshot, actions: list[Action]) -> tuple[list[Ticket], View]:
+    """The waiting tickets in queue order, and the view every rule plans with.
+
+    Tickets that expire or can never be served leave the queue; their
+    actions are added to `actions`.
+    """
+    expired = list(upkeep.expire(View.of(s, frozenset())))
+    actions += expired
+    gone = {a.ticket_id for a in expired}
+    queue = queue_order([t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone])
+    # A pool removed from pools.yaml takes no new tickets, even while it winds down.
+    failed = list(_fail_unservable([p for p in s.pools if not p.removed], queue))
+    actions += failed
+    queue = [t for t in queue if t.id not in {a.ticket_id for a in failed}]
+    return queue, View.of(s, frozenset(t.id for t in queue))
 
 
 def queue_order(tickets: Iterable[Ticket]) -> list[Ticket]:

@@ -17,8 +17,7 @@ from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
-from lessor.planner.actions import Assign, Recycle
-from lessor.planner.plan import no_pool_message, plan
+from lessor.planner.plan import assignments, no_pool_message, recycling
 from lessor.service import events
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
 from lessor.service.metrics import Metrics
@@ -140,12 +139,10 @@ class LessorService(PolicyCases):
         if not spares:
             return Holding(ticket, None)
         now = self.clock()
-        decided = plan(Snapshot(now, pools, spares, (ticket,), frozenset(self.busy)))
-        for action in decided.actions:
-            if (
-                isinstance(action, Assign)
-                and action.ticket_id == ticket.id
-                and self.store.assign(ticket.id, action.resource_id, now)
+        decided = assignments(Snapshot(now, pools, spares, (ticket,), frozenset(self.busy)))
+        for action in decided:
+            if action.ticket_id == ticket.id and self.store.assign(
+                ticket.id, action.resource_id, now
             ):
                 # exactly what the guarded update wrote; no need to read it back
                 ticket = ticket.evolve(
@@ -213,8 +210,8 @@ class LessorService(PolicyCases):
         if resource is None or resource.state is not R.TAKEN or resource.id in self.busy:
             return resource
         pools = self.recent_pools()
-        decided = plan(Snapshot(now, pools, (resource,), (ticket,), frozenset(self.busy)))
-        recycle = next((a for a in decided.actions if isinstance(a, Recycle)), None)
+        snapshot = Snapshot(now, pools, (resource,), (ticket,), frozenset(self.busy))
+        recycle = next(iter(recycling(snapshot)), None)
         if recycle is None:
             return resource
         if not self.store.recycle(resource.id, recycle.reuse, ticket.sandbox, now):
