@@ -164,6 +164,7 @@ def _serve(cfg: object, pools: object) -> None:
     import uvicorn
 
     from lessor.api.app import Settings, create_app
+    from lessor.api.fastlane import FastLane
     from lessor.config.server import ServerConfig
 
     assert isinstance(cfg, ServerConfig)
@@ -196,7 +197,7 @@ def _serve(cfg: object, pools: object) -> None:
     app = create_app(settings)
     _reload_on_sighup(app)
     uvicorn.run(
-        app,
+        FastLane(app),  # opening and closing tickets past FastAPI's machinery
         host=cfg.hostname,
         port=cfg.port,
         # asyncio's own loop: its subprocesses close inherited descriptors,

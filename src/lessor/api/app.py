@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
 from lessor.api import errors, events, metrics, policy, v1, xmlrpc
-from lessor.api.fastlane import FastLane
 from lessor.api.schemas import ErrorOut
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
@@ -68,7 +67,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.admin_token = settings.admin_token
     app.state.logdir = settings.logdir  # the web UI serves hook logs from there
-    app.add_middleware(FastLane)  # opening and closing tickets, past FastAPI's machinery
     app.include_router(v1.router)
     app.include_router(policy.router)  # leases, holds, drains, reload
     app.include_router(xmlrpc.router)  # resalloc's clients: POST /RPC2 and POST /

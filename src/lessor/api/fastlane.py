@@ -1,14 +1,15 @@
 """A fast lane for the two requests of every ticket's life: open it, close it.
 
-FastAPI's routing, dependency solving and response validation cost a few
-hundred microseconds a request on the test machine, more than opening or
-closing a ticket itself. This ASGI middleware serves exactly
-`POST /api/v1/tickets` with a valid body and `POST /api/v1/tickets/{id}/close`
-by calling the very endpoint functions of `api/v1.py` (same use case, same
-schemas, same status codes), and renders their errors as the app does.
-Everything else, a body that does not validate included, goes on to FastAPI
-untouched (the body replayed), so its answers and the OpenAPI document stay
-the reference.
+FastAPI's middleware, routing, dependency solving and response validation
+cost a few hundred microseconds a request on the test machine, more than
+opening or closing a ticket itself. This ASGI wrapper, put in front of the
+app (`lessor server` serves `FastLane(app)`), answers exactly
+`POST /api/v1/tickets` with a small valid body and
+`POST /api/v1/tickets/{id}/close` by calling the very endpoint functions of
+`api/v1.py` (same use case, same schemas, same status codes), and renders
+their errors as the app does. Everything else, a body that does not
+validate included, goes on to FastAPI untouched (the body replayed), so its
+answers and the OpenAPI document stay the reference.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
@@ -32,8 +34,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _CLOSE = re.compile(r"/api/v1/tickets/([0-9]{1,18})/close")
 
 
+MAX_BODY = 64 * 1024
+"""Bytes of a body the lane reads at most; a larger one is FastAPI's to judge."""
+
+
 class FastLane:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -41,29 +47,33 @@ class FastLane:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path == "/api/v1/tickets":
-            body = await _body(receive)
+        closing = _CLOSE.fullmatch(path) if path != "/api/v1/tickets" else None
+        if closing is None and path != "/api/v1/tickets":
+            await self.app(scope, receive, send)
+            return
+        body, whole = await _body(receive)
+        ticket_in = None
+        if whole and closing is None:
             try:
                 ticket_in = TicketIn.model_validate_json(body or b"null")
             except ValidationError:  # FastAPI says what is wrong, as ever
-                await self.app(scope, _replay(body, receive), send)
+                await self.app(scope, _replay(body, whole, receive), send)
                 return
-            await _answer(
-                send, v1.OPEN_STATUS, lambda: v1.open_ticket(ticket_in, Request(scope, receive))
-            )
+        if not whole:
+            await self.app(scope, _replay(body, whole, receive), send)
             return
-        closing = _CLOSE.fullmatch(path)
-        if closing is None:
-            await self.app(scope, receive, send)
-            return
-        await _body(receive)  # closing takes none; what was sent is read and ignored
-        ticket_id = int(closing.group(1))
-        await _answer(send, 200, lambda: v1.close_ticket(ticket_id, Request(scope, receive)))
+        scope["app"] = self.app  # what Starlette sets, for the endpoints' Request
+        request = Request(scope, receive)
+        if ticket_in is not None:
+            await _answer(send, v1.OPEN_STATUS, v1.open_ticket(ticket_in, request))
+        else:
+            assert closing is not None
+            await _answer(send, 200, v1.close_ticket(int(closing.group(1)), request))
 
 
-async def _answer(send: Send, status: int, endpoint: Callable[[], Awaitable[BaseModel]]) -> None:
+async def _answer(send: Send, status: int, endpoint: Awaitable[BaseModel]) -> None:
     try:
-        out = await endpoint()
+        out = await endpoint
     except Exception as exc:
         status, body = errors.rendered(exc)
     else:
@@ -81,19 +91,24 @@ async def _answer(send: Send, status: int, endpoint: Callable[[], Awaitable[Base
     await send({"type": "http.response.body", "body": body})
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks = []
+async def _body(receive: Receive) -> tuple[bytes, bool]:
+    """The body, and whether it is all of it (not when over MAX_BODY or cut off)."""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client went away
-            return b""
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+        if size > MAX_BODY or not more:
+            return b"".join(chunks), size <= MAX_BODY
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands FastAPI the body this lane has already read, then goes on."""
+def _replay(body: bytes, whole: bool, receive: Receive) -> Receive:
+    """A `receive` that hands FastAPI the body this lane has read, then goes on."""
     sent = False
 
     async def replayed() -> Message:
@@ -101,6 +116,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         if sent:
             return await receive()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": not whole}
 
     return replayed

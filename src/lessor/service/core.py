@@ -182,20 +182,15 @@ class LessorService(PolicyCases):
         run for that: a resource reused without cmd_release is ready for the next ticket of
         its sandbox at once, with no reconciler pass in between."""
         with self.store.atomic():
-            ticket = self.get_ticket(ticket_id)
-            resource = self.resource_of(ticket)
-            closed = ticket.state is not TicketState.CLOSED
-            if closed:
-                now = self.clock()
-                pool = resource.pool if resource is not None else None
-                if self.store.close_ticket(ticket_id, now, pool):
-                    ticket = ticket.evolve(state=TicketState.CLOSED, closed_at=now)
-                    resource = self._recycle_at_once(ticket, resource, now)
-                else:  # another server closed it first
-                    ticket = self.get_ticket(ticket_id)
-        if closed:
-            self.signals.ticket_changed(ticket_id)
-            self.signals.wake_reconciler(soon=True)
+            now = self.clock()
+            closed = self.store.close_ticket(ticket_id, now)
+            if closed is None:  # closed already (or no such ticket: NotFound)
+                ticket = self.get_ticket(ticket_id)
+                return Holding(ticket, self.resource_of(ticket))
+            ticket, resource = closed
+            resource = self._recycle_at_once(ticket, resource, now)
+        self.signals.ticket_changed(ticket_id)
+        self.signals.wake_reconciler(soon=True)
         return Holding(ticket, resource)
 
     def _recycle_at_once(
@@ -214,11 +209,16 @@ class LessorService(PolicyCases):
         recycle = next(iter(recycling(snapshot)), None)
         if recycle is None:
             return resource
+        pool = next((p for p in pools if p.name == resource.pool), None)
+        if (
+            recycle.reuse
+            and ticket.sandbox is not None
+            and pool is not None
+            and not pool.cmd_release
+        ):
+            return self.store.reuse_at_once(resource.id, ticket.id, ticket.sandbox, now) or resource
         if not self.store.recycle(resource.id, recycle.reuse, ticket.sandbox, now):
             return resource
-        pool = next((p for p in pools if p.name == resource.pool), None)
-        if recycle.reuse and pool is not None and not pool.cmd_release:
-            self.store.release_done(resource.id, now)
         return self.store.get_resource(resource.id)
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:

@@ -14,7 +14,7 @@ round trip dominates) run the construct through SQLAlchemy as usual.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -52,33 +52,39 @@ class _Compiled:
         self.sql = compiled.string
         assert "POSTCOMPILE" not in self.sql, "expanding (IN list) binds are not supported"
         # A literal of the statement (`state = 'UP'`) is a bind with its value.
-        self.slots: list[tuple[str, Processor, Any]] = []
-        for name in compiled.positiontup:
-            bind = compiled.binds[name]
-            self.slots.append((name, bind.type.bind_processor(dialect), bind.effective_value))
+        names = compiled.positiontup
+        binds = [compiled.binds[name] for name in names]
+        self.params = [(name, b.effective_value) for name, b in zip(names, binds, strict=True)]
+        self.bind_processors = _processors(b.type.bind_processor(dialect) for b in binds)
         columns = list(getattr(statement, "exported_columns", ()))
         self.row: Any = namedtuple("Row", [c.key for c in columns], rename=True)  # type: ignore[misc]
-        self.results: list[Processor] = [c.type.result_processor(dialect, None) for c in columns]
-        self.any_result_processor = any(p is not None for p in self.results)
-
-    def _bind(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name, process, default in self.slots:
-            value = params.get(name, default)
-            values.append(process(value) if process is not None and value is not None else value)
-        return tuple(values)
+        self.result_processors = _processors(
+            c.type.result_processor(dialect, None) for c in columns
+        )
 
     def run(self, conn: sa.Connection, params: Mapping[str, Any]) -> list[Any]:
+        values = [params.get(name, default) for name, default in self.params]
+        for i, process in self.bind_processors:
+            if values[i] is not None:
+                values[i] = process(values[i])
         cursor = _cursor(conn)
-        cursor.execute(self.sql, self._bind(params))
+        cursor.execute(self.sql, values)
         raw = cursor.fetchall() if cursor.description else []
-        if not self.any_result_processor:
-            return [self.row._make(r) for r in raw]
-        procs = self.results
-        return [
-            self.row._make(v if p is None else p(v) for p, v in zip(procs, r, strict=True))
-            for r in raw
-        ]
+        make, processors = self.row._make, self.result_processors
+        if not processors:
+            return [make(r) for r in raw]
+        rows = []
+        for r in raw:
+            row = list(r)
+            for i, process in processors:
+                row[i] = process(row[i])
+            rows.append(make(row))
+        return rows
+
+
+def _processors(processors: Iterable[Processor]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """The positions that have a processor, with it: most columns need none."""
+    return [(i, p) for i, p in enumerate(processors) if p is not None]
 
 
 _CURSOR = "lessor_cursor"

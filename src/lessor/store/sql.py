@@ -116,16 +116,25 @@ class SqlStore:
             rows = _ACTIVE_TICKETS.execute(conn) + _ENDED_HOLDING.execute(conn)
         return [_ticket(r) for r in rows]
 
-    def close_ticket(self, ticket_id: int, now: float, pool: str | None = None) -> bool:
-        """`pool`: its resource's, when the caller knows it (else it is looked up)."""
-        return self._guarded(
-            tickets,
-            ticket_id,
-            [T.OPEN, T.ASSIGNED, T.FAILED],
-            event=Event(K.TICKET_CLOSED, now, pool=pool),
-            state=T.CLOSED,
-            closed_at=now,
-        )
+    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
+        """Close an open, assigned or failed ticket: the ticket as closed and the resource
+        it held (or holds: recycling it is the caller's next step); None if it was not."""
+        with self._write() as conn:
+            closed = _CLOSE_TICKET.execute(conn, {"b_id": ticket_id, "b_now": now})
+            if not closed:
+                return None
+            ticket = _ticket(closed[0])
+            rows = _RESOURCE.execute(conn, {"id": ticket.resource_id}) if ticket.resource_id else []
+            resource = _resource(rows[0]) if rows else None
+            event = Event(
+                K.TICKET_CLOSED,
+                now,
+                ticket_id=ticket_id,
+                resource_id=ticket.resource_id,
+                pool=resource.pool if resource is not None else None,
+            )
+            eventlog.record(conn, event)
+        return ticket, resource
 
     def fail_ticket(self, ticket_id: int, message: str, now: float) -> bool:
         return self._guarded(
@@ -152,7 +161,7 @@ class SqlStore:
             if not updated:
                 return False
             ticket = updated[0]
-            taken = _TAKE_RESOURCE.execute(conn, {**ids, "sandbox": ticket.sandbox})
+            taken = _TAKE_RESOURCE.execute(conn, {**ids, "b_sandbox": ticket.sandbox})
             if not taken:
                 raise _Conflict  # rolls the ticket's update back with the transaction
             event = Event(
@@ -348,6 +357,32 @@ class SqlStore:
                 state_since=now,
             )
         return self.request_delete(resource_id, [R.TAKEN], "ticket closed", now)
+
+    def reuse_at_once(
+        self, resource_id: int, ticket_id: int, sandbox: str, now: float
+    ) -> Resource | None:
+        """TAKEN by `ticket_id` to UP for `sandbox` in one step, when no cmd_release has to
+        run in between: both transitions are recorded (releasing, released) as if it had.
+        The resource as it now is, or None when it was not TAKEN."""
+        params = {"b_id": resource_id, "b_sandbox": sandbox, "b_now": now}
+        with self._write() as conn:
+            rows = _REUSE_AT_ONCE.execute(conn, params)
+            if not rows:
+                return None
+            r = _resource(rows[0])
+            eventlog.record(
+                conn,
+                Event(
+                    K.RESOURCE_RELEASING,
+                    now,
+                    ticket_id=ticket_id,
+                    resource_id=r.id,
+                    pool=r.pool,
+                    message="ticket closed",
+                ),
+            )
+            eventlog.record(conn, Event(K.RESOURCE_RELEASED, now, resource_id=r.id, pool=r.pool))
+        return r
 
     def release_done(self, resource_id: int, now: float) -> bool:
         return self._guarded(
@@ -640,7 +675,7 @@ _TAKE_RESOURCE = Prepared(
     .values(
         state=R.TAKEN,
         ticket_id=sa.bindparam("ticket"),
-        sandbox=sa.bindparam("sandbox"),
+        sandbox=sa.bindparam("b_sandbox"),
         state_since=sa.bindparam("now"),
         reserved_for=None,
     )
@@ -661,6 +696,27 @@ _ENDED_HOLDING = Prepared(
     )
 )
 _POOL_STATES = Prepared(pool_states.select().order_by(pool_states.c.name))
+_CLOSE_TICKET = Prepared(
+    tickets.update()
+    .where(
+        tickets.c.id == sa.bindparam("b_id"),
+        sa.or_(*(tickets.c.state == state for state in (T.OPEN, T.ASSIGNED, T.FAILED))),
+    )
+    .values(state=T.CLOSED, closed_at=sa.bindparam("b_now"))
+    .returning(tickets)
+)
+_REUSE_AT_ONCE = Prepared(
+    resources.update()
+    .where(resources.c.id == sa.bindparam("b_id"), resources.c.state == R.TAKEN)
+    .values(
+        state=R.UP,
+        ticket_id=None,
+        sandbox=sa.bindparam("b_sandbox"),
+        releases=resources.c.releases + 1,
+        state_since=sa.bindparam("b_now"),
+    )
+    .returning(resources)
+)
 _SPARES = Prepared(
     resources.select()
     .where(
