@@ -46,10 +46,11 @@ def _sqlite_engine(url: str, database: str | None) -> sa.Engine:
     def _begin(conn: sa.Connection) -> None:
         # A writer takes the lock at BEGIN, so it can never fail half-way with
         # SQLITE_BUSY when upgrading a read lock; readers stay concurrent.
+        driver = conn.connection.driver_connection
+        if driver.in_transaction:  # type: ignore[union-attr]
+            return  # a store transaction begun on the driver (store/transactions.py)
         readonly = conn.get_execution_options().get(READONLY, False)
         # On the driver connection: SQLAlchemy's execution layer would cost more than BEGIN.
-        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-            "BEGIN" if readonly else "BEGIN IMMEDIATE"
-        )
+        driver.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine

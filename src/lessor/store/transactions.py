@@ -105,12 +105,38 @@ class Transactions:
                 del pending[mark:]
                 raise
             return
-        with self._writers, self._connect(readonly=False) as conn, conn.begin():
+        with self._writers, self._connect(readonly=False) as conn, self._begin(conn):
             conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
             yield conn
             recorded = eventlog.flush(conn)
         if recorded and self.on_events is not None:
             self.on_events(recorded)
+
+    @contextmanager
+    def _begin(self, conn: sa.Connection) -> Iterator[None]:
+        """The write transaction itself. On SQLite, BEGIN and COMMIT go to the driver
+        connection (SQLAlchemy's Transaction costs more than most of our transactions); a
+        statement run through SQLAlchemy inside joins it (see engine.py) and SQLAlchemy's
+        commit then commits it all."""
+        if not self.sqlite:
+            with conn.begin():
+                yield
+            return
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            if driver.in_transaction:
+                driver.rollback()
+            raise
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            driver.commit()
 
     @contextmanager
     def _savepoint(self, conn: sa.Connection) -> Iterator[None]:
