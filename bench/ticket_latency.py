@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from keepalive import KeepAlive
 
 POOLS = """\
 bench:
@@ -32,7 +33,20 @@ bench:
   max_prealloc: 20
   tags: [bench]
   cmd_new: echo 10.0.0.1
+reused:
+  max: 20
+  max_starting: 20
+  max_prealloc: 20
+  tags: [reused]
+  cmd_new: echo 10.0.0.2
+  reuse_opportunity_time: 3600
+  reuse_max_time: 86400
 """
+
+FRESH = {"tags": ["bench"]}
+"""No sandbox: every closed ticket's resource is deleted and cmd_new makes a new one."""
+REUSED = {"tags": ["reused"], "sandbox": "bench"}
+"""One sandbox: a closed ticket's resource is released and handed to the next ticket."""
 
 
 def free_port() -> int:
@@ -68,7 +82,7 @@ def postgres(base: Path) -> Iterator[str]:
 
 
 @contextmanager
-def server(base: Path, db: str) -> Iterator[str]:
+def server(base: Path, db: str) -> Iterator[tuple[str, int]]:
     base.mkdir(parents=True, exist_ok=True)
     pools = base / "pools.yaml"
     pools.write_text(POOLS)
@@ -106,32 +120,34 @@ def server(base: Path, db: str) -> Iterator[str]:
                 raise
             time.sleep(0.05)
     try:
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(20)
 
 
-def wait_spares(client: httpx.Client, n: int) -> None:
+def wait_spares(client: httpx.Client, n: int, pool: str = "bench") -> None:
     """Until `n` spares are UP and nothing else is alive (the previous cycle is digested)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        counts = client.get("/api/v1/pools").json()[0]["counts"]
+        pools = {p["name"]: p for p in client.get("/api/v1/pools").json()}
+        counts = pools[pool]["counts"]
         if counts.get("UP", 0) >= n and sum(counts.values()) == counts.get("UP", 0):
             return
         time.sleep(0.002)
     raise SystemExit("spares did not come up")
 
 
-def cycle(client: httpx.Client) -> float:
+def cycle(client: KeepAlive, ticket: dict[str, object] = FRESH) -> float:
     """Open, wait until assigned, close; returns seconds from open to assigned."""
     t0 = time.perf_counter()
-    t = client.post("/api/v1/tickets", json={"tags": ["bench"]}).json()
+    _, t = client.request("POST", "/api/v1/tickets", ticket)
     if t["state"] != "ASSIGNED":
-        t = client.get(f"/api/v1/tickets/{t['id']}", params={"wait": 30}).json()
+        _, t = client.request("GET", f"/api/v1/tickets/{t['id']}?wait=30")
     assigned = time.perf_counter() - t0
     assert t["state"] == "ASSIGNED", t
-    client.post(f"/api/v1/tickets/{t['id']}/close")
+    status, _ = client.request("POST", f"/api/v1/tickets/{t['id']}/close")
+    assert status == 200, status
     return assigned
 
 
@@ -139,30 +155,52 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
-def measure(url: str, samples: int, seconds: float, workers: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, pid: int, samples: int, seconds: float, workers: int) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         wait_spares(client, 20)
-        for _ in range(20):
-            cycle(client)  # warm up
-        latencies = []
-        for _ in range(samples):
-            wait_spares(client, 20)  # a warm spare, and the last close fully digested
-            latencies.append(cycle(client))
+        with KeepAlive(url) as fast:
+            for _ in range(20):
+                cycle(fast)  # warm up
+            latencies = []
+            for _ in range(samples):
+                wait_spares(client, 20)  # a warm spare, and the last close fully digested
+                latencies.append(cycle(fast))
     ms = [x * 1000 for x in latencies]
     print(
         f"  ticket→assigned, warm spares, idle server, {samples} tickets: "
         f"p50 {pct(ms, 50):.1f} ms  p99 {pct(ms, 99):.1f} ms  max {max(ms):.1f} ms"
     )
 
+    with httpx.Client(base_url=url, timeout=60) as client:
+        wait_spares(client, 20, "reused")
+    for what, ticket in (("reusing a released resource", REUSED), ("each a new resource", FRESH)):
+        cpu = cpu_seconds(pid)
+        rate, elapsed = cycles_per_second(url, ticket, seconds, workers)
+        per_cycle = (cpu_seconds(pid) - cpu) / (rate * elapsed) * 1000
+        print(
+            f"  open+wait+close cycles, {what}: {rate:.0f}/s, server CPU {per_cycle:.2f} ms a "
+            f"cycle ({workers} concurrent clients, {elapsed:.1f} s)"
+        )
+
+
+def cycles_per_second(
+    url: str, ticket: dict[str, object], seconds: float, workers: int
+) -> tuple[float, float]:
     done = 0
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def worker() -> None:
         nonlocal done
-        with httpx.Client(base_url=url, timeout=60) as client:
+        with KeepAlive(url) as client:
             while time.monotonic() < stop_at:
-                cycle(client)
+                cycle(client, ticket)
                 with lock:
                     done += 1
 
@@ -173,10 +211,7 @@ def measure(url: str, samples: int, seconds: float, workers: int) -> None:
     for th in threads:
         th.join()
     elapsed = time.monotonic() - t0
-    print(
-        f"  open+wait+close cycles: {done / elapsed:.0f}/s "
-        f"({workers} concurrent clients, {elapsed:.1f} s)"
-    )
+    return done / elapsed, elapsed
 
 
 def main() -> None:
@@ -191,13 +226,13 @@ def main() -> None:
         base = Path(tmp)
         base.chmod(0o755)  # PostgreSQL runs as its own user and must reach its directory
         print("SQLite (WAL):")
-        with server(base / "s", f"sqlite:///{base}/bench.sqlite") as url:
-            measure(url, args.samples, args.seconds, args.workers)
+        with server(base / "s", f"sqlite:///{base}/bench.sqlite") as (url, pid):
+            measure(url, pid, args.samples, args.seconds, args.workers)
         if args.postgres:
             (base / "p").mkdir()
-            with postgres(base / "p") as db, server(base / "ps", db) as url:
+            with postgres(base / "p") as db, server(base / "ps", db) as (url, pid):
                 print("PostgreSQL:")
-                measure(url, args.samples, args.seconds, args.workers)
+                measure(url, pid, args.samples, args.seconds, args.workers)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
