@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from lessor.store.prepared import Prepared, insert
 from lessor.store.tables import events, resources, tickets
 
 _COLUMNS = ["at", "kind", "ticket_id", "resource_id", "pool", "message", "details"]
+"""The order of the table (an INSERT names its columns so), which `flush` follows."""
 _INSERT_SORTED = insert(events, _COLUMNS).returning(events.c.id, sort_by_parameter_order=True)
 _INSERTS: dict[int, Prepared] = {}
 """Built once: one cached statement for every event (this runs inside each transition)."""
@@ -44,13 +46,16 @@ def flush(conn: sa.Connection) -> list[Event]:
     # One statement for all of them. SQLite gives rowids in increasing order
     # within a statement of the one writer, so the sorted ids follow the rows
     # (RETURNING itself promises no order).
-    params = {f"{k}_{n}": v for n, e in enumerate(pending) for k, v in _values(e).items()}
-    rows = _insert_rows(len(pending)).execute(conn, params)
-    return [e.evolve(id=i) for e, i in zip(pending, sorted(r.id for r in rows), strict=True)]
+    values: list[Any] = []
+    for e in pending:
+        details = json.dumps(dict(e.details)) if e.details else "{}"
+        values += (e.at, str(e.kind), e.ticket_id, e.resource_id, e.pool, e.message, details)
+    rows = _insert_rows(len(pending)).execute_values(conn, values)
+    return [e.evolve(id=i) for e, i in zip(pending, sorted(r[0] for r in rows), strict=True)]
 
 
 def _insert_rows(n: int) -> Prepared:
-    """INSERT of `n` events at once, its parameters named `column_row`; built once per n."""
+    """INSERT of `n` events at once, its values in the order of _COLUMNS; built once per n."""
     prepared = _INSERTS.get(n)
     if prepared is None:
         rows = [
