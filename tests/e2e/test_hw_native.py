@@ -373,3 +373,12 @@ def test_lessor_hw_server_in_the_environment_goes_to_python(native: str, env: En
 def test_the_python_cli_behind_the_launcher_still_calls_itself_lessor(native: str) -> None:
     done = _run([native, "--help"], dict(os.environ))
     assert done.returncode == 0 and done.stdout.startswith("Usage: lessor [OPTIONS]")
+
+
+def test_the_command_gets_sigpipe_as_from_a_shell_from_both(native: str, env: Env) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ for itself; neither run path passes that on."""
+    python_cli = str(Path(native).parent / "lessor-python")
+    probe = ["hw", "--cores", "1", "--", "grep", "SigIgn", "/proc/self/status"]
+    seen = [_run([exe, *probe], env).stdout.split()[1] for exe in (native, python_cli)]
+    pipe, xfsz = 1 << (signal.SIGPIPE - 1), 1 << (signal.SIGXFSZ - 1)
+    assert seen[0] == seen[1] and int(seen[0], 16) & (pipe | xfsz) == 0
