@@ -651,12 +651,18 @@ static int run(char **command, const cpu_set_t *cpus, int ncpus)
     int pipefd[2], err = 0, status;
     pid_t parent = getpid(), pid;
     ssize_t n;
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    struct sigaction dfl, inherited;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    /* an inherited SIGCHLD ignore would reap the command before we could wait for it */
+    if (sigaction(SIGCHLD, &dfl, &inherited) < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
         return -1;
     pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) { /* the child: pinned, dying with us, then the command */
+        sigaction(SIGCHLD, &inherited, NULL); /* the command gets what we were given */
         close(pipefd[0]);
         if (ncpus && sched_setaffinity(0, sizeof *cpus, cpus) < 0)
             err = errno;
