@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,6 +192,7 @@ def test_a_native_holder_is_seen_by_python_and_blocks_it_until_it_ends(
     assert len(held) == 1
     h = held[0]
     assert h["pid"] == holder.pid and h["user"] and h["command"] == f"sh -c {report(first)}"[:200]
+    assert isinstance(h["since"], float) and abs(h["since"] - time.time()) < 60
     assert h["cpus"] == list(range(16)) and h["nic_names"] == ["eth0"] and h["cores"] == 8
     waiter = subprocess.Popen(
         [*PY_HW, "--cores", "1", "--", "sh", "-c", report(second)],
@@ -338,6 +340,11 @@ def test_an_edited_hw_yaml_goes_to_python_once_then_native_again(
         ["hw", "--cores", "99", "--", "true"],
         ["hw", "--cores", "1", "--time-limit", "5", "--", "sh", "-c", "echo $LESSOR_CPUS"],
         ["hw", "--cores", "1", "--smt", "--", "sh", "-c", "echo $LESSOR_CPUS"],
+        ["hw", "--cores", "1", "--no-wait", "--", "sh", "-c", "echo $LESSOR_CPUS"],
+        ["hw", "--cores", "1", "--wait-timeout", "5", "--", "sh", "-c", "echo $LESSOR_CPUS"],
+        ["hw", "--cores=1", "--", "sh", "-c", "echo $LESSOR_CPUS"],
+        ["hw", "--numa", "some", "--cores", "1", "--", "true"],
+        ["hw", "pools", "--host", "lab1"],
         ["hw", "--server", "http://127.0.0.1:9", "--cores", "1", "--", "true"],
         ["--server", "http://127.0.0.1:9", "hw", "--cores", "1", "--", "true"],
         ["hw", "topology"],
