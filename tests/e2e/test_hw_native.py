@@ -3,6 +3,7 @@
 It is compiled here from the source (warnings are errors), next to a
 `lessor-python` that is the venv's, as scripts/setup installs them. Without
 a C compiler these tests skip, except in CI, where that is a failure.
+LESSOR_NATIVE_CFLAGS adds flags, e.g. `-fsanitize=address,undefined -g`.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def native(tmp_path_factory: pytest.TempPathFactory) -> str:
     bin_dir = tmp_path_factory.mktemp("bin")
     out = bin_dir / "lessor"
     subprocess.run(
-        [cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(SOURCE)],
+        [cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
+         *os.environ.get("LESSOR_NATIVE_CFLAGS", "").split(), "-o", str(out), str(SOURCE)],
         check=True,
-    )
+    )  # fmt: skip
     (bin_dir / "lessor-python").symlink_to(python_cli)
     return str(out)
 
@@ -137,6 +139,29 @@ def test_the_command_runs_natively_pinned_to_the_reserved_cpus(native: str, tmp_
     assert parent == native  # the launcher itself ran it, not Python
     assert str(cpus[-1]) in told.split(",")
     assert json.loads(seen) == sorted(int(c) for c in told.split(","))
+
+
+def test_on_a_fake_machine_affinity_is_what_of_the_reservation_exists_here(
+    native: str, env: Env
+) -> None:
+    """Fake CPUs are not real: both paths pin to the reserved ones this machine has, or warn."""
+    probe = "import os; print(sorted(os.sched_getaffinity(0)), os.environ['LESSOR_CPUS'])"
+    here = os.sched_getaffinity(0)
+    for core in (max(here), 7):  # a core whose first CPU exists here, and one that does not
+        Path(env["LESSOR_HW_CONFIG"]).write_text(f"cores: {core}\n")
+        _warm(native, env)
+        runs = [
+            _run([exe, "hw", "--cores", "1", "--", sys.executable, "-c", probe], env)
+            for exe in (native, str(Path(native).parent / "lessor-python"))
+        ]
+        assert runs[0].stdout == runs[1].stdout and runs[0].stderr == runs[1].stderr
+        seen, told = runs[0].stdout.rsplit(" ", 1)
+        reserved = {int(c) for c in told.split(",")}
+        assert reserved == {core, core + 8}
+        if reserved & here:
+            assert json.loads(seen) == sorted(reserved & here) and runs[0].stderr == ""
+        else:
+            assert json.loads(seen) == sorted(here) and "affinity not set" in runs[0].stderr
 
 
 def test_concurrent_native_runs_never_share_a_core_or_nic(
