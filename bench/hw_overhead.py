@@ -3,8 +3,11 @@
 Both reserve one CPU exclusively and run `true` pinned to it; the figure is
 the ratio of medians within one run (target <= 3x). The variants run
 interleaved, round after round, so a burst of load on the machine hits them
-all alike. The interpreter's own start-up is measured too: it is the floor
-of any Python `lessor hw`. Prints, asserts nothing.
+all alike. `lessor` is the native launcher where scripts/setup could
+build it (src/lessor/hw/native/lessor.c), and `lessor-python` the Python
+console script it hands everything else to; both are measured. The
+interpreter's own start-up is measured too: it is the floor of any Python
+`lessor hw`. Prints, asserts nothing.
 
     .venv/bin/python bench/hw_overhead.py [--runs 40]
 """
@@ -30,6 +33,14 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
+def is_native(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40)
@@ -39,6 +50,8 @@ def main() -> None:
     cpu = max(os.sched_getaffinity(0))
     py = sys.executable
     lessor = str(Path(py).parent / "lessor")
+    lessor_python = str(Path(py).parent / "lessor-python")
+    kind = "native launcher" if is_native(lessor) else "Python script: no native launcher"
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "hw.yaml"
         cfg.write_text(f"cores: {cpu}\n")
@@ -63,7 +76,8 @@ def main() -> None:
             ],
             "python -I -S -c pass (bare interpreter)": [py, "-I", "-S", "-c", "pass"],
             "python -c pass (interpreter + site)": [py, "-c", "pass"],
-            "lessor hw --cores 1 -- true": [lessor, "hw", *hw],
+            f"lessor hw --cores 1 -- true ({kind})": [lessor, "hw", *hw],
+            "lessor-python hw --cores 1 -- true (console script)": [lessor_python, "hw", *hw],
             "python -m lessor.hw --cores 1 -- true": [py, "-m", "lessor.hw", *hw],
             # what a launcher skipping site (python -I -S) could reach, for comparison only
             "python -I -S, lessor on sys.path by hand": [py, "-I", "-S", "-c", no_site],
@@ -83,7 +97,7 @@ def main() -> None:
         f"{args.runs} interleaved runs each, medians"
     )
     for name, m in medians.items():
-        print(f"  {name:<50} {m * 1000:7.1f} ms   {m / base:5.1f}x")
+        print(f"  {name:<56} {m * 1000:7.1f} ms   {m / base:5.1f}x")
 
 
 if __name__ == "__main__":

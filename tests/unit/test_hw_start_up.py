@@ -125,3 +125,23 @@ def test_generated_pools_load_on_the_server(tmp_path: Path) -> None:
         check=False,
     )
     assert past.returncode != 0  # no fourth slot: cmd_new fails rather than print nothing
+
+
+def test_the_native_cache_leaves_out_what_a_line_cannot_say(tmp_path: Path) -> None:
+    from lessor.hw.cache import NATIVE_FORMAT, native_text
+    from lessor.hw.config import HwConfig
+    from lessor.hw.topology import Nic, Topology
+
+    sysfs = str(two_socket_smt(tmp_path / "sys"))
+    cfg = tmp_path / "hw.yaml"
+    cfg.write_text("cores: 0-3\nprofiles:\n  ci: {cores: 2, nics: 2}\n  'two words': {cores: 1}\n")
+    machine(str(tmp_path), sysfs, str(cfg), required=False)
+    lines = (tmp_path / f"machine-{os.getuid()}.native").read_text().splitlines()
+    assert lines[0] == NATIVE_FORMAT and lines[-1] == "end"
+    assert "profile ci 2 2" in lines and not any("two words" in line for line in lines)
+    assert [x for x in lines if x.startswith("reservable-core")] == [
+        f"reservable-core {c}" for c in range(4)
+    ]
+    key = ("k", sysfs, (1, 2), str(cfg), None, False, "0-15\n", ("eth 0",), "boot\n")
+    topo = Topology((), (Nic("eth 0", "0000:01:00.0", 0),))
+    assert native_text(key, topo, HwConfig(None, None, {})) is None  # a NIC name with a space

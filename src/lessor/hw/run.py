@@ -192,6 +192,11 @@ def _spawn(argv: list[str], env: dict[str, str], cpus: set[int]) -> int | None:
     A close-on-exec pipe tells an exec failure (its errno comes through)
     from a started command (the pipe closes empty).
     """
+    if TYPE_CHECKING:
+        import signal
+    else:  # the C module that `signal` re-exports, without the enum wrappers (~2 ms of imports)
+        import _signal as signal
+
     die_with_parent = _die_with_parent_call()
     parent = os.getpid()
     r, w = os.pipe()
@@ -199,6 +204,10 @@ def _spawn(argv: list[str], env: dict[str, str], cpus: set[int]) -> int | None:
     if pid == 0:  # the child: nothing here may return or raise into our caller
         try:
             os.close(r)
+            # Python ignores these for itself; the command gets the defaults, as from a shell
+            # (and from the native launcher): `lessor hw -- yes | head` must end `yes`
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
             if cpus:
                 os.sched_setaffinity(0, cpus)
             die_with_parent()
