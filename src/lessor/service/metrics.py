@@ -11,6 +11,7 @@ has just started or shares its database with others.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -58,9 +59,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._by_kind: dict[str, Any] = {}
+        """The `events` counter of each kind, looked up once (labels() costs more than inc())."""
+
     def observe(self, batch: Iterable[Event]) -> None:
         for e in batch:
-            self.events.labels(str(e.kind)).inc()
+            counter = self._by_kind.get(e.kind)
+            if counter is None:
+                counter = self._by_kind[e.kind] = self.events.labels(str(e.kind))
+            counter.inc()
             pool = e.pool or ""
             if e.kind == K.TICKET_ASSIGNED:
                 self.ticket_wait.observe(float(e.details.get("waited", 0.0)))
