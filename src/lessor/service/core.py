@@ -150,9 +150,13 @@ class LessorService(PolicyCases):
                 )
                 spare = next(r for r in spares if r.id == action.resource_id)
                 taken = spare.evolve(
-                    state=R.TAKEN, ticket_id=ticket.id, sandbox=ticket.sandbox, state_since=now
+                    state=R.TAKEN,
+                    ticket_id=ticket.id,
+                    sandbox=ticket.sandbox,
+                    state_since=now,
+                    reserved_for=None,
                 )
-                return Holding(ticket, taken.evolve(reserved_for=None))
+                return Holding(ticket, taken)
         return Holding(ticket, None)
 
     def get_ticket(self, ticket_id: int) -> Ticket:
