@@ -16,7 +16,7 @@ import psutil
 import pytest
 from tests.conftest import ServerProcess, wait_until
 from tests.e2e.helpers import resources
-from tests.e2e.test_hw_run import report
+from tests.e2e.test_hw_run import assert_shared_nothing, report
 from tests.hw.fake_sysfs import two_socket_smt
 
 HW = [sys.executable, "-m", "lessor.hw"]
@@ -98,18 +98,7 @@ def test_concurrent_holders_never_share_a_core_or_nic(lab: Env, tmp_path: Path) 
     wait_until(lambda: all(o.exists() for o in outs[:2]), timeout=30, message="the CI holders")
     procs += [start(lab, *k, "--", "sh", "-c", report(o)) for k, o in go[2:]]
     wait_until(lambda: all(o.exists() for o in outs), timeout=30, message="four holders")
-    got = [o.read_text().strip().split("|") for o in outs]
-    cpus = [set(g[0].split(",")) for g in got]
-    nics = [set(g[1].split(",")) - {""} for g in got]
-    for i in range(4):
-        for j in range(i + 1, 4):
-            assert not cpus[i] & cpus[j] and not nics[i] & nics[j]
-    assert set().union(*cpus) == {str(c) for c in range(16)}
-    for cpu_set, nic_set, node in ((cpus[i], nics[i], got[i][2]) for i in (0, 1)):
-        assert all((int(c) % 8) // 4 == int(node) for c in cpu_set)  # one NUMA node each
-        assert nic_set == (
-            {"0000:01:00.0", "0000:02:00.0"} if node == "0" else {"0000:03:00.0", "0000:04:00.0"}
-        )
+    assert_shared_nothing(outs)
     assert free_slots(lab) == (0, 0)
     holders = status(lab)["holders"]
     assert isinstance(holders, list) and {h["pid"] for h in holders} == {p.pid for p in procs}

@@ -52,6 +52,24 @@ def report(out: Path) -> str:
     )
 
 
+def assert_shared_nothing(outs: list[Path]) -> None:
+    """Four holders of the fake two-socket machine (two `ci` profiles, two bare 2-core
+    requests, see `report`) took all of its 16 CPUs without sharing a CPU or a NIC, and
+    each CI holder's cores and NICs are on the NUMA node it was told."""
+    got = [o.read_text().strip().split("|") for o in outs]
+    cpus = [set(g[0].split(",")) for g in got]
+    nics = [set(g[1].split(",")) - {""} for g in got]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not cpus[i] & cpus[j] and not nics[i] & nics[j]
+    assert set().union(*cpus) == {str(c) for c in range(16)}
+    for cpu_set, nic_set, node in ((cpus[i], nics[i], got[i][2]) for i in (0, 1)):
+        assert all((int(c) % 8) // 4 == int(node) for c in cpu_set)
+        assert nic_set == (
+            {"0000:01:00.0", "0000:02:00.0"} if node == "0" else {"0000:03:00.0", "0000:04:00.0"}
+        )
+
+
 def start(env: Env, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*HW, *args], env=env, text=True, stderr=subprocess.PIPE)
 
@@ -63,19 +81,7 @@ def test_concurrent_holders_never_share_a_core_or_nic(env: Env, tmp_path: Path) 
     kinds = [["--profile", "ci"], ["--profile", "ci"], ["--cores", "2"], ["--cores", "2"]]
     procs = [start(env, *k, "--", "sh", "-c", report(o)) for k, o in zip(kinds, outs, strict=True)]
     wait_until(lambda: all(o.exists() for o in outs), message="four holders running")
-    got = [o.read_text().strip().split("|") for o in outs]
-    cpus = [set(g[0].split(",")) for g in got]
-    nics = [set(g[1].split(",")) - {""} for g in got]
-    for i in range(4):
-        for j in range(i + 1, 4):
-            assert not cpus[i] & cpus[j] and not nics[i] & nics[j]
-    assert set().union(*cpus) == {str(c) for c in range(16)}
-    # a CI holder's cores and NICs are all on the NUMA node it was told
-    for cpu_set, nic_set, node in ((cpus[i], nics[i], got[i][2]) for i in (0, 1)):
-        assert all((int(c) % 8) // 4 == int(node) for c in cpu_set)
-        assert nic_set == (
-            {"0000:01:00.0", "0000:02:00.0"} if node == "0" else {"0000:03:00.0", "0000:04:00.0"}
-        )
+    assert_shared_nothing(outs)
     for o in outs:
         Path(f"{o}.go").touch()
     assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
