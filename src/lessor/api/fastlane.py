@@ -33,7 +33,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _CLOSE = re.compile(r"/api/v1/tickets/([0-9]{1,18})/close")
 
-
 MAX_BODY = 64 * 1024
 """Bytes of a body the lane reads at most; a larger one is FastAPI's to judge."""
 
@@ -43,23 +42,16 @@ class FastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        closing = _CLOSE.fullmatch(path) if path != "/api/v1/tickets" else None
-        if closing is None and path != "/api/v1/tickets":
+        path = scope.get("path", "")
+        opening = path == "/api/v1/tickets"
+        closing = None if opening else _CLOSE.fullmatch(path)
+        if scope["type"] != "http" or scope["method"] != "POST" or not (opening or closing):
             await self.app(scope, receive, send)
             return
         body, whole = await _body(receive)
-        ticket_in = None
-        if whole and closing is None:
-            try:
-                ticket_in = TicketIn.model_validate_json(body or b"null")
-            except ValidationError:  # FastAPI says what is wrong, as ever
-                await self.app(scope, _replay(body, whole, receive), send)
-                return
-        if not whole:
+        ticket_in = _ticket_in(body) if opening and whole else None
+        if not whole or (opening and ticket_in is None):
+            # too big, cut off or invalid: FastAPI says what is wrong, as ever
             await self.app(scope, _replay(body, whole, receive), send)
             return
         scope["app"] = self.app  # what Starlette sets, for the endpoints' Request
@@ -69,6 +61,13 @@ class FastLane:
         else:
             assert closing is not None
             await _answer(send, 200, v1.close_ticket(int(closing.group(1)), request))
+
+
+def _ticket_in(body: bytes) -> TicketIn | None:
+    try:
+        return TicketIn.model_validate_json(body or b"null")
+    except ValidationError:
+        return None
 
 
 async def _answer(send: Send, status: int, endpoint: Awaitable[BaseModel]) -> None:
