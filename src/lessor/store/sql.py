@@ -21,11 +21,11 @@ from lessor.domain.states import (
     ResourceState,
     TicketState,
 )
-from lessor.store import eventlog, migrate, prepared
+from lessor.store import eventlog, migrate
+from lessor.store import statements as st
 from lessor.store.engine import make_engine
 from lessor.store.pooldefs import pool_definition, pool_from_definition
-from lessor.store.prepared import Prepared
-from lessor.store.tables import ACTIVE_TICKET, LIVE_RESOURCE, pool_states, resources, tickets
+from lessor.store.tables import pool_states, resources, tickets
 from lessor.store.transactions import EventListener, Transactions
 
 R = ResourceState
@@ -85,14 +85,14 @@ class SqlStore:
             "expires_at": now + ttl if ttl is not None else None,
         }
         with self._write() as conn:
-            row = _INSERT_TICKET.execute(conn, values)[0]
+            row = st.INSERT_TICKET.execute(conn, values)[0]
             details = {"tags": list(tags), "sandbox": sandbox, "priority": priority}
             eventlog.record(conn, Event(K.TICKET_OPENED, now, ticket_id=row.id, details=details))
         return _ticket(row)
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         with self._read() as conn:
-            rows = _TICKET.execute(conn, {"id": ticket_id})
+            rows = st.TICKET.execute(conn, {"id": ticket_id})
         return _ticket(rows[0]) if rows else None
 
     def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]:
@@ -100,7 +100,7 @@ class SqlStore:
         if states is not None:
             q = q.where(tickets.c.state.in_(list(states)))
             if set(states) <= ACTIVE_TICKET_STATES:
-                q = q.where(_ACTIVE)  # the index of active rows, not all of history
+                q = q.where(st.ACTIVE)  # the index of active rows, not all of history
         with self._read() as conn:
             rows = conn.execute(q).all()
         return sorted((_ticket(r) for r in rows), key=lambda t: t.id)  # see list_resources
@@ -108,23 +108,25 @@ class SqlStore:
     def open_tickets_before(self, ticket_id: int) -> int:
         """How many tickets opened earlier still wait (the fast path steps aside for them)."""
         with self._read() as conn:
-            return int(_OPEN_BEFORE.execute(conn, {"id": ticket_id})[0][0])
+            return int(st.OPEN_BEFORE.execute(conn, {"id": ticket_id})[0][0])
 
     def tickets_for_snapshot(self) -> list[Ticket]:
         """Active tickets, plus ended ones still holding a resource (to recycle it)."""
         with self._read() as conn:
-            rows = _ACTIVE_TICKETS.execute(conn) + _ENDED_HOLDING.execute(conn)
+            rows = st.ACTIVE_TICKETS.execute(conn) + st.ENDED_HOLDING.execute(conn)
         return [_ticket(r) for r in rows]
 
     def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
         """Close an open, assigned or failed ticket: the ticket as closed and the resource
         it held (or holds: recycling it is the caller's next step); None if it was not."""
         with self._write() as conn:
-            closed = _CLOSE_TICKET.execute(conn, {"b_id": ticket_id, "b_now": now})
+            closed = st.CLOSE_TICKET.execute(conn, {"b_id": ticket_id, "b_now": now})
             if not closed:
                 return None
             ticket = _ticket(closed[0])
-            rows = _RESOURCE.execute(conn, {"id": ticket.resource_id}) if ticket.resource_id else []
+            rows = (
+                st.RESOURCE.execute(conn, {"id": ticket.resource_id}) if ticket.resource_id else []
+            )
             resource = _resource(rows[0]) if rows else None
             event = Event(
                 K.TICKET_CLOSED,
@@ -157,11 +159,11 @@ class SqlStore:
     def _assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
         with self._write(savepoint=True) as conn:
             ids = {"ticket": ticket_id, "resource": resource_id, "now": now}
-            updated = _ASSIGN_TICKET.execute(conn, ids)
+            updated = st.ASSIGN_TICKET.execute(conn, ids)
             if not updated:
                 return False
             ticket = updated[0]
-            taken = _TAKE_RESOURCE.execute(conn, {**ids, "b_sandbox": ticket.sandbox})
+            taken = st.TAKE_RESOURCE.execute(conn, {**ids, "b_sandbox": ticket.sandbox})
             if not taken:
                 raise _Conflict  # rolls the ticket's update back with the transaction
             event = Event(
@@ -180,7 +182,7 @@ class SqlStore:
 
     def get_resource(self, resource_id: int) -> Resource | None:
         with self._read() as conn:
-            rows = _RESOURCE.execute(conn, {"id": resource_id})
+            rows = st.RESOURCE.execute(conn, {"id": resource_id})
         return _resource(rows[0]) if rows else None
 
     def list_resources(
@@ -190,7 +192,7 @@ class SqlStore:
         if states is not None:
             q = q.where(resources.c.state.in_(list(states)))
             if R.ENDED not in states:
-                q = q.where(_LIVE)  # the index of live rows, not all of history
+                q = q.where(st.LIVE)  # the index of live rows, not all of history
         if pool is not None:
             q = q.where(resources.c.pool == pool)
         with self._read() as conn:
@@ -207,7 +209,7 @@ class SqlStore:
 
     def live_resources(self) -> list[Resource]:
         with self._read() as conn:
-            rows = _LIVE_RESOURCES.execute(conn)
+            rows = st.LIVE_RESOURCES.execute(conn)
         return sorted((_resource(r) for r in rows), key=lambda r: r.id)  # see list_resources
 
     def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
@@ -220,7 +222,7 @@ class SqlStore:
         """
         params = {"sandbox": sandbox, "n": per_pool}
         with self._read() as conn:
-            rows = [r for p in pools for r in _SPARES.execute(conn, {**params, "pool": p})]
+            rows = [r for p in pools for r in st.SPARES.execute(conn, {**params, "pool": p})]
         return [_resource(r) for r in rows]
 
     def create_resource(
@@ -244,7 +246,7 @@ class SqlStore:
             held = _free_counter_values(conn, counters)
             used = set(
                 conn.execute(
-                    sa.select(resources.c.id_in_pool).where(resources.c.pool == pool, _LIVE)
+                    sa.select(resources.c.id_in_pool).where(resources.c.pool == pool, st.LIVE)
                 ).scalars()
             )
             id_in_pool = next(i for i in range(len(used) + 1) if i not in used)
@@ -342,7 +344,7 @@ class SqlStore:
             state=R.DELETE_REQUESTED,
             message=message,
             next_attempt_at=retry_at,
-            delete_attempts=INCREMENT,
+            delete_attempts=st.INCREMENT,
         )
 
     def recycle(self, resource_id: int, reuse: bool, sandbox: str | None, now: float) -> bool:
@@ -366,7 +368,7 @@ class SqlStore:
         The resource as it now is, or None when it was not TAKEN."""
         params = {"b_id": resource_id, "b_sandbox": sandbox, "b_now": now}
         with self._write() as conn:
-            rows = _REUSE_AT_ONCE.execute(conn, params)
+            rows = st.REUSE_AT_ONCE.execute(conn, params)
             if not rows:
                 return None
             r = _resource(rows[0])
@@ -392,7 +394,7 @@ class SqlStore:
             event=Event(K.RESOURCE_RELEASED, now),
             state=R.UP,
             ticket_id=None,
-            releases=INCREMENT,
+            releases=st.INCREMENT,
             state_since=now,
         )
 
@@ -483,7 +485,7 @@ class SqlStore:
     def pool_counts(self) -> Mapping[str, Mapping[ResourceState, int]]:
         q = (
             sa.select(resources.c.pool, resources.c.state, sa.func.count())
-            .where(_LIVE)
+            .where(st.LIVE)
             .group_by(resources.c.pool, resources.c.state)
         )
         counts: dict[str, dict[ResourceState, int]] = defaultdict(dict)
@@ -551,7 +553,7 @@ class SqlStore:
     def stored_pools(self) -> list[Pool]:
         """Every pool ever saved, as last loaded, with its drain state."""
         with self._read() as conn:
-            rows = _POOL_STATES.execute(conn)
+            rows = st.POOL_STATES.execute(conn)
         pools = []
         for row in rows:
             pool = pool_from_definition(row.name, row.definition or {})
@@ -637,9 +639,9 @@ class SqlStore:
         **values: Any,
     ) -> bool:
         """Move the row if it is in an expected state; `event` is recorded if it moved."""
-        update = _guarded_update(table, expected, event is not None, values)
-        params = {_BOUND + k: v for k, v in values.items() if v is not INCREMENT}
-        params[_BOUND + "id"] = row_id
+        update = st.guarded_update(table, expected, event is not None, values)
+        params = {st.BOUND + k: v for k, v in values.items() if v is not st.INCREMENT}
+        params[st.BOUND + "id"] = row_id
         with self._write() as conn:
             rows = update.execute(conn, params)
             if not rows:
@@ -647,122 +649,6 @@ class SqlStore:
             if event is not None:
                 eventlog.record(conn, eventlog.about(conn, event, rows[0], table))
         return True
-
-
-_LIVE = sa.text(LIVE_RESOURCE)
-_ACTIVE = sa.text(ACTIVE_TICKET)
-
-# The statements of the hot paths (open, assign, close), built once: building a
-# statement costs several times more than running it.
-_TICKET_COLUMNS = ["tags", "sandbox", "state", "priority", "created_at", "ttl", "expires_at"]
-_INSERT_TICKET = Prepared(prepared.insert(tickets, _TICKET_COLUMNS).returning(tickets))
-_TICKET = Prepared(tickets.select().where(tickets.c.id == sa.bindparam("id")))
-_RESOURCE = Prepared(resources.select().where(resources.c.id == sa.bindparam("id")))
-_OPEN_BEFORE = Prepared(
-    sa.select(sa.func.count())
-    .select_from(tickets)
-    .where(_ACTIVE, tickets.c.state == T.OPEN, tickets.c.id < sa.bindparam("id"))
-)
-_ASSIGN_TICKET = Prepared(
-    tickets.update()
-    .where(tickets.c.id == sa.bindparam("ticket"), tickets.c.state == T.OPEN)
-    .values(state=T.ASSIGNED, resource_id=sa.bindparam("resource"), assigned_at=sa.bindparam("now"))
-    .returning(tickets.c.sandbox, tickets.c.created_at)
-)
-_TAKE_RESOURCE = Prepared(
-    resources.update()
-    .where(resources.c.id == sa.bindparam("resource"), resources.c.state == R.UP)
-    .values(
-        state=R.TAKEN,
-        ticket_id=sa.bindparam("ticket"),
-        sandbox=sa.bindparam("b_sandbox"),
-        state_since=sa.bindparam("now"),
-        reserved_for=None,
-    )
-    .returning(resources.c.pool, resources.c.name)
-)
-# What every reconciler pass reads.
-_LIVE_RESOURCES = Prepared(resources.select().where(_LIVE))
-_ACTIVE_TICKETS = Prepared(tickets.select().where(_ACTIVE))
-_ENDED_HOLDING = Prepared(
-    # ended, but still holding a resource (to recycle it)
-    tickets.select().where(
-        sa.text(f"NOT ({ACTIVE_TICKET})"),
-        tickets.c.id.in_(
-            sa.select(resources.c.ticket_id).where(
-                _LIVE, resources.c.state == R.TAKEN, resources.c.ticket_id.is_not(None)
-            )
-        ),
-    )
-)
-_POOL_STATES = Prepared(pool_states.select().order_by(pool_states.c.name))
-_CLOSE_TICKET = Prepared(
-    tickets.update()
-    .where(
-        tickets.c.id == sa.bindparam("b_id"),
-        sa.or_(*(tickets.c.state == state for state in (T.OPEN, T.ASSIGNED, T.FAILED))),
-    )
-    .values(state=T.CLOSED, closed_at=sa.bindparam("b_now"))
-    .returning(tickets)
-)
-_REUSE_AT_ONCE = Prepared(
-    resources.update()
-    .where(resources.c.id == sa.bindparam("b_id"), resources.c.state == R.TAKEN)
-    .values(
-        state=R.UP,
-        ticket_id=None,
-        sandbox=sa.bindparam("b_sandbox"),
-        releases=resources.c.releases + 1,
-        state_since=sa.bindparam("b_now"),
-    )
-    .returning(resources)
-)
-_SPARES = Prepared(
-    resources.select()
-    .where(
-        _LIVE,
-        resources.c.pool == sa.bindparam("pool"),
-        resources.c.state == R.UP,
-        resources.c.hold_reason.is_(None),
-        sa.or_(resources.c.sandbox.is_(None), resources.c.sandbox == sa.bindparam("sandbox")),
-    )
-    .order_by(resources.c.sandbox.is_(None), resources.c.id)
-    .limit(sa.bindparam("n"))
-)
-
-INCREMENT = object()
-"""A value for `_guarded`: the column's value plus one."""
-
-_BOUND = "g_"
-"""Prefix of the bound parameters of guarded updates (a column's own name is reserved)."""
-
-_GUARDED: dict[tuple[Any, ...], Prepared] = {}
-
-
-def _guarded_update(
-    table: sa.Table, expected: list[Any], returning: bool, values: Mapping[str, Any]
-) -> Prepared:
-    """The guarded UPDATE for this shape of call, built once: building one costs more than
-    running it."""
-    increments = tuple(k for k, v in values.items() if v is INCREMENT)
-    key = (table.name, tuple(expected), returning, tuple(sorted(values)), increments)
-    update = _GUARDED.get(key)
-    if update is None:
-        bound = {
-            k: table.c[k] + 1 if v is INCREMENT else sa.bindparam(_BOUND + k, type_=table.c[k].type)
-            for k, v in values.items()
-        }
-        statement = (
-            table.update()
-            .where(table.c.id == sa.bindparam(_BOUND + "id"))
-            # One bind per state, not an IN list: expanding binds are rendered per call.
-            .where(sa.or_(*(table.c.state == state for state in expected)))
-            .values(bound)
-        )
-        # RETURNING the id at least: whether a row moved is whether a row came back.
-        columns = eventlog.subject_columns(table) if returning else [table.c.id]
-        update = _GUARDED[key] = Prepared(statement.returning(*columns))
-    return update
 
 
 _HOLDABLE = frozenset(LIVE_RESOURCE_STATES - {R.DELETING})
@@ -790,7 +676,7 @@ def _free_counter_values(conn: sa.Connection, names: Sequence[str]) -> dict[str,
     if not names:
         return {}
     taken: dict[str, set[int]] = defaultdict(set)
-    q = sa.select(resources.c.counters).where(_LIVE)
+    q = sa.select(resources.c.counters).where(st.LIVE)
     for held in conn.execute(q).scalars():
         for name, value in (held or {}).items():
             taken[name].add(int(value))
