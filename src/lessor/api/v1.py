@@ -49,7 +49,7 @@ async def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     With `ttl`, the ticket is a lease: closed unless extended in time.
     """
     service = service_of(request)
-    held = await service.run(
+    held = await service.run_grouped(
         service.open_ticket, body.tags, body.sandbox, body.priority, ttl=body.ttl
     )
     return _render(service, held)
@@ -88,7 +88,7 @@ async def get_ticket(
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
 async def close_ticket(ticket_id: int, request: Request) -> TicketOut:
     service = service_of(request)
-    return _render(service, await service.run(service.close_ticket, ticket_id))
+    return _render(service, await service.run_grouped(service.close_ticket, ticket_id))
 
 
 @router.get("/resources", response_model=list[ResourceOut])

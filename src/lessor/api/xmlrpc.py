@@ -66,7 +66,9 @@ class ResallocApi:
             raise RpcError(f"tags must be a list of strings, got {tags!r}")
         if sandbox is not None and not isinstance(sandbox, str):
             raise RpcError(f"sandbox must be a string, got {sandbox!r}")
-        ticket = (await self.service.run(self.service.open_ticket, tags, sandbox or None)).ticket
+        ticket = (
+            await self.service.run_grouped(self.service.open_ticket, tags, sandbox or None)
+        ).ticket
         return ticket.id
 
     async def collectTicket(self, ticket_id: object) -> dict[str, Any]:  # noqa: N802
@@ -104,7 +106,7 @@ class ResallocApi:
         """closeTicket(id): give the resource back; fault 1 for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            await self.service.run(self.service.close_ticket, tid)
+            await self.service.run_grouped(self.service.close_ticket, tid)
         except NotFound as e:
             raise RpcError(f"no such ticket {tid}") from e
 

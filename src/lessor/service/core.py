@@ -22,7 +22,7 @@ from lessor.service import events
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
-from lessor.service.signals import Signals
+from lessor.service.signals import SOON, UPKEEP, Signals
 from lessor.store.interface import Store
 
 R = ResourceState
@@ -75,6 +75,39 @@ class LessorService(PolicyCases):
             return use_case(*args, **kwargs)
         return await asyncio.to_thread(use_case, *args, **kwargs)
 
+    async def run_grouped(self, use_case: Callable[P, V], *args: P.args, **kwargs: P.kwargs) -> V:
+        """Call a use case that answers a request and writes (open, close a ticket).
+
+        On SQLite the use cases of the requests answered in one turn of the
+        event loop share one transaction (see Store.part): a commit costs as
+        much as a use case, and a busy server commits once for several. The
+        call returns once that transaction has committed, so no answer tells
+        of a change that could still be lost; its signals (waiters, the
+        reconciler) go out then too. Elsewhere it is `run`.
+        """
+        if not self.store.inline:
+            return await asyncio.to_thread(use_case, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        with self.store.part() as part:
+            if part.first:  # whatever this part's fate, the group is committed next turn
+                loop.call_soon(self.store.commit_group)
+            with self.signals.held() as held:
+                result = use_case(*args, **kwargs)
+        committed = loop.create_future()
+
+        def told(error: BaseException | None) -> None:
+            self.signals.release(held)
+            if committed.done():  # the request went away meanwhile
+                return
+            if error is None:
+                committed.set_result(None)
+            else:
+                committed.set_exception(error)
+
+        part.on_commit.append(told)
+        await committed
+        return result
+
     def _events_committed(self, batch: list[Event]) -> None:
         self.metrics.observe(batch)
         self.signals.events_recorded()
@@ -117,7 +150,8 @@ class LessorService(PolicyCases):
         with self.store.atomic():
             ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
             held = self._assign_at_once(ticket)
-        self.signals.wake_reconciler(soon=held.resource is not None)
+        # taken at once: only the spares to top up; else the reconciler must find it one
+        self.signals.wake_reconciler(UPKEEP if held.resource is not None else 0.0)
         return held
 
     def _assign_at_once(self, ticket: Ticket) -> Holding:
@@ -194,7 +228,9 @@ class LessorService(PolicyCases):
             ticket, resource = closed
             resource = self._recycle_at_once(ticket, resource, now)
         self.signals.ticket_changed(ticket_id)
-        self.signals.wake_reconciler(soon=True)
+        reused = resource is not None and resource.state is R.UP
+        # a resource up again at once matters now only to tickets that wait
+        self.signals.wake_reconciler(UPKEEP if reused and not self.waiting_reasons else SOON)
         return Holding(ticket, resource)
 
     def _recycle_at_once(

@@ -11,9 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 
-LATER = 0.02
-"""Seconds by which `wake_reconciler(soon=True)` defers a pass."""
+SOON = 0.02
+"""Seconds by which a pass is deferred for work someone may be waiting on (a freed
+resource a queued ticket could take)."""
+UPKEEP = 0.25
+"""Seconds by which a pass is deferred for work nobody waits on: topping up spares after
+a ticket took one at once, looking over a resource reused at once."""
 
 
 class Signals:
@@ -22,48 +27,74 @@ class Signals:
         self._wake_async: asyncio.Event | None = None
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
         self._event_waiters: set[asyncio.Future[None]] = set()
-        self._soon_pending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._held: list[object] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's loop; must be called from inside it."""
         self._loop = loop
         self._wake_async = asyncio.Event()
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[list[object]]:
+        """Signals sent on the loop inside the block wait in the list it yields.
+
+        A use case whose transaction commits later (a part of a group
+        commit) signals as it goes; were a waiter woken before the commit, it
+        would read the old state, wait again, and miss the change. Whoever
+        holds them calls `release` once the writes are committed.
+        """
+        assert self._held is None, "signals are held already"
+        held: list[object] = []
+        self._held = held
+        try:
+            yield held
+        finally:
+            self._held = None
+
+    @staticmethod
+    def release(held: list[object]) -> None:
+        for fn in held:
+            fn()  # type: ignore[operator]
+
     # -- reconciler ------------------------------------------------------
 
-    def wake_reconciler(self, *, soon: bool = False) -> None:
-        """Ask for a pass now, or `soon` (after LATER seconds) when no one is waiting on it.
+    def wake_reconciler(self, delay: float = 0.0) -> None:
+        """Ask for a pass now, or within `delay` seconds (SOON, UPKEEP) when nobody waits on it.
 
-        Work nobody waits for (topping up spares after a fast-path assignment,
-        recycling after a close) is batched a few milliseconds later, so that
-        a pass does not compete for the interpreter with the request that
-        caused it while that request is still being answered.
+        A deferred pass is one for every request made until it starts, so a
+        busy server runs a pass per SOON or UPKEEP rather than one per
+        request, and the pass does not compete for the interpreter with the
+        requests that asked for it while they are being answered.
         """
         if self._loop is None or self._wake_async is None:
             return  # no reconciler bound (tools, tests): nobody to wake
-        self._call(self._wake_soon if soon else self._wake_async.set)
+        if delay <= 0:
+            self._call(self._wake_async.set)
+        else:
+            self._call(lambda: self._wake_within(delay))
 
-    def _wake_soon(self) -> None:
-        """On the loop: one deferred pass for every `soon` asked within LATER seconds, so a
-        busy server runs a pass per LATER at most rather than one per request."""
-        if self._soon_pending or self._loop is None:
-            return
-        self._soon_pending = True
-
-        def wake() -> None:
-            self._soon_pending = False
-            if self._wake_async is not None:
-                self._wake_async.set()
-
-        self._loop.call_later(LATER, wake)
+    def _wake_within(self, delay: float) -> None:
+        """On the loop: the pending deferred wake-up, moved earlier if need be."""
+        assert self._loop is not None and self._wake_async is not None
+        due = self._loop.time() + delay
+        if self._timer is not None:
+            if self._timer.when() <= due:
+                return
+            self._timer.cancel()
+        self._timer = self._loop.call_at(due, self._wake_async.set)
 
     async def reconciler_woken(self, timeout: float) -> None:
-        """Wait until woken or `timeout` passes, then reset the wake flag."""
+        """Wait until woken or `timeout` passes, then reset the wake flag: the pass that
+        follows covers every request made before it, deferred ones included."""
         assert self._wake_async is not None, "Signals.bind() first"
         if not self._wake_async.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_async.wait(), timeout)
         self._wake_async.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # -- tickets ---------------------------------------------------------
 
@@ -116,6 +147,9 @@ class Signals:
         except RuntimeError:
             running = None
         if running is self._loop:
-            fn()  # type: ignore[operator]
+            if self._held is not None:
+                self._held.append(fn)
+            else:
+                fn()  # type: ignore[operator]
         elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)  # type: ignore[arg-type]

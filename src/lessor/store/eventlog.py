@@ -41,17 +41,25 @@ def flush(conn: sa.Connection) -> list[Event]:
     if not pending:
         return []
     if conn.dialect.name != "sqlite":
-        ids = conn.execute(_INSERT_SORTED, [_values(e) for e in pending]).scalars().all()
-        return [e.evolve(id=i) for e, i in zip(pending, ids, strict=True)]
+        got = conn.execute(_INSERT_SORTED, [_values(e) for e in pending]).scalars().all()
+        return [e.evolve(id=i) for e, i in zip(pending, got, strict=True)]
     # One statement for all of them. SQLite gives rowids in increasing order
     # within a statement of the one writer, so the sorted ids follow the rows
     # (RETURNING itself promises no order).
-    values: list[Any] = []
-    for e in pending:
-        details = json.dumps(dict(e.details)) if e.details else "{}"
-        values += (e.at, str(e.kind), e.ticket_id, e.resource_id, e.pool, e.message, details)
-    rows = _insert_rows(len(pending)).execute_values(conn, values)
-    return [e.evolve(id=i) for e, i in zip(pending, sorted(r[0] for r in rows), strict=True)]
+    ids: list[int] = []
+    for start in range(0, len(pending), _ROWS):
+        chunk = pending[start : start + _ROWS]
+        values: list[Any] = []
+        for e in chunk:
+            details = json.dumps(dict(e.details)) if e.details else "{}"
+            values += (e.at, str(e.kind), e.ticket_id, e.resource_id, e.pool, e.message, details)
+        ids += sorted(r[0] for r in _insert_rows(len(chunk)).execute_values(conn, values))
+    return [e.evolve(id=i) for e, i in zip(pending, ids, strict=True)]
+
+
+_ROWS = 100
+"""Events an INSERT carries at most: 700 parameters, far below SQLite's limit, and a
+few statements to cache however large a transaction (a group commit, a big pass)."""
 
 
 def _insert_rows(n: int) -> Prepared:

@@ -17,12 +17,28 @@ from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
 
 
+class GroupPart(Protocol):
+    first: bool
+    """Whether this part opened the group (its caller sees that it gets committed)."""
+    on_commit: list[Callable[[BaseException | None], None]]
+    """Called once the group has committed, with the error if it could not."""
+
+
 class Store(Protocol):
     inline: bool
     """Calls are short local file I/O (SQLite): the event loop may make them itself."""
 
     def atomic(self) -> AbstractContextManager[None]:
         """Every call inside, on this thread, is one transaction: all of it or none."""
+        ...
+
+    def part(self) -> AbstractContextManager[GroupPart]:
+        """The block as one part of this thread's group transaction (only where `inline`):
+        committed with the other parts by `commit_group()`; an exception undoes only it."""
+        ...
+
+    def commit_group(self) -> None:
+        """Commit this thread's group transaction, if any, and tell its parts."""
         ...
 
     # tickets

@@ -39,6 +39,8 @@ class SqlStore:
         """SQLite calls take microseconds and touch only a local file; see LessorService.run."""
         self._tx = Transactions(engine)
         self.atomic = self._tx.atomic
+        self.part = self._tx.part
+        self.commit_group = self._tx.commit_group
         self._read = self._tx.read
         self._write = self._tx.write
 

@@ -1,9 +1,11 @@
 """Transactions of the SQL store: reads, writes, and `atomic()` blocks that join them.
 
 Every store call is a transaction of its own unless it runs inside
-`atomic()`, which makes all the calls of one use case a single transaction.
-Events recorded during a write are inserted just before it commits and
-announced to `on_events` once it has.
+`atomic()`, which makes all the calls of one use case a single transaction,
+or inside a `part()` of a group, which makes the use cases of several
+requests one transaction (group commit, SQLite only). Events recorded during
+a write are inserted just before it commits and announced to `on_events`
+once it has.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -20,6 +23,19 @@ from lessor.store.checkpoint import Checkpointer
 from lessor.store.engine import READONLY
 
 EventListener = Callable[[list[Event]], None]
+
+
+class Group:
+    """One write transaction shared by several use cases on one thread (see `part`)."""
+
+    def __init__(self, conn: sa.Connection, driver: Any) -> None:
+        self.conn = conn
+        self.driver = driver
+        """The sqlite3 connection under `conn`."""
+        self.first = True
+        """Whether the part running now opened the group (and must see it committed)."""
+        self.on_commit: list[Callable[[BaseException | None], None]] = []
+        """Called once the group has committed, with the error if it could not."""
 
 
 class Transactions:
@@ -42,7 +58,8 @@ class Transactions:
             self._checkpointer = Checkpointer(database)
         self._local = threading.local()
         """Per thread: `atomic`, the transaction of the atomic() block running there;
-        `kept`, the thread's own SQLite connections (see _connect)."""
+        `group`, the open group transaction (see part); `kept`, the thread's own SQLite
+        connections (see _connect)."""
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -96,21 +113,108 @@ class Transactions:
             if not savepoint:
                 yield outer
                 return
-            pending: list[Event] = outer.info.setdefault(eventlog.PENDING, [])
-            mark = len(pending)
-            try:
-                with self._savepoint(outer):
-                    yield outer
-            except BaseException:
-                del pending[mark:]
-                raise
+            with self._undoable(outer):
+                yield outer
             return
+        self.commit_group()  # not a part of it: the group goes first, whole
         with self._writers, self._connect(readonly=False) as conn, self._begin(conn):
             conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
             yield conn
             recorded = eventlog.flush(conn)
         if recorded and self.on_events is not None:
             self.on_events(recorded)
+
+    @contextmanager
+    def part(self) -> Iterator[Group]:
+        """This block as one part of the thread's group transaction (SQLite only).
+
+        On SQLite a commit costs as much as a use case: BEGIN, the WAL frames
+        of every page touched, COMMIT. The requests a server answers in one
+        turn of its event loop touch the same pages (the same leaves of the
+        tickets, resources and events tables), so their use cases share one
+        transaction: the first part opens the group, `commit_group()`
+        commits it, and each part's caller answers only after that (see
+        LessorService.run_grouped). Any other write on this thread commits
+        the group first.
+
+        A part that raises before it changed a row (a request refused, a
+        ticket not found) leaves the group as it was. One that raises after
+        takes the whole group down with it, rolled back, every part told:
+        a savepoint per part would cost more than the commits saved, and
+        such a failure is a fault of the database or of ours, not of a
+        request.
+        """
+        assert self.sqlite, "group commit is for SQLite's single writer"
+        assert getattr(self._local, "atomic", None) is None, "a part is a use case of its own"
+        group: Group | None = getattr(self._local, "group", None)
+        if group is None:
+            group = self._open_group()
+        else:
+            group.first = False
+        pending: list[Event] = group.conn.info.setdefault(eventlog.PENDING, [])
+        mark, changes = len(pending), group.driver.total_changes
+        self._local.atomic = group.conn
+        try:
+            yield group
+        except BaseException as e:
+            del pending[mark:]
+            if group.driver.total_changes != changes:
+                self._end_group(group, e)
+            raise
+        finally:
+            self._local.atomic = None
+
+    def _open_group(self) -> Group:
+        self._writers.__enter__()
+        try:
+            with self._connect(readonly=False) as conn:
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                driver.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._writers.__exit__(None, None, None)
+            raise
+        conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
+        group = self._local.group = Group(conn, driver)
+        return group
+
+    def commit_group(self) -> None:
+        """Commit this thread's group transaction, if one is open, and tell its parts."""
+        group: Group | None = getattr(self._local, "group", None)
+        if group is not None:
+            self._end_group(group, None)
+
+    def _end_group(self, group: Group, failed: BaseException | None) -> None:
+        """Commit the group, or roll it back when one of its parts `failed`; tell its parts."""
+        self._local.group = None
+        error = failed
+        recorded: list[Event] = []
+        try:
+            if failed is None:
+                recorded = eventlog.flush(group.conn)
+                self._commit(group.conn)
+        except Exception as e:
+            error = e
+        finally:
+            if error is not None or group.driver.in_transaction:
+                self._rollback(group.conn)
+            self._writers.__exit__(None, None, None)
+        for told in group.on_commit:
+            told(error)
+        if recorded and self.on_events is not None:
+            self.on_events(recorded)
+
+    @contextmanager
+    def _undoable(self, conn: sa.Connection) -> Iterator[None]:
+        """A savepoint: an exception undoes the block's writes and forgets its events."""
+        pending: list[Event] = conn.info.setdefault(eventlog.PENDING, [])
+        mark = len(pending)
+        try:
+            with self._savepoint(conn):
+                yield
+        except BaseException:
+            del pending[mark:]
+            raise
 
     @contextmanager
     def _begin(self, conn: sa.Connection) -> Iterator[None]:
@@ -128,15 +232,27 @@ class Transactions:
         try:
             yield
         except BaseException:
-            if conn.in_transaction():
-                conn.rollback()
-            if driver.in_transaction:
-                driver.rollback()
+            self._rollback(conn)
             raise
+        self._commit(conn)
+
+    @staticmethod
+    def _commit(conn: sa.Connection) -> None:
+        """COMMIT of a transaction begun on the driver (see _begin)."""
         if conn.in_transaction():
             conn.commit()
         else:
+            driver = conn.connection.driver_connection
+            assert driver is not None
             driver.commit()
+
+    @staticmethod
+    def _rollback(conn: sa.Connection) -> None:
+        if conn.in_transaction():
+            conn.rollback()
+        driver = conn.connection.driver_connection
+        if driver is not None and driver.in_transaction:
+            driver.rollback()
 
     @contextmanager
     def _savepoint(self, conn: sa.Connection) -> Iterator[None]:
@@ -179,6 +295,7 @@ class Transactions:
         return nullcontext(conn)
 
     def close(self) -> None:
+        self.commit_group()  # its parts' requests wait for it
         for conn in getattr(self._local, "kept", {}).values():
             conn.close()
         if self._checkpointer is not None:
