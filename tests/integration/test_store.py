@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from lessor.domain.events import EventFilter
+from lessor.domain.events import EventKind as K
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.store.sql import SqlStore
@@ -98,6 +100,26 @@ def test_concurrent_assignments_never_double_book(store: SqlStore) -> None:
     for tid, rid in won:
         r = store.get_resource(rid)
         assert r is not None and r.state is R.TAKEN and r.ticket_id == tid
+
+
+def test_a_ticket_being_opened_gets_only_a_resource_nobody_took(store: SqlStore) -> None:
+    """The fast path's assignment, inside the transaction that opens the ticket: a spare
+    someone took meanwhile leaves the new ticket waiting and the other holder untouched."""
+    gone, free = up(store), up(store)
+    other = store.open_ticket(["x"], None, 0, NOW)
+    assert store.assign(other.id, gone, NOW)
+    with store.atomic():
+        t = store.open_ticket(["x"], None, 0, NOW)
+        assert not store.assign_opened(t, gone, NOW)
+        assert store.assign_opened(t, free, NOW)
+    got = store.get_ticket(t.id)
+    assert got is not None and got.state is T.ASSIGNED and got.resource_id == free
+    held = store.get_resource(gone)
+    assert held is not None and held.ticket_id == other.id
+    taken = store.get_resource(free)
+    assert taken is not None and taken.state is R.TAKEN and taken.ticket_id == t.id
+    (assigned,) = store.list_events(EventFilter(ticket_id=t.id, kinds=(K.TICKET_ASSIGNED,)))
+    assert assigned.resource_id == free and assigned.pool == "p"
 
 
 def test_closing_a_ticket_is_guarded_and_keeps_its_data(store: SqlStore) -> None:

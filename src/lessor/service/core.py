@@ -175,8 +175,8 @@ class LessorService(PolicyCases):
         now = self.clock()
         decided = assignments(Snapshot(now, pools, spares, (ticket,), frozenset(self.busy)))
         for action in decided:
-            if action.ticket_id == ticket.id and self.store.assign(
-                ticket.id, action.resource_id, now
+            if action.ticket_id == ticket.id and self.store.assign_opened(
+                ticket, action.resource_id, now
             ):
                 # exactly what the guarded update wrote; no need to read it back
                 ticket = ticket.evolve(

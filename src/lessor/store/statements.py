@@ -48,7 +48,7 @@ TAKE_RESOURCE = Prepared(
         state_since=sa.bindparam("now"),
         reserved_for=None,
     )
-    .returning(resources.c.pool, resources.c.name)
+    .returning(resources.c.id, resources.c.pool, resources.c.name)
 )
 # What every reconciler pass reads.
 LIVE_RESOURCES = Prepared(resources.select().where(LIVE))
