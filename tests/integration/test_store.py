@@ -102,6 +102,13 @@ def test_concurrent_assignments_never_double_book(store: SqlStore) -> None:
         assert r is not None and r.state is R.TAKEN and r.ticket_id == tid
 
 
+def test_a_new_ticket_is_answered_as_it_was_stored(store: SqlStore) -> None:
+    """open_ticket does not read its row back; what it returns must be that row all the same."""
+    for ttl in (None, 30.0):
+        t = store.open_ticket(["x", "y"], "sb", 3, NOW, ttl=ttl)
+        assert store.get_ticket(t.id) == t
+
+
 def test_a_ticket_being_opened_gets_only_a_resource_nobody_took(store: SqlStore) -> None:
     """The fast path's assignment, inside the transaction that opens the ticket: a spare
     someone took meanwhile leaves the new ticket waiting and the other holder untouched."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.service = service
         app.state.reconciler = reconciler
         task = asyncio.create_task(reconciler.run(), name="reconciler")
+        # What exists now lives as long as the server; frozen, it is no longer walked by
+        # every collection of the oldest generation (about 4 % of the instructions of a ticket).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -256,7 +256,7 @@ class LessorService(PolicyCases):
             and pool is not None
             and not pool.cmd_release
         ):
-            return self.store.reuse_at_once(resource.id, ticket.id, ticket.sandbox, now) or resource
+            return self.store.reuse_at_once(resource, ticket.id, ticket.sandbox, now) or resource
         if not self.store.recycle(resource.id, recycle.reuse, ticket.sandbox, now):
             return resource
         return self.store.get_resource(resource.id)

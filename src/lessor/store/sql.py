@@ -77,6 +77,7 @@ class SqlStore:
         now: float,
         ttl: float | None = None,
     ) -> Ticket:
+        expires_at = now + ttl if ttl is not None else None
         values = {
             "tags": list(tags),
             "sandbox": sandbox,
@@ -84,13 +85,23 @@ class SqlStore:
             "priority": priority,
             "created_at": now,
             "ttl": ttl,
-            "expires_at": now + ttl if ttl is not None else None,
+            "expires_at": expires_at,
         }
         with self._write() as conn:
-            row = st.INSERT_TICKET.execute(conn, values)[0]
+            (row,) = st.INSERT_TICKET.execute(conn, values)
             details = {"tags": list(tags), "sandbox": sandbox, "priority": priority}
             eventlog.record(conn, Event(K.TICKET_OPENED, now, ticket_id=row.id, details=details))
-        return _ticket(row)
+        # exactly what was written (the other columns keep their defaults, as in Ticket)
+        return Ticket(
+            id=row.id,
+            tags=tuple(tags),
+            state=T.OPEN,
+            sandbox=sandbox,
+            priority=priority,
+            created_at=now,
+            ttl=ttl,
+            expires_at=expires_at,
+        )
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         with self._read() as conn:
@@ -372,30 +383,33 @@ class SqlStore:
         return self.request_delete(resource_id, [R.TAKEN], "ticket closed", now)
 
     def reuse_at_once(
-        self, resource_id: int, ticket_id: int, sandbox: str, now: float
+        self, resource: Resource, ticket_id: int, sandbox: str, now: float
     ) -> Resource | None:
         """TAKEN by `ticket_id` to UP for `sandbox` in one step, when no cmd_release has to
         run in between: both transitions are recorded (releasing, released) as if it had.
-        The resource as it now is, or None when it was not TAKEN."""
-        params = {"b_id": resource_id, "b_sandbox": sandbox, "b_now": now}
+        The resource as it now is (`resource` as read in this transaction, moved), or None
+        when it was not TAKEN."""
+        params = {"b_id": resource.id, "b_sandbox": sandbox, "b_now": now}
         with self._write() as conn:
             rows = st.REUSE_AT_ONCE.execute(conn, params)
             if not rows:
                 return None
-            r = _resource(rows[0])
-            eventlog.record(
-                conn,
-                Event(
-                    K.RESOURCE_RELEASING,
-                    now,
-                    ticket_id=ticket_id,
-                    resource_id=r.id,
-                    pool=r.pool,
-                    message="ticket closed",
-                ),
+            released = Event(
+                K.RESOURCE_RELEASING,
+                now,
+                ticket_id=ticket_id,
+                resource_id=resource.id,
+                pool=resource.pool,
+                message="ticket closed",
             )
-            eventlog.record(conn, Event(K.RESOURCE_RELEASED, now, resource_id=r.id, pool=r.pool))
-        return r
+            eventlog.record(conn, released)
+            eventlog.record(
+                conn, Event(K.RESOURCE_RELEASED, now, resource_id=resource.id, pool=resource.pool)
+            )
+        # exactly what the guarded update wrote; no need to read the whole row back
+        return resource.evolve(
+            state=R.UP, ticket_id=None, sandbox=sandbox, releases=rows[0].releases, state_since=now
+        )
 
     def release_done(self, resource_id: int, now: float) -> bool:
         return self._guarded(

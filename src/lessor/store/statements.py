@@ -24,7 +24,7 @@ ACTIVE = sa.text(ACTIVE_TICKET)
 # The statements of the hot paths (open, assign, close), built once: building a
 # statement costs several times more than running it.
 TICKET_COLUMNS = ["tags", "sandbox", "state", "priority", "created_at", "ttl", "expires_at"]
-INSERT_TICKET = Prepared(prepared.insert(tickets, TICKET_COLUMNS).returning(tickets))
+INSERT_TICKET = Prepared(prepared.insert(tickets, TICKET_COLUMNS).returning(tickets.c.id))
 TICKET = Prepared(tickets.select().where(tickets.c.id == sa.bindparam("id")))
 RESOURCE = Prepared(resources.select().where(resources.c.id == sa.bindparam("id")))
 OPEN_BEFORE = Prepared(
@@ -84,7 +84,7 @@ REUSE_AT_ONCE = Prepared(
         releases=resources.c.releases + 1,
         state_since=sa.bindparam("b_now"),
     )
-    .returning(resources)
+    .returning(resources.c.releases)
 )
 SPARES = Prepared(
     resources.select()
