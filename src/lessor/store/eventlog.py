@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic_core import to_json
 
 from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind, state_after
 from lessor.domain.model import Resource
@@ -43,17 +43,18 @@ def flush(conn: sa.Connection) -> list[Event]:
     if conn.dialect.name != "sqlite":
         got = conn.execute(_INSERT_SORTED, [_values(e) for e in pending]).scalars().all()
         return [e.evolve(id=i) for e, i in zip(pending, got, strict=True)]
-    # One statement for all of them. SQLite gives rowids in increasing order
-    # within a statement of the one writer, so the sorted ids follow the rows
-    # (RETURNING itself promises no order).
+    # One statement for all of them. The one writer's multi-row INSERT takes
+    # consecutive rowids (each the largest so far plus one), so the last id
+    # tells all of them.
     ids: list[int] = []
     for start in range(0, len(pending), _ROWS):
         chunk = pending[start : start + _ROWS]
         values: list[Any] = []
         for e in chunk:
-            details = json.dumps(dict(e.details)) if e.details else "{}"
+            details = to_json(dict(e.details)).decode() if e.details else "{}"
             values += (e.at, str(e.kind), e.ticket_id, e.resource_id, e.pool, e.message, details)
-        ids += sorted(r[0] for r in _insert_rows(len(chunk)).execute_values(conn, values))
+        last = _insert_rows(len(chunk)).insert_values(conn, values)
+        ids += range(last - len(chunk) + 1, last + 1)
     return [e.evolve(id=i) for e, i in zip(pending, ids, strict=True)]
 
 
@@ -70,7 +71,7 @@ def _insert_rows(n: int) -> Prepared:
             {c: sa.bindparam(f"{c}_{i}", type_=events.c[c].type) for c in _COLUMNS}
             for i in range(n)
         ]
-        prepared = _INSERTS[n] = Prepared(events.insert().values(rows).returning(events.c.id))
+        prepared = _INSERTS[n] = Prepared(events.insert().values(rows))
     return prepared
 
 

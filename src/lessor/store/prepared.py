@@ -39,16 +39,16 @@ class Prepared:
             compiled = self._compiled[conn.dialect.name] = _Compiled(self.statement, conn.dialect)
         return compiled.run(conn, params or {})
 
-    def execute_values(self, conn: sa.Connection, values: list[Any]) -> list[tuple[Any, ...]]:
-        """SQLite only: run it with `values` already as the database stores them, in the
-        statement's order, and the raw rows back. For a caller that makes many values at
-        once (the event log), where even the per-value work of `execute` shows."""
+    def insert_values(self, conn: sa.Connection, values: list[Any]) -> int:
+        """SQLite only: run this INSERT with `values` already as the database stores them,
+        in the statement's order; the rowid of its last row. For a caller that makes many
+        values at once (the event log), where even the per-value work of `execute` shows."""
         compiled = self._compiled.get(conn.dialect.name)
         if compiled is None:
             compiled = self._compiled[conn.dialect.name] = _Compiled(self.statement, conn.dialect)
         cursor = _cursor(conn)
         cursor.execute(compiled.sql, values)
-        return cursor.fetchall()  # type: ignore[no-any-return]
+        return cursor.lastrowid  # type: ignore[no-any-return]
 
 
 def insert(table: sa.Table, columns: list[str]) -> sa.Insert:
