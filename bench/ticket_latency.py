@@ -111,21 +111,8 @@ def server(base: Path, db: str) -> Iterator[tuple[str, int]]:
         stdout=subprocess.DEVNULL,
         stderr=open(base / "server.log", "wb"),  # noqa: SIM115
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    try:
+    with serving(proc, f"http://127.0.0.1:{port}", "/healthz") as url:
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @contextmanager
@@ -143,18 +130,25 @@ def floor_server(base: Path) -> Iterator[tuple[str, int]]:
         stdout=subprocess.DEVNULL,
         stderr=open(base / "floor.log", "wb"),  # noqa: SIM115
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    try:
+    with serving(proc, f"http://127.0.0.1:{port}", "/") as url:
         yield url, proc.pid
+
+
+@contextmanager
+def serving(proc: subprocess.Popen[bytes], url: str, probe: str) -> Iterator[str]:
+    """`url` once the server process answers `probe` with a 200; stopped at the end."""
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}{probe}").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within 30 s")
+            time.sleep(0.05)
+        yield url
     finally:
         proc.terminate()
         proc.wait(20)
