@@ -28,10 +28,8 @@ EventListener = Callable[[list[Event]], None]
 class Group:
     """One write transaction shared by several use cases on one thread (see `part`)."""
 
-    def __init__(self, conn: sa.Connection, driver: Any) -> None:
+    def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.driver = driver
-        """The sqlite3 connection under `conn`."""
         self.first = True
         """Whether the part running now opened the group (and must see it committed)."""
         self.on_commit: list[Callable[[BaseException | None], None]] = []
@@ -113,7 +111,7 @@ class Transactions:
             if not savepoint:
                 yield outer
                 return
-            with self._undoable(outer):
+            with self._savepoint(outer):
                 yield outer
             return
         self.commit_group()  # not a part of it: the group goes first, whole
@@ -121,8 +119,7 @@ class Transactions:
             conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
             yield conn
             recorded = eventlog.flush(conn)
-        if recorded and self.on_events is not None:
-            self.on_events(recorded)
+        self._announce(recorded)
 
     @contextmanager
     def part(self) -> Iterator[Group]:
@@ -152,13 +149,13 @@ class Transactions:
         else:
             group.first = False
         pending: list[Event] = group.conn.info.setdefault(eventlog.PENDING, [])
-        mark, changes = len(pending), group.driver.total_changes
+        mark, changes = len(pending), _driver(group.conn).total_changes
         self._local.atomic = group.conn
         try:
             yield group
         except BaseException as e:
             del pending[mark:]
-            if group.driver.total_changes != changes:
+            if _driver(group.conn).total_changes != changes:
                 self._end_group(group, e)
             raise
         finally:
@@ -168,14 +165,12 @@ class Transactions:
         self._writers.__enter__()
         try:
             with self._connect(readonly=False) as conn:
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                driver.execute("BEGIN IMMEDIATE")
+                _driver(conn).execute("BEGIN IMMEDIATE")
         except BaseException:
             self._writers.__exit__(None, None, None)
             raise
         conn.info.pop(eventlog.PENDING, None)  # left by a rolled-back transaction
-        group = self._local.group = Group(conn, driver)
+        group = self._local.group = Group(conn)
         return group
 
     def commit_group(self) -> None:
@@ -196,25 +191,16 @@ class Transactions:
         except Exception as e:
             error = e
         finally:
-            if error is not None or group.driver.in_transaction:
+            if error is not None or _driver(group.conn).in_transaction:
                 self._rollback(group.conn)
             self._writers.__exit__(None, None, None)
         for told in group.on_commit:
             told(error)
+        self._announce(recorded)
+
+    def _announce(self, recorded: list[Event]) -> None:
         if recorded and self.on_events is not None:
             self.on_events(recorded)
-
-    @contextmanager
-    def _undoable(self, conn: sa.Connection) -> Iterator[None]:
-        """A savepoint: an exception undoes the block's writes and forgets its events."""
-        pending: list[Event] = conn.info.setdefault(eventlog.PENDING, [])
-        mark = len(pending)
-        try:
-            with self._savepoint(conn):
-                yield
-        except BaseException:
-            del pending[mark:]
-            raise
 
     @contextmanager
     def _begin(self, conn: sa.Connection) -> Iterator[None]:
@@ -226,9 +212,7 @@ class Transactions:
             with conn.begin():
                 yield
             return
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        driver.execute("BEGIN IMMEDIATE")
+        _driver(conn).execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -242,36 +226,40 @@ class Transactions:
         if conn.in_transaction():
             conn.commit()
         else:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.commit()
+            _driver(conn).commit()
 
     @staticmethod
     def _rollback(conn: sa.Connection) -> None:
         if conn.in_transaction():
             conn.rollback()
-        driver = conn.connection.driver_connection
-        if driver is not None and driver.in_transaction:
+        driver = _driver(conn)
+        if driver.in_transaction:
             driver.rollback()
 
     @contextmanager
     def _savepoint(self, conn: sa.Connection) -> Iterator[None]:
-        """SAVEPOINT on SQLite's driver connection itself (SQLAlchemy's costs ten times
-        more, and the fast path takes one per assignment); elsewhere SQLAlchemy's."""
-        if not self.sqlite:
-            with conn.begin_nested():
-                yield
-            return
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        driver.execute("SAVEPOINT lessor_part")
+        """An exception undoes the block's writes and forgets its events. On SQLite the
+        SAVEPOINT goes to the driver connection itself (SQLAlchemy's costs ten times more);
+        elsewhere it is SQLAlchemy's."""
+        pending: list[Event] = conn.info.setdefault(eventlog.PENDING, [])
+        mark = len(pending)
         try:
-            yield
+            if not self.sqlite:
+                with conn.begin_nested():
+                    yield
+                return
+            driver = _driver(conn)
+            driver.execute("SAVEPOINT lessor_part")
+            try:
+                yield
+            except BaseException:
+                driver.execute("ROLLBACK TO lessor_part")
+                raise
+            finally:
+                driver.execute("RELEASE lessor_part")
         except BaseException:
-            driver.execute("ROLLBACK TO lessor_part")
+            del pending[mark:]
             raise
-        finally:
-            driver.execute("RELEASE lessor_part")
 
     def _connect(self, *, readonly: bool) -> AbstractContextManager[sa.Connection]:
         """A connection for one transaction.
@@ -288,9 +276,7 @@ class Transactions:
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect().execution_options(**{READONLY: readonly})
             if self._checkpointer is not None:
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                driver.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                _driver(conn).execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
             kept[readonly] = conn
         return nullcontext(conn)
 
@@ -301,3 +287,10 @@ class Transactions:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()
+
+
+def _driver(conn: sa.Connection) -> Any:
+    """The sqlite3 connection under `conn`, for what SQLAlchemy's layers make dear."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver
