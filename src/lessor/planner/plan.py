@@ -20,8 +20,7 @@ from lessor.planner.view import View
 
 
 def plan(s: Snapshot) -> Plan:
-    actions: list[Action] = []
-    queue, v = _queue(s, actions)
+    actions, queue, v = _queue(s)
     assigned = list(assign(v, queue))
     actions += assigned
     taken = {a.resource_id for a in assigned}
@@ -43,7 +42,7 @@ def plan(s: Snapshot) -> Plan:
 def assignments(s: Snapshot) -> list[Assign]:
     """The hand-outs of `plan(s)`, and nothing else: for a use case that only asks who
     gets what now (a new ticket, a spare at once), without paying for the upkeep rules."""
-    queue, v = _queue(s, [])
+    _, queue, v = _queue(s)
     return list(assign(v, queue))
 
 
@@ -52,21 +51,18 @@ def recycling(s: Snapshot) -> list[Recycle]:
     return list(upkeep.recycle(View.of(s, frozenset())))
 
 
-def _queue(s: Snapshot, actions: list[Action]) -> tuple[list[Ticket], View]:
-    """The waiting tickets in queue order, and the view every rule plans with.
-
-    Tickets that expire or can never be served leave the queue; their
-    actions are added to `actions`.
-    """
+def _queue(s: Snapshot) -> tuple[list[Action], list[Ticket], View]:
+    """The actions for tickets that expire or can never be served (they leave the
+    queue), the waiting tickets in queue order, and the view every rule plans with."""
     expired = list(upkeep.expire(View.of(s, frozenset())))
-    actions += expired
+    actions: list[Action] = list(expired)
     gone = {a.ticket_id for a in expired}
     queue = queue_order([t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone])
     # A pool removed from pools.yaml takes no new tickets, even while it winds down.
     failed = list(_fail_unservable([p for p in s.pools if not p.removed], queue))
     actions += failed
     queue = [t for t in queue if t.id not in {a.ticket_id for a in failed}]
-    return queue, View.of(s, frozenset(t.id for t in queue))
+    return actions, queue, View.of(s, frozenset(t.id for t in queue))
 
 
 def queue_order(tickets: Iterable[Ticket]) -> list[Ticket]:

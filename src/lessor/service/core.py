@@ -86,7 +86,7 @@ class LessorService(PolicyCases):
         reconciler) go out then too. Elsewhere it is `run`.
         """
         if not self.store.inline:
-            return await asyncio.to_thread(use_case, *args, **kwargs)
+            return await self.run(use_case, *args, **kwargs)
         loop = asyncio.get_running_loop()
         with self.store.part() as part:
             if part.first:  # whatever this part's fate, the group is committed next turn
