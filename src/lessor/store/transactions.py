@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from lessor.domain.events import Event
 from lessor.store import eventlog
-from lessor.store.checkpoint import Checkpointer
+from lessor.store.checkpoint import SIZE_LIMIT, Checkpointer
 from lessor.store.engine import READONLY
 
 EventListener = Callable[[list[Event]], None]
@@ -53,7 +53,7 @@ class Transactions:
         self._checkpointer: Checkpointer | None = None
         database = engine.url.database
         if self.sqlite and database and database != ":memory:":
-            self._checkpointer = Checkpointer(database)
+            self._checkpointer = Checkpointer(database, self._writers)
         self._local = threading.local()
         """Per thread: `atomic`, the transaction of the atomic() block running there;
         `group`, the open group transaction (see part); `kept`, the thread's own SQLite
@@ -276,7 +276,9 @@ class Transactions:
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect().execution_options(**{READONLY: readonly})
             if self._checkpointer is not None:
-                _driver(conn).execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                driver = _driver(conn)
+                driver.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
+                driver.execute(f"PRAGMA journal_size_limit={SIZE_LIMIT}")
             kept[readonly] = conn
         return nullcontext(conn)
 
