@@ -106,8 +106,16 @@ events = sa.Table(
     sa.Column("pool", sa.String(255)),
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     sa.Column("details", sa.JSON, nullable=False, server_default="{}"),
-    sa.Index("ix_events_ticket_id", "ticket_id"),
-    sa.Index("ix_events_resource_id", "resource_id"),
+    # Every lookup is by a given id: the events that name none stay out.
+    *(
+        sa.Index(
+            f"ix_events_{c}",
+            c,
+            sqlite_where=sa.text(f"{c} IS NOT NULL"),
+            postgresql_where=sa.text(f"{c} IS NOT NULL"),
+        )
+        for c in ("ticket_id", "resource_id")
+    ),
     sa.Index("ix_events_at", "at"),
 )
 
