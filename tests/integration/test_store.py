@@ -129,6 +129,28 @@ def test_a_ticket_being_opened_gets_only_a_resource_nobody_took(store: SqlStore)
     assert assigned.resource_id == free and assigned.pool == "p"
 
 
+def test_a_new_ticket_is_offered_its_own_sandbox_first_then_the_lowest_ids(
+    store: SqlStore,
+) -> None:
+    unused = [up(store) for _ in range(3)]
+    other, held, own = up(store), up(store), up(store)
+    for rid, sandbox in ((other, "theirs"), (own, "mine")):
+        ticket = store.open_ticket(["x"], sandbox, 0, NOW)
+        assert store.assign(ticket.id, rid, NOW)
+        store.close_ticket(ticket.id, NOW)
+        assert store.reuse_at_once(store.get_resource(rid), ticket.id, sandbox, NOW)  # type: ignore[arg-type]
+    assert store.hold_resource(held, "looked at", NOW)
+    up(store, pool="elsewhere")
+
+    def offered(sandbox: str | None, n: int) -> list[int]:
+        return [r.id for r in store.spares(["p"], sandbox, n)]
+
+    assert offered("mine", 3) == [own, *unused[:2]]
+    assert offered("mine", 1) == [own]
+    assert offered(None, 9) == unused  # neither another sandbox's nor a held one
+    assert offered("new", 2) == unused[:2]
+
+
 def test_closing_a_ticket_is_guarded_and_keeps_its_data(store: SqlStore) -> None:
     rid = up(store)
     t = store.open_ticket(["x"], None, 0, NOW)

@@ -242,9 +242,17 @@ class SqlStore:
         planner/assign.py), so its choice is among these, and opening a
         ticket reads a few rows however many spares there are.
         """
-        params = {"sandbox": sandbox, "n": per_pool}
+        rows = []
         with self._read() as conn:
-            rows = [r for p in pools for r in st.SPARES.execute(conn, {**params, "pool": p})]
+            for pool in pools:
+                own = []
+                if sandbox is not None:
+                    params = {"pool": pool, "sandbox": sandbox, "n": per_pool}
+                    own = st.SPARES_OF_SANDBOX.execute(conn, params)
+                rows += own
+                if len(own) < per_pool:
+                    params = {"pool": pool, "n": per_pool - len(own)}
+                    rows += st.SPARES_UNUSED.execute(conn, params)
         return [_resource(r) for r in rows]
 
     def create_resource(

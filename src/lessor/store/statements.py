@@ -86,18 +86,27 @@ REUSE_AT_ONCE = Prepared(
     )
     .returning(resources.c.releases)
 )
-SPARES = Prepared(
-    resources.select()
-    .where(
-        LIVE,
-        resources.c.pool == sa.bindparam("pool"),
-        resources.c.state == R.UP,
-        resources.c.hold_reason.is_(None),
-        sa.or_(resources.c.sandbox.is_(None), resources.c.sandbox == sa.bindparam("sandbox")),
+
+
+def _spares(of_sandbox: sa.ColumnElement[bool]) -> Prepared:
+    """The UP resources of a pool a new ticket may take, lowest ids first: a seek on
+    ix_resources_live (pool, state, sandbox), whose rows of one key are in id order."""
+    return Prepared(
+        resources.select()
+        .where(
+            LIVE,
+            resources.c.pool == sa.bindparam("pool"),
+            resources.c.state == R.UP,
+            of_sandbox,
+            resources.c.hold_reason.is_(None),
+        )
+        .order_by(resources.c.id)
+        .limit(sa.bindparam("n"))
     )
-    .order_by(resources.c.sandbox.is_(None), resources.c.id)
-    .limit(sa.bindparam("n"))
-)
+
+
+SPARES_OF_SANDBOX = _spares(resources.c.sandbox == sa.bindparam("sandbox"))
+SPARES_UNUSED = _spares(resources.c.sandbox.is_(None))
 
 INCREMENT = object()
 """A value for `_guarded`: the column's value plus one."""
