@@ -18,8 +18,8 @@ class Evolving:
     __dataclass_fields__: dict[str, Any]
 
     def evolve(self, **changes: object) -> Self:
-        unknown = changes.keys() - self.__dataclass_fields__.keys()
-        if unknown:
+        if not changes.keys() <= self.__dataclass_fields__.keys():  # no set built when fine
+            unknown = changes.keys() - self.__dataclass_fields__.keys()
             raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
