@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -14,6 +15,8 @@ from lessor.domain.events import EventFilter
 from lessor.domain.events import EventKind as K
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
+from lessor.store.engine import make_engine
+from lessor.store.migrate import alembic_config
 from lessor.store.sql import SqlStore
 from lessor.store.tables import metadata
 
@@ -45,6 +48,32 @@ def test_migrations_are_idempotent_at_restart(db_url: str) -> None:
     again = SqlStore.connect(db_url)
     assert again.list_tickets() == []
     again.close()
+
+
+def test_a_database_of_the_first_schema_is_upgraded_at_start_with_its_rows(
+    db_url: str,
+) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO tickets (tags, state, priority, created_at, message) "
+                "VALUES ('[\"x\"]', 'OPEN', 0, 1, '')"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO events (at, kind, ticket_id) VALUES (1, 'ticket.opened', 1)")
+        )
+    engine.dispose()
+    store = SqlStore.connect(db_url)  # as `lessor server` does
+    try:
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert [t.tags for t in store.list_tickets()] == [("x",)]
+        assert [e.kind for e in store.list_events(EventFilter(ticket_id=1))] == [K.TICKET_OPENED]
+    finally:
+        store.close()
 
 
 def test_ids_count_from_one_and_names_follow_resallocs_pattern(store: SqlStore) -> None:
