@@ -56,6 +56,13 @@ class Checkpointer:
         finally:
             conn.close()
 
+    @staticmethod
+    def adopt(driver: sqlite3.Connection) -> None:
+        """A connection of the store: its commits leave checkpoints to this thread, and the
+        WAL it starts over is trimmed to SIZE_LIMIT."""
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        driver.execute(f"PRAGMA journal_size_limit={SIZE_LIMIT}")
+
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if copied < frames or frames < 0:  # -1: not in WAL mode (yet)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from lessor.domain.events import Event
 from lessor.store import eventlog
-from lessor.store.checkpoint import SIZE_LIMIT, Checkpointer
+from lessor.store.checkpoint import Checkpointer
 from lessor.store.engine import READONLY
 
 EventListener = Callable[[list[Event]], None]
@@ -276,9 +276,7 @@ class Transactions:
         if conn is None or conn.closed or conn.invalidated:
             conn = self.engine.connect().execution_options(**{READONLY: readonly})
             if self._checkpointer is not None:
-                driver = _driver(conn)
-                driver.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
-                driver.execute(f"PRAGMA journal_size_limit={SIZE_LIMIT}")
+                self._checkpointer.adopt(_driver(conn))
             kept[readonly] = conn
         return nullcontext(conn)
 
