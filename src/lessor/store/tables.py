@@ -81,7 +81,7 @@ resources = sa.Table(
         "ix_resources_live",
         "pool",
         "state",
-        "sandbox",  # a new ticket's spare: a seek (see statements.SPARES)
+        "sandbox",  # a new ticket's spare: a seek (see statements._spares)
         sqlite_where=sa.text(LIVE_RESOURCE),
         postgresql_where=sa.text(LIVE_RESOURCE),
     ),
