@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+Signal = Callable[[], object]
+"""A wake-up to run on the loop."""
 
 SOON = 0.02
 """Seconds by which a pass is deferred for work someone may be waiting on (a freed
@@ -28,7 +31,7 @@ class Signals:
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
         self._event_waiters: set[asyncio.Future[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._held: list[object] | None = None
+        self._held: list[Signal] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's loop; must be called from inside it."""
@@ -36,7 +39,7 @@ class Signals:
         self._wake_async = asyncio.Event()
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[list[object]]:
+    def held(self) -> Iterator[list[Signal]]:
         """Signals sent on the loop inside the block wait in the list it yields.
 
         A use case whose transaction commits later (a part of a group
@@ -45,7 +48,7 @@ class Signals:
         holds them calls `release` once the writes are committed.
         """
         assert self._held is None, "signals are held already"
-        held: list[object] = []
+        held: list[Signal] = []
         self._held = held
         try:
             yield held
@@ -53,9 +56,9 @@ class Signals:
             self._held = None
 
     @staticmethod
-    def release(held: list[object]) -> None:
+    def release(held: list[Signal]) -> None:
         for fn in held:
-            fn()  # type: ignore[operator]
+            fn()
 
     # -- reconciler ------------------------------------------------------
 
@@ -140,7 +143,7 @@ class Signals:
             if not waiters:
                 del self._waiters[ticket_id]
 
-    def _call(self, fn: object) -> None:
+    def _call(self, fn: Signal) -> None:
         assert self._loop is not None
         try:
             running = asyncio.get_running_loop()
@@ -150,6 +153,6 @@ class Signals:
             if self._held is not None:
                 self._held.append(fn)
             else:
-                fn()  # type: ignore[operator]
+                fn()
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(fn)  # type: ignore[arg-type]
+            self._loop.call_soon_threadsafe(fn)
