@@ -35,23 +35,21 @@ SHORT, LONG = 48, 144
 def run_cycles(cycles: int, tasks: int) -> None:
     from ticket_latency import POOLS, REUSED
 
-    from lessor.api.app import Settings, create_app
     from lessor.api.fastlane import FastLane
     from lessor.config.pools import load_pools
-    from lessor.service.wiring import connect_service
+    from lessor.server import api_app, build
 
     tmp = Path(tempfile.mkdtemp())
     (tmp / "pools.yaml").write_text(POOLS)
     pools = load_pools(tmp / "pools.yaml")
-    service = connect_service(f"sqlite:///{tmp}/lessor.sqlite", pools)
-    service.remember_pools()
+    parts = build(f"sqlite:///{tmp}/lessor.sqlite", pools)
+    service = parts.service
+    parts.executor.call(service.remember_pools)
     reused = next(p for p in pools if p.name == "reused")
     for _ in range(20):
         r = service.store.create_resource("reused", ["reused"], reused.name_pattern, time.time())
         service.store.mark_up(r.id, b"10.0.0.2\n", time.time())
-    api = create_app(Settings(db_url="", pools=pools, logdir=tmp))
-    api.state.service = service  # no lifespan: no reconciler
-    app = FastLane(api)
+    app = FastLane(api_app(parts, tmp))  # no lifespan: no reconciler
 
     async def call(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
         sent: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,14 +87,16 @@ class PgCluster:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+def pg_cluster() -> Iterator[PgCluster]:
     bindir = _pg_bindir()
     if bindir is None:
         message = "PostgreSQL (initdb/pg_ctl) is not installed; scripts/test installs it"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    base = tmp_path_factory.mktemp("pg")
+    # Not under pytest's own temporary tree: another pytest run resets that tree's
+    # permissions to the owner's, and the cluster runs as the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="lessor-pg-"))
     datadir, sockdir = base / "data", base / "sock"
     sockdir.mkdir()
     as_user: list[str] = []
@@ -135,6 +138,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.run(str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -238,7 +242,6 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         full_env = {
             **os.environ,
             "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
-            "LESSOR_DELETE_RETRY_BASE": "0.2",
             **env,
         }
         full_env.pop("LESSOR_SERVER", None)

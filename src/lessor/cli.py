@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,8 @@ from lessor import __version__
 from lessor.client import cli as client_cli
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from lessor.domain.model import Pool
+    from lessor.server import Server
 
 
 @click.group(epilog=client_cli.EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,9 +161,9 @@ def server(
 def _serve(cfg: object, pools: object) -> None:
     import uvicorn
 
-    from lessor.api.app import Settings, create_app
     from lessor.api.fastlane import FastLane
     from lessor.config.server import ServerConfig
+    from lessor.server import Server, Settings
 
     assert isinstance(cfg, ServerConfig)
     level = cfg.loglevel.upper()
@@ -181,23 +179,22 @@ def _serve(cfg: object, pools: object) -> None:
         logdir=cfg.resolved_logdir(),
         admin_token=cfg.admin_token,
         sleeptime=cfg.sleeptime,
-        retry_base=float(os.environ.get("LESSOR_DELETE_RETRY_BASE", "10")),
         pools_loader=_pools_loader(cfg.pools),
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to
     # 5 ms per hand-over, which dominated ticket latency.
     sys.setswitchinterval(0.0005)
+    server = Server(settings)
     url = f"http://{cfg.hostname}:{cfg.port}"
     click.echo(
         f"lessor {__version__}: {len(settings.pools)} pools, database {_safe(settings.db_url)}\n"
         f"  API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
         err=True,
     )
-    app = create_app(settings)
-    _reload_on_sighup(app)
+    _reload_on_sighup(server)
     uvicorn.run(
-        FastLane(app),  # opening and closing tickets past FastAPI's machinery
+        FastLane(server.app),  # opening and closing tickets past FastAPI's machinery
         host=cfg.hostname,
         port=cfg.port,
         # asyncio's own loop: its subprocesses close inherited descriptors,
@@ -217,17 +214,11 @@ def _pools_loader(path: Path | None) -> Callable[[], tuple[Pool, ...]] | None:
     return None if path is None else lambda: load_pools(path)
 
 
-def _reload_on_sighup(app: FastAPI) -> None:
+def _reload_on_sighup(server: Server) -> None:
     """SIGHUP rereads pools.yaml, as daemons do; off the handler, which must return at once."""
     import signal
-    import threading
 
-    def on_hup(signum: int, frame: object) -> None:
-        service = getattr(app.state, "service", None)
-        if service is not None:
-            threading.Thread(target=service.reload_in_background, daemon=True).start()
-
-    signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGHUP, lambda signum, frame: server.reload_in_background())
 
 
 def _safe(url: str) -> str:

@@ -149,6 +149,7 @@ def test_a_failed_cmd_new_is_cleaned_by_cmd_delete_and_failing_deletes_are_retri
         "broken:\n  max: 1\n  max_prealloc: 1\n  max_starting: 1\n  tags: [b]\n"
         "  cmd_new: echo half-made; exit 3\n"
         f"  cmd_delete: test -e {flag}\n"
+        "  delete_backoff: 0.2\n"
     )
     server = start_server(pools)
 

@@ -16,11 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from lessor.api.app import Settings, create_app
 from lessor.api.fastlane import ASGIApp, FastLane
 from lessor.domain.model import Pool, Tag
-from lessor.service.core import LessorService
-from lessor.store.sql import SqlStore
+from lessor.server import Parts, api_app, build
 
 POOLS = (
     Pool("p", tags=(Tag("x"),), reuse_opportunity_time=600.0),
@@ -29,16 +27,16 @@ POOLS = (
 VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at"}
 
 
-def app_of(service: LessorService, tmp: Path, lane: bool) -> ASGIApp:
+def app_of(service: Parts, tmp: Path, lane: bool) -> ASGIApp:
     """The app as `lessor server` serves it, or FastAPI alone."""
-    app = create_app(Settings(db_url="", pools=POOLS, logdir=tmp))
-    app.state.service = service  # no lifespan: no reconciler, nothing but the API
+    app = api_app(service, tmp)  # no lifespan: no reconciler, nothing but the API
     return FastLane(app) if lane else app
 
 
-def service_on(url: str) -> LessorService:
+def service_on(url: str) -> Parts:
     """A service with two spares in pool p and one (binary data) in pool q."""
-    store = SqlStore.connect(url)
+    parts = build(url, POOLS)
+    store = parts.store
     for pool, tag, data in (
         ("p", "x", b"10.0.0.1\n"),
         ("p", "x", b"10.0.0.2\n"),
@@ -46,14 +44,14 @@ def service_on(url: str) -> LessorService:
     ):
         r = store.create_resource(pool, [tag], "{id}", 1.0)
         assert store.mark_up(r.id, data, time.time())
-    return LessorService(store, POOLS)
+    return parts
 
 
 @pytest.fixture
-def service(db_url: str) -> Iterator[LessorService]:
+def service(db_url: str) -> Iterator[Parts]:
     svc = service_on(db_url)
     yield svc
-    svc.store.close()  # type: ignore[attr-defined]
+    svc.close()
 
 
 def exchange(app: ASGIApp, steps: list[tuple[str, str, Any]]) -> list[tuple[int, Any]]:
@@ -118,6 +116,6 @@ def test_the_lane_answers_as_fastapi_does(tmp_path: Path) -> None:
     assert lane[6][1] == {"detail": "no pool provides tag 'nope'"}
 
 
-def test_the_lane_serves_both_databases(service: LessorService, tmp_path: Path) -> None:
+def test_the_lane_serves_both_databases(service: Parts, tmp_path: Path) -> None:
     answers = exchange(app_of(service, tmp_path, lane=True), STEPS[:2])
     assert [a[1]["state"] for a in answers] == ["ASSIGNED", "CLOSED"]

@@ -17,8 +17,9 @@ import pytest
 from lessor.domain.events import Event
 from lessor.domain.model import Pool, Tag
 from lessor.domain.states import TicketState as T
-from lessor.service.core import LessorService
+from lessor.server import Parts, build
 from lessor.service.errors import NoPoolForTags
+from lessor.service.waiting import wait_ticket
 from lessor.store.sql import SqlStore
 
 NOW = 1_700_000_000.0
@@ -31,10 +32,10 @@ def url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def service(url: str) -> Iterator[LessorService]:
-    store = SqlStore.connect(url)
-    yield LessorService(store, POOLS, clock=lambda: NOW)
-    store.close()
+def parts(url: str) -> Iterator[Parts]:
+    built = build(url, POOLS, clock=lambda: NOW)
+    yield built
+    built.close()
 
 
 def committed_tickets(url: str) -> dict[int, T]:
@@ -47,15 +48,14 @@ def committed_tickets(url: str) -> dict[int, T]:
 
 
 def test_concurrent_requests_commit_together_and_answer_only_once_committed(
-    service: LessorService, url: str
+    parts: Parts, url: str
 ) -> None:
     batches: list[list[Event]] = []
-    service.store.on_events = batches.append
+    parts.transactions.on_events = batches.append
+    service, grouped = parts.service, parts.executor.run_grouped
 
     async def main() -> list[Any]:
-        return await asyncio.gather(
-            *(service.run_grouped(service.open_ticket, ["x"]) for _ in range(3))
-        )
+        return await asyncio.gather(*(grouped(service.open_ticket, ["x"]) for _ in range(3)))
 
     held = asyncio.run(main())
     ids = [h.ticket.id for h in held]
@@ -64,14 +64,14 @@ def test_concurrent_requests_commit_together_and_answer_only_once_committed(
     assert sorted(e.ticket_id for e in batches[0]) == ids
 
 
-def test_a_refused_request_leaves_the_others_of_its_group_alone(
-    service: LessorService, url: str
-) -> None:
+def test_a_refused_request_leaves_the_others_of_its_group_alone(parts: Parts, url: str) -> None:
+    service, grouped = parts.service, parts.executor.run_grouped
+
     async def main() -> list[Any]:
         return await asyncio.gather(
-            service.run_grouped(service.open_ticket, ["x"]),
-            service.run_grouped(service.open_ticket, ["no-such-tag"]),
-            service.run_grouped(service.open_ticket, ["x"]),
+            grouped(service.open_ticket, ["x"]),
+            grouped(service.open_ticket, ["no-such-tag"]),
+            grouped(service.open_ticket, ["x"]),
             return_exceptions=True,
         )
 
@@ -81,10 +81,12 @@ def test_a_refused_request_leaves_the_others_of_its_group_alone(
 
 
 def test_a_failure_after_writing_fails_its_group_and_keeps_nothing_of_it(
-    service: LessorService, url: str
+    parts: Parts, url: str
 ) -> None:
     """The requests before it in the group hear of the error: nothing of theirs is kept,
     so no answer ever told of a ticket that is not there."""
+
+    service, grouped = parts.service, parts.executor.run_grouped
 
     def writes_then_fails() -> None:
         service.store.open_ticket(["x"], None, 0, NOW)
@@ -92,9 +94,9 @@ def test_a_failure_after_writing_fails_its_group_and_keeps_nothing_of_it(
 
     async def main() -> list[Any]:
         return await asyncio.gather(
-            service.run_grouped(service.open_ticket, ["x"]),
-            service.run_grouped(writes_then_fails),
-            service.run_grouped(service.open_ticket, ["x"]),
+            grouped(service.open_ticket, ["x"]),
+            grouped(writes_then_fails),
+            grouped(service.open_ticket, ["x"]),
             return_exceptions=True,
         )
 
@@ -103,16 +105,17 @@ def test_a_failure_after_writing_fails_its_group_and_keeps_nothing_of_it(
     assert committed_tickets(url) == {after.ticket.id: T.OPEN}
 
 
-def test_a_waiter_woken_by_a_grouped_close_sees_it_closed(service: LessorService) -> None:
-    ticket = service.open_ticket(["x"]).ticket  # no spare: it waits
+def test_a_waiter_woken_by_a_grouped_close_sees_it_closed(parts: Parts) -> None:
+    service, grouped = parts.service, parts.executor.run_grouped
+    ticket = parts.executor.call(service.open_ticket, ["x"]).ticket  # no spare: it waits
 
     async def main() -> T:
         service.signals.bind(asyncio.get_running_loop())
-        waiter = asyncio.create_task(service.wait_ticket(ticket.id, 10.0))
+        waiter = asyncio.create_task(wait_ticket(parts.executor, service, ticket.id, 10.0))
         await asyncio.sleep(0)  # the waiter reads OPEN and starts waiting
         await asyncio.gather(
-            service.run_grouped(service.open_ticket, ["x"]),
-            service.run_grouped(service.close_ticket, ticket.id),
+            grouped(service.open_ticket, ["x"]),
+            grouped(service.close_ticket, ticket.id),
         )
         return (await asyncio.wait_for(waiter, 5.0)).state
 

@@ -56,7 +56,13 @@ def run(
     busy: frozenset[int] = frozenset(),
     now: float = NOW,
 ) -> Plan:
-    return plan(Snapshot(now, tuple(pools), tuple(resources), tuple(tickets), busy))
+    """The plan; `busy`: ids of resources a hook runs on."""
+    return plan(Snapshot(now, tuple(pools), with_hooks(resources, busy), tuple(tickets)))
+
+
+def with_hooks(resources: Sequence[Resource], busy: frozenset[int]) -> tuple[Resource, ...]:
+    """The resources, those of `busy` with a hook running on them."""
+    return tuple(r.evolve(hook="cmd_livecheck") if r.id in busy else r for r in resources)
 
 
 def starts(p: Plan) -> Counter[str]:

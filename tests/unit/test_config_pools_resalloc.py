@@ -10,6 +10,7 @@ import pytest
 from lessor.config.pools import load_pools
 from lessor.config.server import config_from_dir, load_server_config
 from lessor.config.yamlfile import ConfigError
+from lessor.planner.upkeep import spares_kept
 
 COPR_LIKE = """\
 # as Fedora Copr writes them
@@ -74,7 +75,7 @@ def test_defaults_are_resallocs(tmp_path: Path) -> None:
 
 def test_a_pool_with_on_demand_tags_keeps_no_spares(tmp_path: Path) -> None:
     _, huge = load_pools(write(tmp_path, COPR_LIKE))
-    assert huge.max_prealloc == 0  # resalloc: started only for tickets that ask
+    assert spares_kept(huge) == 0  # resalloc: started only for tickets that ask
 
 
 def test_a_tag_both_normal_and_on_demand_is_an_error_naming_file_and_line(

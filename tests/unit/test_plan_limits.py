@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tests.unit.planner_data import with_hooks
+
 from lessor.domain.model import Pool, Resource, Snapshot, Tag, Ticket
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
@@ -43,7 +45,7 @@ def run(
     tickets: list[Ticket] = (),  # type: ignore[assignment]
     busy: frozenset[int] = frozenset(),
 ) -> Plan:
-    return plan(Snapshot(NOW, tuple(pools), tuple(resources), tuple(tickets), busy))
+    return plan(Snapshot(NOW, tuple(pools), with_hooks(resources, busy), tuple(tickets)))
 
 
 def starts(p: Plan) -> Counter[str]:

@@ -87,8 +87,8 @@ def test_a_drained_pools_assigned_resources_stay_until_their_tickets_close() -> 
 
 def test_a_drained_pool_still_finishes_releases_and_deletions() -> None:
     resources = [res(1, R.RELEASING, sandbox="s"), res(2, R.DELETE_REQUESTED, next_attempt_at=0)]
-    plan_ = run([drained()], resources)
-    assert of(plan_, Release) == [Release(1)] and of(plan_, Delete) == [Delete(2)]
+    plan_ = run([drained(cmd_release="true", cmd_delete="true")], resources)
+    assert of(plan_, Release) == [Release(1)] and of(plan_, Delete) == [Delete(2, hook=True)]
 
 
 def test_tickets_go_to_another_pool_while_one_is_drained() -> None:

@@ -6,7 +6,7 @@ from tests.unit.planner_data import NOW, of, pool, res, run, ticket
 
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
-from lessor.planner.actions import Assign, Recycle, Release, Retire, Start
+from lessor.planner.actions import Assign, FinishRelease, Recycle, Release, Retire, Start
 
 REUSING = {"reuse_opportunity_time": 120, "reuse_max_count": 2, "reuse_max_time": 3600}
 
@@ -46,9 +46,18 @@ def test_reuse_stops_at_reuse_max_time() -> None:
     assert not recycle_of(p, res(1, R.TAKEN, ticket_id=1, age=3600), closed())[0].reuse
 
 
-def test_a_releasing_resource_runs_cmd_release() -> None:
+def test_a_releasing_resource_runs_cmd_release_if_its_pool_has_one() -> None:
     r = res(1, R.RELEASING, sandbox="s1")
-    assert of(run([pool(**REUSING)], [r]), Release) == [Release(1)]
+    assert of(run([pool(cmd_release="true", **REUSING)], [r]), Release) == [Release(1)]
+    assert of(run([pool(**REUSING)], [r]), FinishRelease) == [FinishRelease(1)]
+
+
+def test_a_released_resource_is_up_at_once_without_cmd_release() -> None:
+    t = closed()
+    r = res(1, R.TAKEN, ticket_id=t.id)
+    assert recycle_of(pool(**REUSING), r, t) == [Recycle(1, reuse=True, release_hook=False)]
+    hooked = pool(cmd_release="true", **REUSING)
+    assert recycle_of(hooked, r, t) == [Recycle(1, reuse=True, release_hook=True)]
 
 
 def test_a_released_resource_goes_only_to_a_ticket_of_its_sandbox() -> None:

@@ -1,12 +1,10 @@
-"""The server process: FastAPI app, the store, and the reconciler in its lifespan."""
+"""The FastAPI app: the JSON API, resalloc's XML-RPC, events, metrics and the web UI."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -18,60 +16,35 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lessor import __version__
 from lessor.api import errors, events, metrics, policy, v1, xmlrpc
 from lessor.api.schemas import ErrorOut
-from lessor.domain.model import Pool
-from lessor.reconciler.loop import Reconciler
+from lessor.service.core import LessorService
 from lessor.service.errors import ServiceError
-from lessor.service.wiring import close_service, connect_service
+from lessor.service.executor import Executor
 from lessor.web import pages
 
-
-@dataclass(frozen=True)
-class Settings:
-    db_url: str
-    pools: tuple[Pool, ...]
-    logdir: Path
-    admin_token: str | None = None
-    sleeptime: float = 20.0
-    retry_base: float = 10.0
-    pools_loader: Callable[[], tuple[Pool, ...]] | None = None
-    """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = await asyncio.to_thread(connect_service, settings.db_url, settings.pools)
-        service.pools_loader = settings.pools_loader
-        await asyncio.to_thread(service.remember_pools)
-        service.signals.bind(asyncio.get_running_loop())
-        reconciler = Reconciler(
-            service,
-            settings.logdir,
-            sleeptime=settings.sleeptime,
-            retry_base=settings.retry_base,
-        )
-        app.state.service = service
-        app.state.reconciler = reconciler
-        task = asyncio.create_task(reconciler.run(), name="reconciler")
-        # What exists now lives as long as the server; frozen, it is no longer walked by
-        # every collection of the oldest generation (about 4 % of the instructions of a ticket).
-        gc.collect()
-        gc.freeze()
-        try:
-            yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            close_service(service)
-
+def create_app(
+    service: LessorService,
+    executor: Executor,
+    *,
+    admin_token: str | None,
+    logdir: Path,
+    alive: Callable[[], bool],
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    """The HTTP face of a server whose parts lessor.server built; `alive`: whether its
+    reconciler runs (for /readyz); `lifespan`: what runs while the app serves."""
     app = FastAPI(
         title="lessor",
         version=__version__,
         description="Allocates and manages expensive resources: pools, resources, tickets.",
         lifespan=lifespan,
     )
-    app.state.admin_token = settings.admin_token
-    app.state.logdir = settings.logdir  # the web UI serves hook logs from there
+    app.state.service = service
+    app.state.executor = executor
+    app.state.admin_token = admin_token
+    app.state.logdir = logdir  # the web UI serves hook logs from there
     app.include_router(v1.router)
     app.include_router(policy.router)  # leases, holds, drains, reload
     app.include_router(xmlrpc.router)  # resalloc's clients: POST /RPC2 and POST /
@@ -91,11 +64,11 @@ def create_app(settings: Settings) -> FastAPI:
         """Ready to serve: the database answers and the reconciler runs."""
         problems = []
         try:
-            await asyncio.to_thread(request.app.state.service.check_database)
+            await asyncio.to_thread(service.check_database)
         except Exception as e:
             first_line = (str(e).splitlines() or [""])[0]
             problems.append(f"database unreachable ({type(e).__name__}: {first_line})")
-        if not request.app.state.reconciler.alive:
+        if not alive():
             problems.append("the reconciler is not running")
         if problems:
             return JSONResponse({"detail": "; ".join(problems)}, status_code=503)

@@ -17,10 +17,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from lessor.api.deps import service_of
+from lessor.api.deps import executor_of, service_of
 from lessor.api.schemas import ErrorOut, EventOut
 from lessor.domain.events import Event, EventFilter
 from lessor.service.core import LessorService
+from lessor.service.executor import Executor
+from lessor.service.waiting import follow_events
 
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle stream."""
@@ -65,7 +67,7 @@ async def list_events(
 ) -> list[EventOut] | StreamingResponse:
     """The newest matching events, oldest first; with `follow`, then every new one live."""
     if follow:
-        return await _stream(service_of(request), f, last_event_id)
+        return await _stream(service_of(request), executor_of(request), f, last_event_id)
     if f.limit == 0:
         return []
     events = await asyncio.to_thread(service_of(request).list_events, f)
@@ -81,11 +83,11 @@ async def stream_events(
     request: Request, f: Filter, last_event_id: LastEventId = None
 ) -> StreamingResponse:
     """Server-sent events: the same as `GET /events?follow=1`."""
-    return await _stream(service_of(request), f, last_event_id)
+    return await _stream(service_of(request), executor_of(request), f, last_event_id)
 
 
 async def _stream(
-    service: LessorService, f: EventFilter, last_event_id: int | None
+    service: LessorService, executor: Executor, f: EventFilter, last_event_id: int | None
 ) -> StreamingResponse:
     if last_event_id is not None:  # a reconnect: exactly what came after
         backlog: list[Event] = []
@@ -101,7 +103,8 @@ async def _stream(
         yield "retry: 2000\n\n"
         for e in backlog:
             yield _message(e)
-        async for batch in service.follow_events(f.evolve(after_id=after), HEARTBEAT):
+        following = follow_events(executor, service, f.evolve(after_id=after), HEARTBEAT)
+        async for batch in following:
             if not batch:
                 yield ": keep-alive\n\n"
             for e in batch:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from lessor.api.auth import Admin
-from lessor.api.deps import service_of
+from lessor.api.deps import executor_of, service_of
 from lessor.api.schemas import (
     ErrorOut,
     ExtendIn,
@@ -39,7 +39,7 @@ def extend_ticket(
     one. 409 once the ticket is closed (an expired one too).
     """
     service = service_of(request)
-    ticket = service.extend_ticket(ticket_id, body.ttl if body else None)
+    ticket = executor_of(request).call(service.extend_ticket, ticket_id, body.ttl if body else None)
     resource = service.resource_of(ticket)
     return TicketOut.of(ticket, resource)
 
@@ -53,13 +53,15 @@ def hold_resource(
 ) -> ResourceOut:
     """Keep the resource as it is, for diagnosis: never assigned, never deleted (admin)."""
     reason = body.reason if body else ""
-    return ResourceOut.of(service_of(request).hold_resource(resource_id, reason))
+    service = service_of(request)
+    return ResourceOut.of(executor_of(request).call(service.hold_resource, resource_id, reason))
 
 
 @router.post("/resources/{resource_id}/unhold", response_model=ResourceOut)
 def unhold_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
     """Release the hold: the usual rules apply to the resource again (admin)."""
-    return ResourceOut.of(service_of(request).unhold_resource(resource_id))
+    service = service_of(request)
+    return ResourceOut.of(executor_of(request).call(service.unhold_resource, resource_id))
 
 
 def _pool_out(service: LessorService, name: str) -> PoolOut:
@@ -76,14 +78,14 @@ def drain_pool(
 ) -> PoolOut:
     """No new resources, spares deleted, assigned ones kept until their tickets close (admin)."""
     service = service_of(request)
-    service.drain_pool(name, body.reason if body else "")
+    executor_of(request).call(service.drain_pool, name, body.reason if body else "")
     return _pool_out(service, name)
 
 
 @router.post("/pools/{name}/undrain", response_model=PoolOut)
 def undrain_pool(name: str, request: Request, _: Admin) -> PoolOut:
     service = service_of(request)
-    service.undrain_pool(name)
+    executor_of(request).call(service.undrain_pool, name)
     return _pool_out(service, name)
 
 
@@ -93,7 +95,8 @@ def reload_pools(request: Request, _: Admin) -> ReloadOut:
 
     422 naming the file and line when it has an error; the pools in use stay.
     """
-    done = service_of(request).reload_pools()
+    service = service_of(request)
+    done = executor_of(request).call(service.reload_pools)
     return ReloadOut(
         pools=[p.name for p in done.pools],
         added=list(done.added),

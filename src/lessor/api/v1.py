@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from lessor.api.auth import Admin, is_admin
-from lessor.api.deps import service_of
+from lessor.api.deps import executor_of, service_of
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import Holding, LessorService
+from lessor.service.waiting import wait_ticket
 
 MAX_WAIT = 300.0
 """Longest a single long-poll may hang; clients simply ask again."""
@@ -49,7 +50,7 @@ async def open_ticket(body: TicketIn, request: Request) -> TicketOut:
     With `ttl`, the ticket is a lease: closed unless extended in time.
     """
     service = service_of(request)
-    held = await service.run_grouped(
+    held = await executor_of(request).run_grouped(
         service.open_ticket, body.tags, body.sandbox, body.priority, ttl=body.ttl
     )
     return _render(service, held)
@@ -78,17 +79,18 @@ async def get_ticket(
 
     An OPEN ticket says why it waits (`waiting_reason`).
     """
-    service = service_of(request)
-    ticket = await service.wait_ticket(ticket_id, min(wait, MAX_WAIT))
-    resource = await service.run(service.resource_of, ticket)
-    reasons = await service.run(service.why_waiting, [ticket])
+    service, executor = service_of(request), executor_of(request)
+    ticket = await wait_ticket(executor, service, ticket_id, min(wait, MAX_WAIT))
+    resource = await executor.run(service.resource_of, ticket)
+    reasons = await executor.run(service.why_waiting, [ticket])
     return _render(service, Holding(ticket, resource), reason=reasons.get(ticket.id))
 
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
 async def close_ticket(ticket_id: int, request: Request) -> TicketOut:
     service = service_of(request)
-    return _render(service, await service.run_grouped(service.close_ticket, ticket_id))
+    held = await executor_of(request).run_grouped(service.close_ticket, ticket_id)
+    return _render(service, held)
 
 
 @router.get("/resources", response_model=list[ResourceOut])
@@ -112,7 +114,8 @@ def get_resource(resource_id: int, request: Request) -> ResourceOut:
 @router.delete("/resources/{resource_id}", response_model=ResourceOut)
 def delete_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
     """Have cmd_delete run on the resource (admin)."""
-    return ResourceOut.of(service_of(request).delete_resource(resource_id))
+    service = service_of(request)
+    return ResourceOut.of(executor_of(request).call(service.delete_resource, resource_id))
 
 
 @router.get("/pools", response_model=list[PoolOut])

@@ -22,10 +22,12 @@ from xmlrpc.client import Binary, Fault, dumps, loads
 
 from fastapi import APIRouter, Request, Response
 
-from lessor.api.deps import service_of
+from lessor.api.deps import executor_of, service_of
 from lessor.domain.states import TicketState
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
+from lessor.service.executor import Executor
+from lessor.service.waiting import wait_ticket
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,9 @@ def _ticket_id(value: object) -> int:
 class ResallocApi:
     """The four methods of resalloc's ServerAPI, over the service's use cases."""
 
-    def __init__(self, service: LessorService, request: Request) -> None:
+    def __init__(self, service: LessorService, executor: Executor, request: Request) -> None:
         self.service = service
+        self.executor = executor
         self.request = request
 
     async def takeTicket(self, tags: object, sandbox: object = None) -> int:  # noqa: N802
@@ -66,16 +69,14 @@ class ResallocApi:
             raise RpcError(f"tags must be a list of strings, got {tags!r}")
         if sandbox is not None and not isinstance(sandbox, str):
             raise RpcError(f"sandbox must be a string, got {sandbox!r}")
-        ticket = (
-            await self.service.run_grouped(self.service.open_ticket, tags, sandbox or None)
-        ).ticket
-        return ticket.id
+        held = await self.executor.run_grouped(self.service.open_ticket, tags, sandbox or None)
+        return held.ticket.id
 
     async def collectTicket(self, ticket_id: object) -> dict[str, Any]:  # noqa: N802
         """collectTicket(id) -> {ready, output, closed, failed}; ready is nil for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            ticket = await self.service.run(self.service.get_ticket, tid)
+            ticket = await self.executor.run(self.service.get_ticket, tid)
         except NotFound:
             return {"ready": None, "output": None, "closed": None, "failed": None}
         data = await self._data(ticket.resource_id)
@@ -91,7 +92,7 @@ class ResallocApi:
         tid = _ticket_id(ticket_id)
         while True:
             try:
-                ticket = await self.service.wait_ticket(tid, WAIT_STEP)
+                ticket = await wait_ticket(self.executor, self.service, tid, WAIT_STEP)
             except NotFound as e:
                 raise RpcError(f"no such ticket {tid}") from e
             if ticket.resource_id is not None:
@@ -106,7 +107,7 @@ class ResallocApi:
         """closeTicket(id): give the resource back; fault 1 for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            await self.service.run_grouped(self.service.close_ticket, tid)
+            await self.executor.run_grouped(self.service.close_ticket, tid)
         except NotFound as e:
             raise RpcError(f"no such ticket {tid}") from e
 
@@ -114,7 +115,7 @@ class ResallocApi:
         if resource_id is None:
             return None
         try:
-            resource = await self.service.run(self.service.get_resource, resource_id)
+            resource = await self.executor.run(self.service.get_resource, resource_id)
         except NotFound:
             return None
         return resource.data
@@ -158,7 +159,7 @@ async def xmlrpc(request: Request) -> Response:
         params, name = loads(await request.body())
     except Exception as e:  # any malformed body, whatever the parser raises
         return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
-    api = ResallocApi(service_of(request), request)
+    api = ResallocApi(service_of(request), executor_of(request), request)
     method = api.methods().get(name or "")
     if method is None:
         return _reply(Fault(FAULT, f'method "{name}" is not supported'))

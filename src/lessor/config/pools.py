@@ -61,6 +61,14 @@ class PoolConfig(BaseModel):
     secret_data: bool = Field(
         False, description="never show resource data in listings or the web UI (lessor)"
     )
+    start_backoff: float = Field(
+        5, ge=0, description="seconds of pause after a failed cmd_new, doubling (lessor)"
+    )
+    start_backoff_max: float = Field(300, ge=0, description="the longest such pause (lessor)")
+    delete_backoff: float = Field(
+        10, ge=0, description="seconds before a failed cmd_delete is retried, doubling (lessor)"
+    )
+    delete_backoff_max: float = Field(3600, ge=0, description="the longest such wait (lessor)")
 
     @field_validator("tags", "tags_on_demand", mode="before")
     @classmethod
@@ -77,8 +85,7 @@ class PoolConfig(BaseModel):
             name=name,
             max=self.max,
             max_starting=self.max_starting,
-            # As resalloc: a pool with on-demand tags starts resources only for tickets.
-            max_prealloc=0 if self.tags_on_demand else self.max_prealloc,
+            max_prealloc=self.max_prealloc,
             start_delay=self.start_delay,
             tags=tuple(Tag(t.name, t.priority) for t in self.tags),
             tags_on_demand=tuple(Tag(t.name, t.priority) for t in self.tags_on_demand),
@@ -101,6 +108,10 @@ class PoolConfig(BaseModel):
             name_pattern=self.name_pattern,
             description=self.description,
             secret_data=self.secret_data,
+            start_backoff=self.start_backoff,
+            start_backoff_max=self.start_backoff_max,
+            delete_backoff=self.delete_backoff,
+            delete_backoff_max=self.delete_backoff_max,
         )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from lessor.domain.hooks import Hook
 from lessor.domain.states import ResourceState, TicketState
 from lessor.domain.values import Evolving
 
@@ -52,6 +53,12 @@ class Pool(Evolving):
     """Seconds a spare beyond `max_prealloc` may wait unused before it is deleted."""
     livecheck_timeout: float = 600.0
     """Seconds before cmd_livecheck is killed; a timeout counts as a failed check."""
+    start_backoff: float = 5.0
+    """Seconds of the pause after a failed cmd_new, doubling with each failure in a row."""
+    start_backoff_max: float = 300.0
+    delete_backoff: float = 10.0
+    """Seconds before a failed cmd_delete is retried, doubling with each failure in a row."""
+    delete_backoff_max: float = 3600.0
     drained: bool = False
     """An admin's drain: no new resources, spares deleted, assigned ones kept until closed."""
     drain_reason: str = ""
@@ -61,6 +68,15 @@ class Pool(Evolving):
     @property
     def tag_names(self) -> frozenset[str]:
         return frozenset(t.name for t in self.tags)
+
+    def command(self, hook: Hook) -> str | None:
+        """The pool's command line for the hook, if it has one."""
+        command: str | None = getattr(self, hook.value)
+        return command
+
+    def timeout(self, hook: Hook) -> float:
+        """Seconds the hook may run before it is killed (a failure, exit code 124)."""
+        return self.livecheck_timeout if hook is Hook.LIVECHECK else self.hook_timeout
 
     @property
     def reuses(self) -> bool:
@@ -99,10 +115,31 @@ class Resource(Evolving):
     """Set by an admin's hold: never assigned, never deleted, kept as it is for diagnosis."""
     reserved_for: int | None = None
     """The ticket an on-demand resource was started for; no other ticket takes it meanwhile."""
+    hook: str | None = None
+    """The hook running on it now (cmd_new, cmd_livecheck, …), claimed in the database so
+    that no second hook starts on it, by this server or another."""
+    hook_owner: str = ""
+    """The server that runs `hook`."""
+    hook_until: float | None = None
+    """When the claim on `hook` lapses unless its owner renews it (its owner died)."""
 
     @property
     def held(self) -> bool:
         return self.hold_reason is not None
+
+    @property
+    def busy(self) -> bool:
+        """A hook runs on it: it is handed out, checked or deleted only once that is done."""
+        return self.hook is not None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A hook claimed on a resource: which, by which server, until when (Resource.hook)."""
+
+    hook: str
+    owner: str
+    until: float
 
 
 @dataclass(frozen=True)
@@ -129,12 +166,11 @@ class Ticket(Evolving):
 class Snapshot:
     """Everything the planner may look at: no I/O happens while planning over it.
 
-    `busy` holds ids of resources with a hook in flight in this reconciler, so
-    the planner never asks for two hooks on one resource at once.
+    Every fact is one the database holds (a hook in flight is `Resource.hook`),
+    so any server planning over the same database plans with the same facts.
     """
 
     now: float
     pools: tuple[Pool, ...]
     resources: tuple[Resource, ...]
     tickets: tuple[Ticket, ...]
-    busy: frozenset[int] = field(default_factory=frozenset)

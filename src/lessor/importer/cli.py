@@ -93,21 +93,21 @@ def import_resalloc(
 def _write(url: str, takeover: Takeover) -> None:
     import sqlalchemy as sa
 
-    from lessor.store.sql import SqlStore
+    from lessor.server import build
 
     try:
-        store = SqlStore.connect(url)
+        parts = build(url, ())
     except (sa.exc.SQLAlchemyError, ValueError) as e:
         _fail(f"cannot open lessor's database {_safe(url)}: {str(e).splitlines()[0]}")
     try:
-        if not store.is_empty():
+        if not parts.store.is_empty():
             _fail(
                 f"lessor's database {_safe(url)} already has tickets or resources; "
                 "import into a new, empty database"
             )
-        store.adopt(takeover.tickets, takeover.resources)
+        parts.store.adopt(takeover.tickets, takeover.resources)
     finally:
-        store.close()
+        parts.close()
 
 
 def _summary(takeover: Takeover) -> list[str]:

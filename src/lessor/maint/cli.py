@@ -23,6 +23,7 @@ import click
 
 if TYPE_CHECKING:
     from lessor.domain.model import Resource
+    from lessor.server import Parts
     from lessor.service.core import LessorService
 
 EXIT_FAILED = 1
@@ -34,7 +35,7 @@ class MaintCtx:
     config_dir: Path | None
     db_url: str | None
     data_dir: Path | None
-    _service: LessorService | None = None
+    _parts: Parts | None = None
 
     def settings(self) -> tuple[str, Path]:
         """The database URL and the log directory of the server."""
@@ -49,10 +50,13 @@ class MaintCtx:
         cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
         return cfg.resolved_db_url(), cfg.resolved_logdir()
 
+    def parts(self) -> Parts:
+        if self._parts is None:
+            self._parts = _open(self.settings()[0])
+        return self._parts
+
     def service(self) -> LessorService:
-        if self._service is None:
-            self._service = _open(self.settings()[0])
-        return self._service
+        return self.parts().service
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -60,13 +64,12 @@ def _fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     sys.exit(code)
 
 
-def _open(url: str) -> LessorService:
+def _open(url: str) -> Parts:
     """The server's database as it is: never created or migrated from here."""
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from lessor.service.core import LessorService
-    from lessor.store.sql import SqlStore
+    from lessor.server import build
 
     try:
         parsed = make_url(url)
@@ -79,24 +82,23 @@ def _open(url: str) -> LessorService:
             "server's server.yaml, or --db URL"
         )
     try:
-        store = SqlStore.connect(url, migrate_schema=False)
-        store.list_tickets([])
+        parts = build(url, (), migrate=False)
+        parts.store.list_tickets([])
     except (sa.exc.SQLAlchemyError, ValueError) as e:
         _fail(f"cannot read the lessor database at {shown}: {str(e).splitlines()[0]}")
-    return LessorService(store, ())
+    return parts
 
 
 def _lookup(service: LessorService, key: str) -> Resource:
     """A resource by id or by name, as resalloc-maint accepts both."""
     from lessor.service.errors import NotFound
-    from lessor.store.sql import SqlStore
 
     if key.isdigit():
         try:
             return service.get_resource(int(key))
         except NotFound:
             pass
-    elif isinstance(service.store, SqlStore):
+    else:
         found = service.store.resource_by_name(key)
         if found is not None:
             return found
@@ -180,7 +182,8 @@ def resource_delete(
 
     if not (resources or everything or unused):
         _fail("give resource IDs or names, --all or --unused", EXIT_USAGE)
-    service = obj.service()
+    parts = obj.parts()
+    service = parts.service
     chosen = [_lookup(service, key) for key in resources]
     if everything:
         chosen += service.list_resources(list(LIVE_RESOURCE_STATES))
@@ -189,7 +192,7 @@ def resource_delete(
     failed = False
     for r in {r.id: r for r in chosen}.values():
         try:
-            service.delete_resource(r.id)
+            parts.executor.call(service.delete_resource, r.id)
         except ServiceError as e:
             click.echo(f"lessor maint: resource {r.id}: {e}", err=True)
             failed = True

@@ -33,15 +33,27 @@ class Livecheck:
 
 @dataclass(frozen=True)
 class Recycle:
-    """The ticket of a TAKEN resource ended: release it for reuse, or have it deleted."""
+    """The ticket of a TAKEN resource ended: release it for reuse, or have it deleted.
+
+    `release_hook`: with reuse, whether cmd_release must run first (RELEASING until it
+    has); without one the resource is UP for its sandbox at once.
+    """
 
     resource_id: int
     reuse: bool
+    release_hook: bool = False
 
 
 @dataclass(frozen=True)
 class Release:
     """Run cmd_release on a RELEASING resource, then it is UP again for its sandbox."""
+
+    resource_id: int
+
+
+@dataclass(frozen=True)
+class FinishRelease:
+    """A RELEASING resource whose pool has no cmd_release (any more): UP for its sandbox."""
 
     resource_id: int
 
@@ -56,9 +68,11 @@ class Retire:
 
 @dataclass(frozen=True)
 class Delete:
-    """Run (or retry) cmd_delete on a resource whose deletion was requested."""
+    """Run (or retry) cmd_delete on a resource whose deletion was requested; `hook`: whether
+    its pool has one (without, the resource is simply ENDED)."""
 
     resource_id: int
+    hook: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ Action = (
     | Livecheck
     | Recycle
     | Release
+    | FinishRelease
     | Retire
     | Delete
     | FailTicket

@@ -16,11 +16,17 @@ from lessor.planner import upkeep
 from lessor.planner.actions import Action, Assign, FailTicket, Plan, Recycle
 from lessor.planner.assign import assign
 from lessor.planner.starts import start
+from lessor.planner.timer import Timer
 from lessor.planner.view import View
 
 
 def plan(s: Snapshot) -> Plan:
-    actions, queue, v = _queue(s)
+    """Every action the rules call for now, in the order they are to be applied: tickets
+    that leave the queue (expired, unservable), hand-outs, starts, then the upkeep of
+    resources; when to plan again if nothing happens meanwhile (the earliest time a timed
+    rule falls due); and why each ticket left waiting waits."""
+    timer = Timer(s.now)
+    actions, queue, v = _queue(s, timer)
     assigned = list(assign(v, queue))
     actions += assigned
     taken = {a.resource_id for a in assigned}
@@ -28,21 +34,18 @@ def plan(s: Snapshot) -> Plan:
     waiting = [t for t in queue if t.id not in served]
     waiting_ids = frozenset(t.id for t in waiting)
 
-    started = start(v, waiting, taken)
+    started = start(v, waiting, taken, timer)
     actions += started.starts
     actions += upkeep.recycle(v)
-    actions += upkeep.maintain(v, taken, waiting_ids)
+    actions += upkeep.maintain(v, taken, waiting_ids, timer)
     actions += upkeep.report(v)
-    wake_at = upkeep.wake_at(v, taken, waiting_ids)
-    if started.delayed_until is not None and (wake_at is None or started.delayed_until < wake_at):
-        wake_at = started.delayed_until
-    return Plan(tuple(actions), wake_at, started.reasons)
+    return Plan(tuple(actions), timer.next, started.reasons)
 
 
 def assignments(s: Snapshot) -> list[Assign]:
     """The hand-outs of `plan(s)`, and nothing else: for a use case that only asks who
     gets what now (a new ticket, a spare at once), without paying for the upkeep rules."""
-    _, queue, v = _queue(s)
+    _, queue, v = _queue(s, Timer(s.now))
     return list(assign(v, queue))
 
 
@@ -51,10 +54,10 @@ def recycling(s: Snapshot) -> list[Recycle]:
     return list(upkeep.recycle(View.of(s, frozenset())))
 
 
-def _queue(s: Snapshot) -> tuple[list[Action], list[Ticket], View]:
+def _queue(s: Snapshot, timer: Timer) -> tuple[list[Action], list[Ticket], View]:
     """The actions for tickets that expire or can never be served (they leave the
     queue), the waiting tickets in queue order, and the view every rule plans with."""
-    expired = list(upkeep.expire(View.of(s, frozenset())))
+    expired = list(upkeep.expire(View.of(s, frozenset()), timer))
     actions: list[Action] = list(expired)
     gone = {a.ticket_id for a in expired}
     queue = queue_order([t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone])

@@ -14,7 +14,8 @@ from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import ACTIVE_TICKET_STATES, LIVE_RESOURCE_STATES, ResourceState
 from lessor.planner.actions import Start
 from lessor.planner.rank import asks_on_demand, by_rank
-from lessor.planner.upkeep import may_reuse
+from lessor.planner.timer import Timer
+from lessor.planner.upkeep import is_spare, may_reuse, spares_kept
 from lessor.planner.view import View, draining
 
 R = ResourceState
@@ -24,11 +25,9 @@ R = ResourceState
 class Starts:
     starts: list[Start] = field(default_factory=list)
     reasons: dict[int, str] = field(default_factory=dict)
-    delayed_until: float | None = None
-    """When a start held back by a pool's `start_delay` becomes possible."""
 
 
-def start(v: View, waiting: list[Ticket], taken: set[int]) -> Starts:
+def start(v: View, waiting: list[Ticket], taken: set[int], timer: Timer) -> Starts:
     """Start what the waiting tickets (in queue order), then the spares, need; within limits.
 
     A resource already starting (or being released in the ticket's own
@@ -43,15 +42,14 @@ def start(v: View, waiting: list[Ticket], taken: set[int]) -> Starts:
     behind: Counter[str] = Counter()
     for t in waiting:
         candidates = by_rank((p for p in v.s.pools if pool_serves(p, t.tags)), t.tags)
-        served, notes = ledger.serve(t, candidates, out.starts)
+        served, notes = ledger.serve(t, candidates, out.starts, timer)
         ahead = max((behind[p.name] for p in candidates), default=0)
         if ahead and not served:
             notes.append(f"{ahead} ahead of you in the queue")
         for p in candidates:
             behind[p.name] += 1
         out.reasons[t.id] = "; ".join(notes)
-    out.starts += ledger.top_up(taken)
-    out.delayed_until = ledger.delayed_until
+    out.starts += ledger.top_up(taken, timer)
     return out
 
 
@@ -65,7 +63,6 @@ class _Ledger:
     """Per pool, resources on their way to UP that no ticket counts on yet."""
     planned: Counter[str] = field(default_factory=Counter)
     last_start: dict[str, float] = field(default_factory=dict)
-    delayed_until: float | None = None
 
     @classmethod
     def of(cls, v: View, waiting_ids: frozenset[int]) -> _Ledger:
@@ -103,31 +100,24 @@ class _Ledger:
         left = self.last_start.get(p.name, 0.0) + p.start_delay - self.v.s.now
         return max(0.0, left)
 
-    def _note_delay_after_one(self, p: Pool) -> None:
-        at = self.v.s.now + p.start_delay
-        self.delayed_until = at if self.delayed_until is None else min(self.delayed_until, at)
-
-    def _note_delay(self, p: Pool) -> None:
-        at = self.v.s.now + self._delay_left(p)
-        self.delayed_until = at if self.delayed_until is None else min(self.delayed_until, at)
-
-    def room(self, p: Pool) -> int:
+    def room(self, p: Pool) -> tuple[int, float | None]:
+        """How many may start in `p` now, and when a start that `start_delay` holds back
+        may go (None: none is held back)."""
         if draining(p):
-            return 0
-        if self._delay_left(p) > 0:
-            self._note_delay(p)
-            return 0
+            return 0, None
+        left = self._delay_left(p)
+        if left > 0:
+            return 0, self.v.s.now + left
         n = self.planned[p.name]
         room = max(
             0, min(p.max - self.live[p.name] - n, p.max_starting - self.starting[p.name] - n)
         )
         if p.start_delay > 0 and room > 1:
-            self._note_delay_after_one(p)
-            return 1
-        return room
+            return 1, self.v.s.now + p.start_delay
+        return room, None
 
     def serve(
-        self, t: Ticket, candidates: list[Pool], starts: list[Start]
+        self, t: Ticket, candidates: list[Pool], starts: list[Start], timer: Timer
     ) -> tuple[bool, list[str]]:
         """Count on something coming, or start one; and what the ticket is told."""
         for p in candidates:
@@ -140,7 +130,9 @@ class _Ledger:
                 return True, [f"pool {p.name}: resource {r.id} starting for you"]
         notes = []
         for p in candidates:
-            why = self._why_not(p, t)
+            why, possible_at = self._why_not(p, t)
+            if possible_at is not None:
+                timer.remember(possible_at)
             if why:
                 notes.append(f"pool {p.name}: {why}")
                 continue
@@ -171,50 +163,50 @@ class _Ledger:
             and self.v.s.now - r.created_at < p.reuse_max_time
         )
 
-    def _why_not(self, p: Pool, t: Ticket) -> str:
-        """Why no resource can be started in `p` for `t` now; empty when one can."""
+    def _why_not(self, p: Pool, t: Ticket) -> tuple[str, float | None]:
+        """Why no resource can be started in `p` for `t` now (empty when one can), and when
+        one could be if only time holds it back."""
         if p.removed:
-            return "removed from pools.yaml"
+            return "removed from pools.yaml", None
         if p.drained:
-            return f"drained ({p.drain_reason})" if p.drain_reason else "drained"
+            return (f"drained ({p.drain_reason})" if p.drain_reason else "drained"), None
         if p.tags_on_demand and not asks_on_demand(p, t):
             names = ", ".join(repr(tag.name) for tag in p.tags_on_demand)
-            return f"starts resources only for tickets asking for {names}"
+            return f"starts resources only for tickets asking for {names}", None
         n = self.planned[p.name]
         if self.live[p.name] + n >= p.max:
-            return f"{self.live[p.name] + n}/{p.max} at max"
+            return f"{self.live[p.name] + n}/{p.max} at max", None
         if self.starting[p.name] + n >= p.max_starting:
-            return f"{self.starting[p.name] + n}/{p.max_starting} starting at once (max_starting)"
+            starting = self.starting[p.name] + n
+            return f"{starting}/{p.max_starting} starting at once (max_starting)", None
         left = self._delay_left(p)
         if left > 0:
-            self._note_delay(p)
-            return f"next start in {left:.0f}s (start_delay)"
-        return ""
+            return f"next start in {left:.0f}s (start_delay)", self.v.s.now + left
+        return "", None
 
-    def top_up(self, taken: set[int]) -> list[Start]:
-        """Keep `max_prealloc` spares ready while there is room under `max`."""
+    def top_up(self, taken: set[int], timer: Timer) -> list[Start]:
+        """Keep the pool's spares (spares_kept) ready while there is room under `max`."""
+        spares = Counter(
+            r.pool for r in self.v.s.resources if is_spare(self.v, r, taken, self.waiting_ids)
+        )
         starts = []
         for p in self.v.s.pools:
-            if draining(p) or p.tags_on_demand:
+            wanted = spares_kept(p)
+            if not wanted:
                 continue
-            spares = sum(1 for r in self.v.s.resources if self._is_spare(p, r, taken))
             unclaimed = sum(
                 1
                 for r in self.coming[p.name]
                 if r.state is R.STARTING
                 and not self.v.reserved_for_other(r, None, self.waiting_ids)
             )
-            extra = min(max(0, p.max_prealloc - spares - unclaimed), self.room(p))
+            missing = max(0, wanted - spares[p.name] - unclaimed)
+            if not missing:
+                continue
+            room, possible_at = self.room(p)
+            if possible_at is not None:
+                timer.remember(possible_at)
+            extra = min(missing, room)
             self.planned[p.name] += extra
             starts += [Start(p.name)] * extra
         return starts
-
-    def _is_spare(self, p: Pool, r: Resource, taken: set[int]) -> bool:
-        return (
-            r.pool == p.name
-            and r.state is R.UP
-            and r.sandbox is None
-            and not r.held
-            and r.id not in taken
-            and not self.v.reserved_for_other(r, None, self.waiting_ids)
-        )

@@ -1,4 +1,9 @@
-"""Everything a resource needs besides a ticket: recycling, trimming, checks, deletion, expiry."""
+"""Everything a resource needs besides a ticket: recycling, trimming, checks, deletion, expiry.
+
+Each rule of docs/policy.md that is not about who gets what is a named
+predicate or generator here; the timed ones ask the plan's Timer whether
+they are due, which is how the plan knows when to wake next.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +16,23 @@ from lessor.planner.actions import (
     Action,
     Delete,
     ExpireTicket,
+    FinishRelease,
     Livecheck,
     Recycle,
     Release,
     ReportOnTicket,
     Retire,
 )
-from lessor.planner.view import View, draining
+from lessor.planner.timer import Timer
+from lessor.planner.view import View, dead, draining
 
 R = ResourceState
 
 
-def expire(v: View) -> Iterator[ExpireTicket]:
-    """Active tickets whose TTL ran out: their owner stopped renewing them."""
+def expire(v: View, timer: Timer) -> Iterator[ExpireTicket]:
+    """Leases: an active ticket whose TTL ran out without a renewal is closed."""
     for t in v.s.tickets:
-        if t.state in ACTIVE_TICKET_STATES and t.expires_at is not None and t.expires_at <= v.s.now:
+        if t.state in ACTIVE_TICKET_STATES and timer.due(t.expires_at):
             ttl = f" of {t.ttl:g}s" if t.ttl is not None else ""
             yield ExpireTicket(t.id, f"expired: not extended within its TTL{ttl}")
 
@@ -35,16 +42,19 @@ def recycle(v: View) -> Iterator[Recycle]:
     active = {t.id for t in v.s.tickets if t.state in ACTIVE_TICKET_STATES}
     by_id = {t.id: t for t in v.s.tickets}
     for r in v.s.resources:
-        if r.state is not R.TAKEN or r.ticket_id in active or r.id in v.s.busy or r.held:
+        if r.state is not R.TAKEN or r.ticket_id in active or r.busy or r.held:
             continue
         ticket = by_id.get(r.ticket_id) if r.ticket_id is not None else None
         sandbox = ticket.sandbox if ticket else r.sandbox
         pool = v.pools.get(r.pool)
-        yield Recycle(r.id, reuse=pool is not None and may_reuse(pool, r, sandbox, v.s.now))
+        if pool is not None and may_reuse(pool, r, sandbox, v.s.now):
+            yield Recycle(r.id, reuse=True, release_hook=needs_release_hook(pool))
+        else:
+            yield Recycle(r.id, reuse=False)
 
 
 def may_reuse(pool: Pool, r: Resource, sandbox: str | None, now: float) -> bool:
-    """Reuse only within one sandbox, within the pool's limits, and never a dead resource."""
+    """Sandbox reuse: only within one sandbox, within the pool's limits, never a dead one."""
     if not pool.reuses or sandbox is None or draining(pool) or dead(pool, r):
         return False
     if pool.reuse_max_count and r.releases + 1 > pool.reuse_max_count:
@@ -52,88 +62,116 @@ def may_reuse(pool: Pool, r: Resource, sandbox: str | None, now: float) -> bool:
     return now - r.created_at < pool.reuse_max_time
 
 
-def dead(pool: Pool, r: Resource) -> bool:
-    return bool(pool.cmd_livecheck) and r.livecheck_failures >= pool.livecheck_attempts
+def needs_release_hook(pool: Pool) -> bool:
+    """A released resource is UP for its sandbox only after cmd_release, if the pool has one."""
+    return bool(pool.cmd_release)
 
 
-def maintain(v: View, taken: set[int], waiting_ids: frozenset[int]) -> Iterator[Action]:
+def spares_kept(pool: Pool) -> int:
+    """The spares a pool keeps ready: `max_prealloc`, none for an on-demand pool."""
+    return 0 if pool.tags_on_demand or draining(pool) else pool.max_prealloc
+
+
+def maintain(
+    v: View, taken: set[int], waiting_ids: frozenset[int], timer: Timer
+) -> Iterator[Action]:
     """Retire what is not needed, check what is ready or in use, release, delete."""
     active = {t.id for t in v.s.tickets if t.state in ACTIVE_TICKET_STATES}
-    idle = _idle_surplus(v, taken, waiting_ids)
+    idle = _idle_surplus(v, taken, waiting_ids, timer)
     for r in v.s.resources:
         pool = v.pools.get(r.pool)
-        if r.id in v.s.busy or r.id in taken or pool is None or r.held:
+        if r.busy or r.id in taken or pool is None or r.held:
             continue
         if r.state is R.UP:
-            reason = _retire_reason(pool, r, v.s.now) or idle.get(r.id, "")
+            reason = _retire_reason(pool, r, timer) or idle.get(r.id, "")
             if reason:
                 yield Retire(r.id, reason)
-            elif _livecheck_due(pool, r, v.s.now):
+            elif _livecheck_due(pool, r, timer):
                 yield Livecheck(r.id)
         elif r.state is R.TAKEN and r.ticket_id in active:
-            if _livecheck_due(pool, r, v.s.now):
+            if _livecheck_due(pool, r, timer):
                 yield Livecheck(r.id)
         elif r.state is R.RELEASING:
-            yield Release(r.id)
-        elif r.state is R.DELETE_REQUESTED and r.next_attempt_at <= v.s.now:
-            yield Delete(r.id)
+            yield Release(r.id) if needs_release_hook(pool) else FinishRelease(r.id)
+        elif r.state is R.DELETE_REQUESTED and timer.due(r.next_attempt_at):
+            yield Delete(r.id, hook=bool(pool.cmd_delete))
 
 
-def _retire_reason(pool: Pool, r: Resource, now: float) -> str:
+def _retire_reason(pool: Pool, r: Resource, timer: Timer) -> str:
+    """Why an UP resource goes (empty: it stays): drained, dead, its reuse window over."""
     if pool.removed:
         return "its pool was removed from pools.yaml"
     if pool.drained:
         return "its pool is drained"
+    if dead(pool, r):
+        return f"{r.livecheck_failures} livechecks failed in a row: {r.message}"
     if r.sandbox is None:
         return ""
-    if now - r.state_since >= pool.reuse_opportunity_time:
+    if timer.due(r.state_since + pool.reuse_opportunity_time):
         return "no ticket of its sandbox came within reuse_opportunity_time"
-    if now - r.created_at >= pool.reuse_max_time:
+    if timer.due(r.created_at + pool.reuse_max_time):
         return "older than reuse_max_time"
     return ""
 
 
-def _spares_beyond_demand(
+def spares_beyond_demand(
     v: View, taken: set[int], waiting_ids: frozenset[int]
 ) -> dict[str, list[Resource]]:
-    """Per pool, the ready unreserved spares beyond `max_prealloc`: the longest idle ones."""
+    """Gradual allocation: per pool, the ready unreserved spares beyond those it keeps (the
+    longest idle ones; the freshest are kept)."""
     spares: dict[str, list[Resource]] = defaultdict(list)
     for r in v.s.resources:
-        if (
-            r.state is R.UP
-            and r.sandbox is None
-            and not r.held
-            and r.id not in taken
-            and not v.reserved_for_other(r, None, waiting_ids)
-        ):
+        if is_spare(v, r, taken, waiting_ids):
             spares[r.pool].append(r)
     surplus: dict[str, list[Resource]] = {}
     for name, rs in spares.items():
         pool = v.pools.get(name)
         if pool is None or draining(pool):
             continue
-        keep = 0 if pool.tags_on_demand else pool.max_prealloc
-        rs.sort(key=lambda r: (-r.state_since, -r.id))  # the freshest are kept
-        surplus[name] = rs[keep:]
+        rs.sort(key=lambda r: (-r.state_since, -r.id))
+        surplus[name] = rs[spares_kept(pool) :]
     return surplus
 
 
-def _idle_surplus(v: View, taken: set[int], waiting_ids: frozenset[int]) -> dict[int, str]:
+def is_spare(v: View, r: Resource, taken: set[int], waiting_ids: frozenset[int]) -> bool:
+    """An UP resource of no sandbox that no ticket has or waits for (held or dead ones are
+    not)."""
+    pool = v.pools.get(r.pool)
+    return (
+        r.state is R.UP
+        and r.sandbox is None
+        and not r.held
+        and r.id not in taken
+        and not v.reserved_for_other(r, None, waiting_ids)
+        and not (pool is not None and dead(pool, r))
+    )
+
+
+def _idle_surplus(
+    v: View, taken: set[int], waiting_ids: frozenset[int], timer: Timer
+) -> dict[int, str]:
     out = {}
-    for name, rs in _spares_beyond_demand(v, taken, waiting_ids).items():
+    for name, rs in spares_beyond_demand(v, taken, waiting_ids).items():
         pool = v.pools[name]
         for r in rs:
-            if v.s.now - r.state_since >= pool.idle_time:
+            if timer.due(r.state_since + pool.idle_time):
                 out[r.id] = f"spare beyond max_prealloc, unused for idle_time ({pool.idle_time:g}s)"
     return out
 
 
-def _livecheck_due(pool: Pool, r: Resource, now: float) -> bool:
-    return bool(pool.cmd_livecheck) and livecheck_at(pool, r) <= now
+def _livecheck_due(pool: Pool, r: Resource, timer: Timer) -> bool:
+    return bool(pool.cmd_livecheck) and timer.due(livecheck_at(pool, r))
 
 
 def livecheck_at(pool: Pool, r: Resource) -> float:
     return (r.last_livecheck or r.state_since) + pool.livecheck_period
+
+
+def delete_retry_at(pool: Pool, attempts: int, now: float) -> float:
+    """A failed cmd_delete is retried after `delete_backoff` seconds, doubling with each
+    failure in a row, at most `delete_backoff_max`: never forgotten, never hammered."""
+    pause: float = pool.delete_backoff * 2 ** max(0, attempts - 1)
+    return now + min(pool.delete_backoff_max, pause)
 
 
 def report(v: View) -> Iterator[ReportOnTicket]:
@@ -161,28 +199,3 @@ def _dead_prefix(r: Resource) -> str:
 def dead_message(r: Resource) -> str:
     why = f": {r.message}" if r.message else ""
     return f"{_dead_prefix(r)} ({r.livecheck_failures} livechecks failed in a row){why}"
-
-
-def wake_at(v: View, taken: set[int], waiting_ids: frozenset[int]) -> float | None:
-    """The earliest future moment at which a timed rule will fire."""
-    times: list[float] = []
-    for r in v.s.resources:
-        pool = v.pools.get(r.pool)
-        if pool is None or r.held:
-            continue
-        if r.state in (R.UP, R.TAKEN) and pool.cmd_livecheck:
-            times.append(livecheck_at(pool, r))
-        if r.state is R.UP and r.sandbox is not None:
-            times.append(r.state_since + pool.reuse_opportunity_time)
-            times.append(r.created_at + pool.reuse_max_time)
-        if r.state is R.DELETE_REQUESTED:
-            times.append(r.next_attempt_at)
-    for name, rs in _spares_beyond_demand(v, taken, waiting_ids).items():
-        times += [r.state_since + v.pools[name].idle_time for r in rs]
-    times += [
-        t.expires_at
-        for t in v.s.tickets
-        if t.state in ACTIVE_TICKET_STATES and t.expires_at is not None
-    ]
-    future = [t for t in times if t > v.s.now]
-    return min(future) if future else None

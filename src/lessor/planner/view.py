@@ -28,17 +28,24 @@ class View:
         )
 
     def free(self, r: Resource) -> bool:
-        """An UP resource that may be handed out: not held, not mid-hook, its pool not drained."""
+        """An UP resource that may be handed out: not held, not mid-hook, not dead, its pool
+        not drained."""
         pool = self.pools.get(r.pool)
         return (
             r.state is R.UP
             and not r.held
-            and r.id not in self.s.busy
+            and not r.busy
             and pool is not None
             and not draining(pool)
+            and not dead(pool, r)
         )
 
 
 def draining(pool: Pool) -> bool:
     """Drained by an admin, or removed from pools.yaml: it only winds down."""
     return pool.drained or pool.removed
+
+
+def dead(pool: Pool, r: Resource) -> bool:
+    """Livechecks: dead after `livecheck_attempts` failures in a row."""
+    return bool(pool.cmd_livecheck) and r.livecheck_failures >= pool.livecheck_attempts

@@ -6,12 +6,9 @@ them runs a hook or waits on one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import pool_serves, unservable_tags
@@ -19,15 +16,15 @@ from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
 from lessor.planner.plan import assignments, no_pool_message, recycling
 from lessor.service import events
+from lessor.service.apply import Applier
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
+from lessor.service.executor import writes
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
 from lessor.service.signals import SOON, UPKEEP, Signals
 from lessor.store.interface import Store
 
 R = ResourceState
-P = ParamSpec("P")
-V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -45,70 +42,27 @@ class Holding:
 
 
 class LessorService(PolicyCases):
+    """The use cases over one store. They open no transactions and do not know where they
+    run: an executor runs each (as one transaction if it is marked `@writes`)."""
+
     def __init__(
         self,
         store: Store,
         pools: tuple[Pool, ...],
         signals: Signals | None = None,
         clock: Callable[[], float] = time.time,
+        owner: str = "",
     ) -> None:
         self.store = store
         self.pools = pools
         self.signals = signals or Signals()
         self.clock = clock
-        self.busy: set[int] = set()
-        """Resources with a hook in flight (the reconciler's); never handed out meanwhile."""
         self.metrics = Metrics()
-        self.waiting_reasons: dict[int, str] = {}
-        """Why each open ticket still waits, as the reconciler's last plan said."""
-        store.on_events = self._events_committed
+        self.applier = Applier(store, owner)
+        """Applies plans and hook outcomes; `owner` names this server in its hook claims."""
 
-    async def run(self, use_case: Callable[P, V], *args: P.args, **kwargs: P.kwargs) -> V:
-        """Call a use case from the event loop.
-
-        On a store whose calls are short local file I/O (SQLite) it runs right
-        here: a hop to a worker thread costs more than the call itself and
-        halves the requests a server answers. Otherwise (PostgreSQL, a network
-        away) it runs in a worker thread, so the loop never waits on a socket.
-        """
-        if self.store.inline:
-            return use_case(*args, **kwargs)
-        return await asyncio.to_thread(use_case, *args, **kwargs)
-
-    async def run_grouped(self, use_case: Callable[P, V], *args: P.args, **kwargs: P.kwargs) -> V:
-        """Call a use case that answers a request and writes (open, close a ticket).
-
-        On SQLite the use cases of the requests answered in one turn of the
-        event loop share one transaction (see Store.part): a commit costs as
-        much as a use case, and a busy server commits once for several. The
-        call returns once that transaction has committed, so no answer tells
-        of a change that could still be lost; its signals (waiters, the
-        reconciler) go out then too. Elsewhere it is `run`.
-        """
-        if not self.store.inline:
-            return await self.run(use_case, *args, **kwargs)
-        loop = asyncio.get_running_loop()
-        with self.store.part() as part:
-            if part.first:  # whatever this part's fate, the group is committed next turn
-                loop.call_soon(self.store.commit_group)
-            with self.signals.held() as held:
-                result = use_case(*args, **kwargs)
-        committed = loop.create_future()
-
-        def told(error: BaseException | None) -> None:
-            self.signals.release(held)
-            if committed.done():  # the request went away meanwhile
-                return
-            if error is None:
-                committed.set_result(None)
-            else:
-                committed.set_exception(error)
-
-        part.on_commit.append(told)
-        await committed
-        return result
-
-    def _events_committed(self, batch: list[Event]) -> None:
+    def events_committed(self, batch: list[Event]) -> None:
+        """Called by the store's unit of work once a transaction's events are committed."""
         self.metrics.observe(batch)
         self.signals.events_recorded()
 
@@ -120,17 +74,18 @@ class LessorService(PolicyCases):
         pool = self.pool(pool_name)
         return pool is not None and pool.secret_data
 
-    def snapshot(self, busy: frozenset[int]) -> Snapshot:
+    def snapshot(self) -> Snapshot:
+        """Everything the planner looks at, as the database has it now."""
         return Snapshot(
             now=self.clock(),
             pools=self.effective_pools(),
             resources=tuple(self.store.live_resources()),
             tickets=tuple(self.store.tickets_for_snapshot()),
-            busy=busy,
         )
 
     # ---- tickets -------------------------------------------------------
 
+    @writes
     def open_ticket(
         self,
         tags: list[str],
@@ -147,9 +102,8 @@ class LessorService(PolicyCases):
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
         unique = list(dict.fromkeys(tags))
-        with self.store.atomic():
-            ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
-            held = self._assign_at_once(ticket)
+        ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
+        held = self._assign_at_once(ticket)
         # taken at once: only the spares to top up; else the reconciler must find it one
         self.signals.wake_reconciler(UPKEEP if held.resource is not None else 0.0)
         return held
@@ -167,30 +121,16 @@ class LessorService(PolicyCases):
         serving = [p.name for p in pools if pool_serves(p, ticket.tags)]
         if not serving or self.store.open_tickets_before(ticket.id):
             return Holding(ticket, None)
-        # The busy ones are skipped, so one more than those must be read to be sure of one.
-        candidates = self.store.spares(serving, ticket.sandbox, len(self.busy) + 1)
-        spares = tuple(r for r in candidates if r.id not in self.busy)
+        # The planner's first choice in each pool is the first of these (see Store.spares).
+        spares = tuple(self.store.spares(serving, ticket.sandbox, 1))
         if not spares:
             return Holding(ticket, None)
         now = self.clock()
-        decided = assignments(Snapshot(now, pools, spares, (ticket,), frozenset(self.busy)))
-        for action in decided:
-            if action.ticket_id == ticket.id and self.store.assign_opened(
-                ticket, action.resource_id, now
-            ):
-                # exactly what the guarded update wrote; no need to read it back
-                ticket = ticket.evolve(
-                    state=TicketState.ASSIGNED, resource_id=action.resource_id, assigned_at=now
-                )
-                spare = next(r for r in spares if r.id == action.resource_id)
-                taken = spare.evolve(
-                    state=R.TAKEN,
-                    ticket_id=ticket.id,
-                    sandbox=ticket.sandbox,
-                    state_since=now,
-                    reserved_for=None,
-                )
-                return Holding(ticket, taken)
+        for action in assignments(Snapshot(now, pools, spares, (ticket,))):
+            spare = next(r for r in spares if r.id == action.resource_id)
+            taken = self.store.assign_opened(ticket, spare, now)
+            if taken is not None:
+                return Holding(*taken)
         return Holding(ticket, None)
 
     def get_ticket(self, ticket_id: int) -> Ticket:
@@ -199,38 +139,22 @@ class LessorService(PolicyCases):
             raise NotFound(f"ticket {ticket_id} does not exist")
         return ticket
 
-    async def wait_ticket(self, ticket_id: int, timeout: float) -> Ticket:
-        """The ticket as soon as it is no longer OPEN, or as it is after `timeout` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            change = self.signals.watch_ticket(ticket_id)
-            try:
-                ticket = await self.run(self.get_ticket, ticket_id)
-                remaining = deadline - loop.time()
-                if ticket.state is not TicketState.OPEN or remaining <= 0:
-                    return ticket
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(change), remaining)
-            finally:
-                change.cancel()
-
+    @writes
     def close_ticket(self, ticket_id: int) -> Holding:
         """Close it, and give its resource back in the same transaction when no hook has to
         run for that: a resource reused without cmd_release is ready for the next ticket of
         its sandbox at once, with no reconciler pass in between."""
-        with self.store.atomic():
-            now = self.clock()
-            closed = self.store.close_ticket(ticket_id, now)
-            if closed is None:  # closed already (or no such ticket: NotFound)
-                ticket = self.get_ticket(ticket_id)
-                return Holding(ticket, self.resource_of(ticket))
-            ticket, resource = closed
-            resource = self._recycle_at_once(ticket, resource, now)
+        now = self.clock()
+        closed = self.store.close_ticket(ticket_id, now)
+        if closed is None:  # closed already (or no such ticket: NotFound)
+            ticket = self.get_ticket(ticket_id)
+            return Holding(ticket, self.resource_of(ticket))
+        ticket, resource = closed
+        resource = self._recycle_at_once(ticket, resource, now)
         self.signals.ticket_changed(ticket_id)
         reused = resource is not None and resource.state is R.UP
         # a resource up again at once matters now only to tickets that wait
-        self.signals.wake_reconciler(UPKEEP if reused and not self.waiting_reasons else SOON)
+        self.signals.wake_reconciler(UPKEEP if reused and not self.signals.waiting else SOON)
         return Holding(ticket, resource)
 
     def _recycle_at_once(
@@ -242,24 +166,14 @@ class LessorService(PolicyCases):
         reuse stay in one place; whatever needs a hook (cmd_release,
         cmd_delete) is left to the reconciler, which the close wakes.
         """
-        if resource is None or resource.state is not R.TAKEN or resource.id in self.busy:
+        if resource is None or resource.state is not R.TAKEN or resource.busy:
             return resource
-        pools = self.recent_pools()
-        snapshot = Snapshot(now, pools, (resource,), (ticket,), frozenset(self.busy))
+        snapshot = Snapshot(now, self.recent_pools(), (resource,), (ticket,))
         recycle = next(iter(recycling(snapshot)), None)
         if recycle is None:
             return resource
-        pool = next((p for p in pools if p.name == resource.pool), None)
-        if (
-            recycle.reuse
-            and ticket.sandbox is not None
-            and pool is not None
-            and not pool.cmd_release
-        ):
-            return self.store.reuse_at_once(resource, ticket.id, ticket.sandbox, now) or resource
-        if not self.store.recycle(resource.id, recycle.reuse, ticket.sandbox, now):
-            return resource
-        return self.store.get_resource(resource.id)
+        reused = self.applier.recycle(recycle, resource, ticket, now)
+        return reused if reused is not None else self.store.get_resource(resource.id)
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
         return self.store.list_tickets(states)
@@ -281,6 +195,7 @@ class LessorService(PolicyCases):
     ) -> list[Resource]:
         return self.store.list_resources(states, pool)
 
+    @writes
     def delete_resource(self, resource_id: int) -> Resource:
         """Ask for deletion; cmd_delete runs as soon as no other hook runs on it."""
         resource = self.get_resource(resource_id)
@@ -303,10 +218,6 @@ class LessorService(PolicyCases):
     def list_events(self, f: EventFilter) -> list[Event]:
         return self.store.list_events(f)
 
-    def follow_events(self, f: EventFilter, heartbeat: float = 15.0) -> AsyncIterator[list[Event]]:
-        """Batches of new matching events as they are committed (see events.follow)."""
-        return events.follow(self.store, self.signals, f, heartbeat)
-
     def history(self, hours: float, points: int = 73) -> events.History:
         now = self.clock()
         return events.history(self.store, now - hours * 3600, now, points)
@@ -321,6 +232,7 @@ class LessorService(PolicyCases):
         counts = self.store.pool_counts()
         return [PoolStatus(p, dict(counts.get(p.name, {}))) for p in self.effective_pools()]
 
+    @writes
     def set_pools(self, pools: tuple[Pool, ...]) -> None:
         self.pools = pools
         self.signals.wake_reconciler()

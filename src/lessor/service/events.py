@@ -1,4 +1,4 @@
-"""Reading the event log: following it live, and replaying it into a history of counts.
+"""Reading the event log: replaying it into a history of counts (following it: waiting.py).
 
 Recording is the store's job (each transition writes its event in its own
 transaction) plus the reconciler's for hook runs, through `hook_started` and
@@ -7,14 +7,12 @@ transaction) plus the reconciler's for hook runs, through `hook_started` and
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, state_after
-from lessor.domain.events import EventKind as K
-from lessor.domain.states import ResourceState
-from lessor.service.signals import Signals
+from lessor.domain.events import Event, EventFilter
+from lessor.domain.kinds import EventKind as K
+from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, state_after
 from lessor.store.interface import Store
 
 TICKET_DONE_WAITING = frozenset(
@@ -61,34 +59,6 @@ def hook_finished(
             "ok": exit_code == 0,
         },
     )
-
-
-async def follow(
-    store: Store, signals: Signals, f: EventFilter, heartbeat: float
-) -> AsyncIterator[list[Event]]:
-    """Batches of matching events newer than `f.after_id`, each as soon as it is committed.
-
-    Woken by the store's commit (through `signals`), never by polling; an
-    empty batch comes after `heartbeat` idle seconds, which keeps proxies
-    from closing the stream and also picks up events written by other
-    servers on a shared database, whose commits do not wake this one.
-    """
-    after = f.after_id or 0
-    while True:
-        change = signals.watch_events()
-        try:
-            batch = await asyncio.to_thread(store.list_events, f.evolve(after_id=after, limit=PAGE))
-            if not batch:
-                try:
-                    await asyncio.wait_for(asyncio.shield(change), heartbeat)
-                    continue  # woken by a commit: read what it wrote
-                except TimeoutError:
-                    pass  # idle: the caller sends a keep-alive
-        finally:
-            change.cancel()
-        if batch:
-            after = batch[-1].id
-        yield batch
 
 
 @dataclass(frozen=True)

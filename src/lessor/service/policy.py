@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from lessor.config.yamlfile import ConfigError
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceState, TicketState
-from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
 from lessor.service.errors import Conflict, InvalidRequest, NotFound
+from lessor.service.executor import writes
 from lessor.service.signals import Signals
 from lessor.store.interface import Store
 
@@ -48,11 +48,9 @@ class PolicyCases:
     signals: Signals
     clock: Callable[[], float]
     pools: tuple[Pool, ...]
-    busy: set[int]
+    snapshot: Callable[[], Snapshot]
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again (set by the server); without it there is nothing to reload."""
-    waiting_reasons: dict[int, str]
-    """Why each open ticket waited at the reconciler's last pass (it sets this)."""
     _last_pools: tuple[Pool, ...] | None = None
 
     # ---- pools as configured, drained, removed ------------------------------
@@ -88,6 +86,7 @@ class PolicyCases:
         """
         return self._last_pools if self._last_pools is not None else self.effective_pools()
 
+    @writes
     def remember_pools(self) -> None:
         """Keep the configured pools' definitions, so a pool removed later can still wind down."""
         self.store.save_pool_definitions(self.pools, self.clock())
@@ -98,6 +97,7 @@ class PolicyCases:
             raise NotFound(f"pool {name!r} does not exist")
         return pool
 
+    @writes
     def drain_pool(self, name: str, reason: str = "") -> Pool:
         """No new resources, spares deleted, assigned ones kept until their tickets close."""
         pool = self._effective_pool(name)
@@ -106,6 +106,7 @@ class PolicyCases:
             self.signals.wake_reconciler()
         return self._effective_pool(name)
 
+    @writes
     def undrain_pool(self, name: str) -> Pool:
         pool = self._effective_pool(name)
         if pool.removed:
@@ -114,6 +115,7 @@ class PolicyCases:
         self.signals.wake_reconciler()
         return self._effective_pool(name)
 
+    @writes
     def reload_pools(self) -> Reloaded:
         """Read pools.yaml again and use it from the next pass on; a removed pool drains.
 
@@ -147,6 +149,7 @@ class PolicyCases:
         )
         return result
 
+    @writes
     def reload_in_background(self) -> None:
         """For SIGHUP: reload, and log the error instead of raising it."""
         try:
@@ -156,6 +159,7 @@ class PolicyCases:
 
     # ---- leases --------------------------------------------------------
 
+    @writes
     def extend_ticket(self, ticket_id: int, ttl: float | None = None) -> Ticket:
         """Renew a lease for `ttl` seconds from now (by default the ticket's own TTL)."""
         check_ttl(ttl)
@@ -180,6 +184,7 @@ class PolicyCases:
 
     # ---- holds ---------------------------------------------------------
 
+    @writes
     def hold_resource(self, resource_id: int, reason: str) -> Resource:
         """Keep a resource as it is for diagnosis: never assigned, never deleted, until unheld."""
         reason = reason.strip() or "held by an admin"
@@ -191,6 +196,7 @@ class PolicyCases:
         self.signals.wake_reconciler()
         return self._resource(resource_id)
 
+    @writes
     def unhold_resource(self, resource_id: int) -> Resource:
         resource = self._resource(resource_id)
         if resource.held and not self.store.unhold_resource(resource_id, self.clock()):
@@ -209,26 +215,11 @@ class PolicyCases:
     def why_waiting(self, tickets: Collection[Ticket]) -> dict[int, str]:
         """Why each of these open tickets has no resource yet, in the planner's words.
 
-        The reconciler's last pass says it for the tickets it saw; tickets
-        newer than that pass get a plan of their own.
+        A plan of the database as it is now says it, so every server sharing
+        the database says the same; only when a ticket is open at all.
         """
         waiting = [t for t in tickets if t.state is TicketState.OPEN]
-        known = self.waiting_reasons
-        reasons = {t.id: known[t.id] for t in waiting if t.id in known}
-        if len(reasons) < len(waiting):
-            fresh = self._plan_now().reasons
-            for t in waiting:
-                if t.id not in reasons:
-                    reasons[t.id] = fresh.get(t.id) or SERVED_NOW
-        return reasons
-
-    def _plan_now(self) -> Plan:
-        return plan(
-            Snapshot(
-                now=self.clock(),
-                pools=self.effective_pools(),
-                resources=tuple(self.store.live_resources()),
-                tickets=tuple(self.store.tickets_for_snapshot()),
-                busy=frozenset(self.busy),
-            )
-        )
+        if not waiting:
+            return {}
+        fresh = plan(self.snapshot()).reasons
+        return {t.id: fresh.get(t.id) or SERVED_NOW for t in waiting}

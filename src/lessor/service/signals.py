@@ -1,15 +1,18 @@
 """In-process wake-ups: a new or closed ticket wakes the reconciler; an assignment wakes waiters.
 
-Use cases run in worker threads (sync API handlers) and in the reconciler; the
-waiters are coroutines on the server's event loop. Everything that crosses
-from a thread to the loop goes through `call_soon_threadsafe`, so waking is
-immediate and never polled.
+Use cases run on the event loop (SQLite) or in worker threads (PostgreSQL);
+the waiters are coroutines on the server's event loop. Everything that
+crosses from a thread to the loop goes through `call_soon_threadsafe`, so
+waking is immediate and never polled. A use case signals as it goes; the
+executor defers those signals until its transaction has committed
+(`deferred`), so a waiter woken never reads the state from before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -31,7 +34,11 @@ class Signals:
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
         self._event_waiters: set[asyncio.Future[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._held: list[Signal] | None = None
+        self._local = threading.local()
+        """Per thread: `deferred`, the signals of the transaction running there."""
+        self.waiting = False
+        """Whether the reconciler's last pass left tickets waiting. A hint, deciding nothing
+        but how soon a resource freed at once wakes the next pass (SOON, else UPKEEP)."""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the server's loop; must be called from inside it."""
@@ -39,26 +46,34 @@ class Signals:
         self._wake_async = asyncio.Event()
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[list[Signal]]:
-        """Signals sent on the loop inside the block wait in the list it yields.
+    def deferred(self) -> Iterator[list[Signal]]:
+        """Signals sent on this thread inside the block wait in the list it yields.
 
-        A use case whose transaction commits later (a part of a group
-        commit) signals as it goes; were a waiter woken before the commit, it
+        Were a waiter woken before its use case's transaction commits, it
         would read the old state, wait again, and miss the change. Whoever
-        holds them calls `release` once the writes are committed.
+        defers calls `send` once the writes are committed, and drops the
+        list when they are not. Nested blocks share the outer list.
         """
-        assert self._held is None, "signals are held already"
-        held: list[Signal] = []
-        self._held = held
+        outer: list[Signal] | None = getattr(self._local, "deferred", None)
+        if outer is not None:
+            yield outer
+            return
+        pending: list[Signal] = []
+        self._local.deferred = pending
         try:
-            yield held
+            yield pending
         finally:
-            self._held = None
+            self._local.deferred = None
 
-    @staticmethod
-    def release(held: list[Signal]) -> None:
-        for fn in held:
-            fn()
+    @property
+    def deferring(self) -> bool:
+        """Whether signals sent on this thread now are deferred."""
+        return getattr(self._local, "deferred", None) is not None
+
+    def send(self, pending: list[Signal]) -> None:
+        """Send signals deferred until a commit (see `deferred`)."""
+        for fn in pending:
+            self._dispatch(fn)
 
     # -- reconciler ------------------------------------------------------
 
@@ -144,15 +159,19 @@ class Signals:
                 del self._waiters[ticket_id]
 
     def _call(self, fn: Signal) -> None:
+        pending: list[Signal] | None = getattr(self._local, "deferred", None)
+        if pending is not None:
+            pending.append(fn)
+        else:
+            self._dispatch(fn)
+
+    def _dispatch(self, fn: Signal) -> None:
         assert self._loop is not None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
-            if self._held is not None:
-                self._held.append(fn)
-            else:
-                fn()
+            fn()
         elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)

@@ -1,10 +1,14 @@
-"""A discrete-event replay of a ticket trace through the real planner.
+"""A discrete-event replay of a ticket trace through the real service, planner and apply code.
 
-Time is simulated: hooks take the durations the workload gives, tickets
-arrive and close on the trace's schedule, and at every moment something
-happens the real `plan()` decides, exactly as the reconciler would ask it,
-until it has nothing more to do. Livechecks always pass (they do not change
-who waits how long), so pools are replayed without cmd_livecheck.
+Time is simulated; everything else is the server's own: tickets are opened
+and closed by the service's use cases (the fast path of a spare at once,
+the recycling of a closed ticket's resource), on a memory store, and at
+every moment something happens the real `plan()` decides and the real
+applier (service/apply.py) applies its actions, exactly as the reconciler
+would, until there is nothing more to do. Only the hooks are pretended:
+each takes the duration the workload gives it and succeeds. Livechecks
+always pass (they do not change who waits how long), so pools are replayed
+without cmd_livecheck.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from lessor.domain.matching import offered_tag_names
-from lessor.domain.model import Pool, Resource, Snapshot, Ticket
+from lessor.domain.hooks import Hook
+from lessor.domain.model import Pool, Snapshot
 from lessor.domain.states import ResourceState, TicketState
-from lessor.planner import actions as act
+from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
-from lessor.sim.workload import Arrival, Workload
+from lessor.server import MEMORY, Parts, build
+from lessor.service.apply import Applied, HookOutcome, Launch
+from lessor.service.executor import writes
+from lessor.sim.workload import Arrival, Durations, Workload
 
 R = ResourceState
 T = TicketState
+
+SIMULATED = "(simulated)"
+"""The command line of a pretended hook."""
 
 MAX_PASSES = 10_000
 """Plans at one moment before the simulation calls the planner unsettled (a bug, not a load)."""
@@ -55,30 +65,33 @@ def simulate(pools: Sequence[Pool], workload: Workload) -> Outcome:
     return _Sim(pools, workload).run()
 
 
+def _duration(d: Durations, hook: Hook) -> float:
+    return {Hook.NEW: d.new, Hook.RELEASE: d.release, Hook.DELETE: d.delete}.get(hook, 0.0)
+
+
 class _Sim:
     def __init__(self, pools: Sequence[Pool], workload: Workload) -> None:
-        self.pools = tuple(p.evolve(cmd_livecheck=None) for p in pools)
-        self.by_name = {p.name: p for p in self.pools}
+        # Every pool makes and deletes its resources by a hook, which takes the time the
+        # workload says; cmd_release stays as configured (without one, a reuse is at once).
+        self.pools = tuple(
+            p.evolve(cmd_new=SIMULATED, cmd_delete=SIMULATED, cmd_livecheck=None) for p in pools
+        )
         self.w = workload
         self.now = 0.0
-        self.live: dict[int, Resource] = {}
-        self.active: dict[int, Ticket] = {}
-        """Open and assigned tickets, and closed ones whose resource is not recycled yet."""
-        self.busy: set[int] = set()
+        self.parts: Parts = build(MEMORY, self.pools, clock=lambda: self.now)
+        self.service = self.parts.service
+        self.call = self.parts.executor.call
         self.events: list[tuple[float, int, Callable[[], None]]] = []
         self.order = itertools.count()
-        self.ids = itertools.count(1)
         self.arrivals_left = 0
-        self.failed = 0
-        self.waits: dict[str, list[float]] = defaultdict(list)
-        self.alive: defaultdict[str, float] = defaultdict(float)
-        self.started: Counter[str] = Counter()
         self.hold: dict[int, float] = {}
+        """Seconds each ticket keeps its resource once assigned."""
+        self.closing: set[int] = set()
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.events, (when, next(self.order), fn))
 
-    # ---- the clock ------------------------------------------------------
+    # ---- the clock ------------------------------------------------------------
 
     def run(self) -> Outcome:
         for a in self.w.arrivals:
@@ -101,135 +114,80 @@ class _Sim:
         return self._outcome()
 
     def _finished(self) -> bool:
-        return not self.arrivals_left and not any(
-            t.state in (T.OPEN, T.ASSIGNED) for t in self.active.values()
-        )
+        active = self.parts.store.list_tickets([T.OPEN, T.ASSIGNED])
+        return not self.arrivals_left and not active
 
     def _settle(self) -> float | None:
         """Plan and apply until the planner has nothing more to do at this moment."""
         for _ in range(MAX_PASSES):
-            decided = plan(
-                Snapshot(
-                    self.now,
-                    self.pools,
-                    tuple(self.live.values()),
-                    tuple(self.active.values()),
-                    frozenset(self.busy),
-                )
-            )
-            changed = [self._apply(a) for a in decided.actions]
-            if not any(changed):
+            self._close_when_held()
+            snapshot = self.service.snapshot()
+            decided = plan(snapshot)
+            if not decided.actions:
+                return decided.wake_at
+            applied: Applied = self.call(self._apply, snapshot, decided)
+            for launch in applied.launches:
+                seconds = _duration(self.w.durations(launch.pool.name), launch.hook)
+                self.at(self.now + seconds, partial(self._finish, launch))
+            if not (applied.launches or applied.touched or applied.changed):
                 return decided.wake_at
         raise RuntimeError(f"the planner did not settle at t={self.now:g}s")
 
+    @writes
+    def _apply(self, snapshot: Snapshot, decided: Plan) -> Applied:
+        return self.service.applier.apply(snapshot, decided)
+
+    @writes
+    def _finish(self, launch: Launch) -> None:
+        self.service.applier.finished(launch, HookOutcome(ok=True), self.now)
+
+    def _close_when_held(self) -> None:
+        """A ticket assigned is closed once it has held its resource for its `hold`."""
+        for t in self.parts.store.list_tickets([T.ASSIGNED]):
+            if t.id not in self.closing and t.assigned_at is not None:
+                self.closing.add(t.id)
+                self.at(t.assigned_at + self.hold.pop(t.id), partial(self._close, t.id))
+
+    def _close(self, ticket_id: int) -> None:
+        self.call(self.service.close_ticket, ticket_id)
+
+    def _arrive(self, a: Arrival) -> None:
+        self.arrivals_left -= 1
+        held = self.call(self.service.open_ticket, list(a.tags), a.sandbox, a.priority)
+        self.hold[held.ticket.id] = a.hold
+        self._close_when_held()
+
+    # ---- the figures -------------------------------------------------------------
+
     def _outcome(self) -> Outcome:
-        for r in self.live.values():
-            self.alive[r.pool] += self.now - r.created_at
-        waiting = sum(1 for t in self.active.values() if t.state is T.OPEN)
+        store = self.parts.store
+        resources = {r.id: r for r in store.list_resources()}
+        alive: defaultdict[str, float] = defaultdict(float)
+        started: Counter[str] = Counter()
+        for r in resources.values():
+            end = r.state_since if r.state is R.ENDED else self.now
+            alive[r.pool] += end - r.created_at
+            started[r.pool] += 1
+        waits: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        unserved = 0
+        for t in store.list_tickets():
+            if t.assigned_at is None or t.resource_id is None:
+                unserved += t.state in (T.OPEN, T.FAILED)
+                continue
+            waits[resources[t.resource_id].pool].append(
+                (t.assigned_at, t.assigned_at - t.created_at)
+            )
+        served = {name: [w for _, w in sorted(ws)] for name, ws in waits.items()}
         figures = tuple(
             PoolFigures(
                 p.name,
-                len(self.waits[p.name]),
-                tuple(self.waits[p.name]),
-                self.alive[p.name],
-                self.started[p.name],
+                len(served.get(p.name, [])),
+                tuple(served.get(p.name, [])),
+                alive[p.name],
+                started[p.name],
             )
             for p in self.pools
         )
-        every = tuple(w for p in self.pools for w in self.waits[p.name])
-        return Outcome(every, self.failed + waiting, figures, self.now)
-
-    # ---- the planner's actions, as the reconciler applies them ----------
-
-    def _apply(self, a: act.Action) -> bool:
-        """Apply one action; False when it changes nothing the planner looks at."""
-        match a:
-            case act.Assign(ticket_id, resource_id):
-                self._assign(self.active[ticket_id], self.live[resource_id])
-            case act.FailTicket(ticket_id):
-                self.active.pop(ticket_id)
-                self.failed += 1
-            case act.ExpireTicket(ticket_id, message):
-                self._end_ticket(ticket_id, message)
-            case act.Start(pool, for_ticket):
-                self._start(self.by_name[pool], for_ticket)
-            case act.Recycle(resource_id, reuse):
-                self._recycle(self.live[resource_id], reuse)
-            case act.Release(resource_id):
-                self._release(self.live[resource_id])
-            case act.Retire(resource_id):
-                self._move(resource_id, R.DELETE_REQUESTED, next_attempt_at=self.now)
-            case act.Delete(resource_id):
-                self._delete(self.live[resource_id])
-            case act.Livecheck() | act.ReportOnTicket():
-                return False
-        return True
-
-    def _assign(self, t: Ticket, r: Resource) -> None:
-        self.active[t.id] = t.evolve(state=T.ASSIGNED, resource_id=r.id, assigned_at=self.now)
-        self._move(r.id, R.TAKEN, ticket_id=t.id, sandbox=t.sandbox, reserved_for=None)
-        self.waits[r.pool].append(self.now - t.created_at)
-        self.at(self.now + self.hold.pop(t.id), partial(self._end_ticket, t.id, ""))
-
-    def _end_ticket(self, ticket_id: int, message: str) -> None:
-        t = self.active[ticket_id]
-        self.active[ticket_id] = t.evolve(state=T.CLOSED, closed_at=self.now, message=message)
-
-    def _start(self, pool: Pool, for_ticket: int | None) -> None:
-        rid = next(self.ids)
-        tags = tuple(sorted(offered_tag_names(pool)))
-        self.live[rid] = Resource(
-            rid,
-            pool.name,
-            f"{pool.name}_{rid}",
-            R.STARTING,
-            tags=tags,
-            id_in_pool=rid,
-            created_at=self.now,
-            state_since=self.now,
-            reserved_for=for_ticket,
-        )
-        self.started[pool.name] += 1
-        self._hook(rid, self.w.durations(pool.name).new, R.UP)
-
-    def _recycle(self, r: Resource, reuse: bool) -> None:
-        ticket = self.active.pop(r.ticket_id) if r.ticket_id is not None else None
-        if reuse:
-            self._move(r.id, R.RELEASING, sandbox=ticket.sandbox if ticket else r.sandbox)
-        else:
-            self._move(r.id, R.DELETE_REQUESTED, next_attempt_at=self.now)
-
-    def _release(self, r: Resource) -> None:
-        done = {"ticket_id": None, "releases": r.releases + 1}
-        self._hook(r.id, self.w.durations(r.pool).release, R.UP, **done)
-
-    def _delete(self, r: Resource) -> None:
-        self._move(r.id, R.DELETING)
-        self._hook(r.id, self.w.durations(r.pool).delete, R.ENDED)
-
-    def _hook(self, rid: int, seconds: float, then: ResourceState, **changes: object) -> None:
-        """A hook of `seconds`; the resource is busy meanwhile, then moves to `then`."""
-        if seconds <= 0:
-            self._finish(rid, then, changes)
-            return
-        self.busy.add(rid)
-        self.at(self.now + seconds, partial(self._finish, rid, then, changes))
-
-    def _finish(self, rid: int, state: ResourceState, changes: dict[str, object]) -> None:
-        self.busy.discard(rid)
-        if state is R.ENDED:
-            r = self.live.pop(rid)
-            self.alive[r.pool] += self.now - r.created_at
-            return
-        self._move(rid, state, **changes)
-
-    def _move(self, rid: int, state: ResourceState, **changes: object) -> None:
-        self.live[rid] = self.live[rid].evolve(state=state, state_since=self.now, **changes)
-
-    def _arrive(self, a: Arrival) -> None:
-        tid = next(self.ids)
-        self.arrivals_left -= 1
-        self.hold[tid] = a.hold
-        self.active[tid] = Ticket(
-            tid, a.tags, T.OPEN, sandbox=a.sandbox, priority=a.priority, created_at=self.now
-        )
+        every = tuple(w for p in self.pools for w in served.get(p.name, []))
+        self.parts.close()
+        return Outcome(every, unserved, figures, self.now)

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic_core import to_json
 
-from lessor.domain.events import RESOURCE_STATE_AFTER, Event, EventFilter, EventKind, state_after
-from lessor.domain.model import Resource
-from lessor.domain.states import ResourceState, TicketState
+from lessor.domain.events import Event, EventFilter
+from lessor.domain.kinds import EventKind
+from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState, state_after
 from lessor.store.prepared import Prepared, insert
 from lessor.store.tables import events, resources, tickets
 
@@ -192,18 +192,6 @@ def _event(row: sa.Row[Any]) -> Event:
         pool=row.pool,
         message=row.message,
         details=row.details or {},
-    )
-
-
-def imported(r: Resource) -> Event:
-    return Event(
-        EventKind.RESOURCE_IMPORTED,
-        r.state_since or r.created_at,
-        ticket_id=r.ticket_id,
-        resource_id=r.id,
-        pool=r.pool,
-        message="taken over from resalloc",
-        details={"state": str(r.state), "name": r.name},
     )
 
 

@@ -1,9 +1,15 @@
-"""The storage interface the service layer and reconciler depend on.
+"""The storage interface the service layer and reconciler depend on, and its unit of work.
 
-Every method that changes state is named after the transition it makes and is
-guarded by the state it starts from; it returns False (changing nothing) when
-someone else moved the row first. That is what lets several servers share one
-database without ever handing a resource to two tickets.
+`Store` is storage only. Every method that changes state is named after the
+transition it makes (domain/states.py), is guarded by the states that
+transition starts from, and returns False or None (changing nothing) when
+someone else moved the row first: that is what lets several servers share
+one database without ever handing a resource to two tickets. A call joins
+the transaction open on its thread, or is one of its own.
+
+`Transactions` is how calls are made one transaction, and what a commit
+tells: it belongs to the executor (service/executor.py) that the server's
+composition builds, never to the use cases themselves.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from lessor.domain.events import Event, EventFilter
-from lessor.domain.model import Pool, Resource, Ticket
+from lessor.domain.model import Claim, Pool, Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
+
+EventListener = Callable[[list[Event]], None]
 
 
 class GroupPart(Protocol):
@@ -24,24 +32,32 @@ class GroupPart(Protocol):
     """Called once the group has committed, with the error if it could not."""
 
 
-class Store(Protocol):
+class Transactions(Protocol):
     inline: bool
-    """Calls are short local file I/O (SQLite): the event loop may make them itself."""
+    """Calls are short and local (SQLite, memory): the event loop may make them itself."""
+
+    on_events: EventListener | None
+    """Called with the events of each transaction once it has committed."""
 
     def atomic(self) -> AbstractContextManager[None]:
-        """Every call inside, on this thread, is one transaction: all of it or none."""
+        """Every store call inside, on this thread, is one transaction: all of it or none."""
         ...
 
     def part(self) -> AbstractContextManager[GroupPart]:
         """The block as one part of this thread's group transaction (only where `inline`):
-        committed with the other parts by `commit_group()`; an exception undoes only it."""
+        committed with the other parts by `commit_group()`; an exception before it wrote
+        undoes only it, one after undoes the group and tells every part."""
         ...
 
     def commit_group(self) -> None:
         """Commit this thread's group transaction, if any, and tell its parts."""
         ...
 
-    # tickets
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    # ---- tickets ---------------------------------------------------------
     def open_ticket(
         self,
         tags: list[str],
@@ -52,22 +68,51 @@ class Store(Protocol):
     ) -> Ticket: ...
     def get_ticket(self, ticket_id: int) -> Ticket | None: ...
     def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]: ...
-    def open_tickets_before(self, ticket_id: int) -> int: ...
-    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None: ...
-    def fail_ticket(self, ticket_id: int, message: str, now: float) -> bool: ...
-    def assign(self, ticket_id: int, resource_id: int, now: float) -> bool: ...
-    def assign_opened(self, ticket: Ticket, resource_id: int, now: float) -> bool: ...
+    def open_tickets_before(self, ticket_id: int) -> int:
+        """How many tickets opened before this one still wait."""
+        ...
 
-    # resources
+    def tickets_for_snapshot(self) -> list[Ticket]:
+        """Active tickets, and ended ones whose resource is still TAKEN (to recycle it)."""
+        ...
+
+    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
+        """CLOSE: the ticket as closed and the resource it holds, or None if it was closed."""
+        ...
+
+    def fail_ticket(self, ticket_id: int, message: str, now: float) -> bool: ...
+    def expire_ticket(self, ticket_id: int, message: str, now: float) -> bool:
+        """EXPIRE, only if its lease has run out by `now` (a renewal that came first wins)."""
+        ...
+
+    def extend_ticket(self, ticket_id: int, ttl: float, now: float) -> bool: ...
+    def set_ticket_message(self, ticket_id: int, message: str) -> bool: ...
+    def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
+        """ASSIGN and TAKE together, or neither."""
+        ...
+
+    def assign_opened(
+        self, ticket: Ticket, spare: Resource, now: float
+    ) -> tuple[Ticket, Resource] | None:
+        """`assign` for a ticket opened in this very transaction: both as they now are."""
+        ...
+
+    # ---- resources -------------------------------------------------------
     def get_resource(self, resource_id: int) -> Resource | None: ...
+    def resource_by_name(self, name: str) -> Resource | None:
+        """The newest resource of that name (names repeat only with odd name_patterns)."""
+        ...
+
     def list_resources(
         self, states: Collection[ResourceState] | None = None, pool: str | None = None
     ) -> list[Resource]: ...
     def live_resources(self) -> list[Resource]: ...
-    def spares(
-        self, pools: Collection[str], sandbox: str | None, per_pool: int
-    ) -> list[Resource]: ...
-    def tickets_for_snapshot(self) -> list[Ticket]: ...
+    def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
+        """Per pool, at most `per_pool` UP resources a new ticket of `sandbox` may take
+        (not held, no hook running), those of its own sandbox first, then the lowest ids."""
+        ...
+
+    def pool_counts(self) -> Mapping[str, Mapping[ResourceState, int]]: ...
     def create_resource(
         self,
         pool: str,
@@ -76,48 +121,77 @@ class Store(Protocol):
         now: float,
         counters: Sequence[str] = (),
         reserved_for: int | None = None,
-    ) -> Resource: ...
+        claim: Claim | None = None,
+    ) -> Resource:
+        """CREATE, with the smallest free id in its pool and counter values."""
+        ...
+
     def mark_up(self, resource_id: int, data: bytes, now: float) -> bool: ...
-    def save_data(self, resource_id: int, data: bytes) -> None: ...
+    def save_data(self, resource_id: int, data: bytes) -> None:
+        """Keep what cmd_new printed even when the resource is no longer STARTING."""
+        ...
+
     def request_delete(
-        self,
-        resource_id: int,
-        expected: Collection[ResourceState],
-        message: str,
-        now: float,
-    ) -> bool: ...
-    def start_delete(self, resource_id: int, now: float) -> bool: ...
+        self, resource_id: int, among: Collection[ResourceState], message: str, now: float
+    ) -> bool:
+        """REQUEST_DELETE, from those of its sources that are in `among`."""
+        ...
+
+    def start_delete(self, resource_id: int, now: float, claim: Claim | None = None) -> bool: ...
     def mark_ended(self, resource_id: int, now: float) -> bool: ...
     def delete_failed(
         self, resource_id: int, message: str, retry_at: float, now: float
     ) -> bool: ...
-    def recycle(self, resource_id: int, reuse: bool, sandbox: str | None, now: float) -> bool: ...
-    def release_done(self, resource_id: int, now: float) -> bool: ...
-    def reuse_at_once(
-        self, resource: Resource, ticket_id: int, sandbox: str, now: float
-    ) -> Resource | None: ...
-    def livecheck_passed(self, resource_id: int, now: float) -> bool: ...
-    def livecheck_failed(
-        self, resource_id: int, attempts: int, message: str, now: float
-    ) -> ResourceState | None: ...
-    def recover_after_crash(self, now: float) -> list[int]: ...
-    def pool_counts(self) -> Mapping[str, Mapping[ResourceState, int]]: ...
+    def release(self, resource_id: int, sandbox: str | None, now: float) -> bool:
+        """RELEASE: for reuse within `sandbox`."""
+        ...
 
-    # policy: leases, holds, drains
-    def extend_ticket(self, ticket_id: int, ttl: float, now: float) -> bool: ...
-    def expire_ticket(self, ticket_id: int, message: str, now: float) -> bool: ...
-    def set_ticket_message(self, ticket_id: int, message: str) -> bool: ...
+    def release_done(self, resource_id: int, now: float) -> bool: ...
+    def reuse_at_once(self, resource: Resource, sandbox: str, now: float) -> Resource | None:
+        """RELEASE and RELEASED in one step (no cmd_release to run): the resource as it now
+        is, or None when it was not TAKEN."""
+        ...
+
+    def livecheck_passed(self, resource_id: int, now: float) -> bool: ...
+    def livecheck_failed(self, resource_id: int, attempts: int, message: str, now: float) -> bool:
+        """Count a failed check (in a row); what follows from it is the planner's."""
+        ...
+
     def hold_resource(self, resource_id: int, reason: str, now: float) -> bool: ...
     def unhold_resource(self, resource_id: int, now: float) -> bool: ...
+    def claim_hook(self, resource_id: int, among: Collection[ResourceState], claim: Claim) -> bool:
+        """Claim the resource for a hook, if it is in one of `among` and no hook runs."""
+        ...
+
+    def end_hook(self, resource_id: int, owner: str) -> bool:
+        """The claim of `owner`'s hook ends (with its outcome, in the same transaction)."""
+        ...
+
+    def recover_after_crash(self, now: float) -> list[int]:
+        """After the server died: RECOVER what a hook was making or deleting, and void
+        every claim of a hook in flight; the ids of the resources RECOVERed."""
+        ...
+
+    # ---- pools -----------------------------------------------------------
     def save_pool_definitions(self, pools: Sequence[Pool], now: float) -> None: ...
-    def stored_pools(self) -> list[Pool]: ...
+    def stored_pools(self) -> list[Pool]:
+        """Every pool ever saved, as last loaded, with its drain state."""
+        ...
+
     def set_drained(self, pool: str, drained: bool, reason: str, now: float) -> bool: ...
-    def ping(self) -> None: ...
 
-    # the event log: transitions above record theirs in their own transaction
-    on_events: Callable[[list[Event]], None] | None
-
+    # ---- the event log (transitions record theirs in their own transaction) ----
     def record_events(self, batch: Sequence[Event]) -> None: ...
     def list_events(self, f: EventFilter) -> list[Event]: ...
     def resource_states_at(self, at: float) -> dict[int, tuple[str, ResourceState]]: ...
     def waiting_tickets_at(self, at: float) -> set[int]: ...
+
+    # ---- taking over another system's rows (import-resalloc) --------------
+    def is_empty(self) -> bool: ...
+    def adopt(self, ticket_rows: Sequence[Ticket], resource_rows: Sequence[Resource]) -> None:
+        """Insert tickets and resources with the ids they have, in one transaction."""
+        ...
+
+    def ping(self) -> None:
+        """Raises if the database cannot be reached."""
+        ...

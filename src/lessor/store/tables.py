@@ -23,17 +23,21 @@ that means to use one says so in these very words (`sa.text(LIVE_RESOURCE)`):
 neither SQLite nor a generic PostgreSQL plan proves that `state != ?` with a
 bound 'ENDED' implies them, and would scan all of history instead."""
 
+ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+"""Row ids: 64-bit everywhere (SQLite's INTEGER PRIMARY KEY, its rowid, is 64-bit already,
+and only that spelling makes it the rowid)."""
+
 _resource_states = sa.Enum(ResourceState, name="resource_state", native_enum=False, length=20)
 _ticket_states = sa.Enum(TicketState, name="ticket_state", native_enum=False, length=20)
 
 tickets = sa.Table(
     "tickets",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("sandbox", sa.String(255)),
     sa.Column("state", _ticket_states, nullable=False),
-    sa.Column("resource_id", sa.Integer),
+    sa.Column("resource_id", ID),
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("assigned_at", sa.Float),
@@ -53,13 +57,13 @@ tickets = sa.Table(
 resources = sa.Table(
     "resources",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("pool", sa.String(255), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("state", _resource_states, nullable=False),
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("data", sa.LargeBinary),
-    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id")),
+    sa.Column("ticket_id", ID, sa.ForeignKey("tickets.id")),
     sa.Column("sandbox", sa.String(255)),
     sa.Column("id_in_pool", sa.Integer, nullable=False),
     sa.Column("releases", sa.Integer, nullable=False, server_default="0"),
@@ -75,7 +79,12 @@ resources = sa.Table(
     # An admin's hold (never assigned, never deleted) and its reason.
     sa.Column("hold_reason", sa.Text),
     # The ticket an on-demand resource was started for.
-    sa.Column("reserved_for", sa.Integer),
+    sa.Column("reserved_for", ID),
+    # The hook running on it (cmd_new, …), which server runs it, and until when the claim
+    # holds unless renewed: no second hook starts on a resource, on any server.
+    sa.Column("hook", sa.String(32)),
+    sa.Column("hook_owner", sa.String(64), nullable=False, server_default=""),
+    sa.Column("hook_until", sa.Float),
     # Live rows are few and hot; ENDED ones pile up as history.
     sa.Index(
         "ix_resources_live",
@@ -99,11 +108,11 @@ resources = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("ticket_id", sa.Integer),
-    sa.Column("resource_id", sa.Integer),
+    sa.Column("ticket_id", ID),
+    sa.Column("resource_id", ID),
     sa.Column("pool", sa.String(255)),
     sa.Column("message", sa.Text, nullable=False, server_default=""),
     sa.Column("details", sa.JSON, nullable=False, server_default="{}"),

@@ -40,6 +40,8 @@ class Transactions:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self.inline = self.sqlite
+        """Calls take microseconds and touch only a local file: the event loop may make them."""
         # SQLite has one writer at a time, and a writer that finds the lock
         # taken sleeps in growing steps (busy_timeout): milliseconds lost on
         # every collision between the API and the reconciler. Queueing our

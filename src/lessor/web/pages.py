@@ -19,9 +19,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from lessor import __version__
-from lessor.domain.events import RESOURCE_STATE_AFTER, EventFilter
+from lessor.domain.events import EventFilter
 from lessor.domain.model import Resource, Ticket
-from lessor.domain.states import ResourceState, TicketState
+from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound
 from lessor.web import chart, logs
@@ -75,7 +75,7 @@ def overview(request: Request) -> HTMLResponse:
         pools=service.pool_statuses(),
         waiting=_queue(tickets)[:10],
         waiting_total=len(tickets),
-        reasons=service.waiting_reasons,
+        reasons=service.why_waiting(tickets),
         chart=Markup(svg),  # our own SVG: every text in it is escaped
         events=list(reversed(service.list_events(EventFilter(limit=15)))),
     )
@@ -164,7 +164,7 @@ def tickets(request: Request, state: str = "") -> HTMLResponse:
         waiting=_queue([t for t in rows if t.state is T.OPEN]),
         others=sorted((t for t in rows if t.state is not T.OPEN), key=lambda t: -t.id),
         resources=live,
-        reasons=service.waiting_reasons,
+        reasons=service.why_waiting(rows),
         states=list(TicketState),
         f={"state": state},
     )
@@ -180,7 +180,7 @@ def ticket(request: Request, ticket_id: int) -> HTMLResponse:
         "ticket.html",
         t=t,
         r=r,
-        reason=service.waiting_reasons.get(t.id, ""),
+        reason=service.why_waiting([t]).get(t.id, ""),
         events=list(reversed(service.list_events(EventFilter(ticket_id=t.id, limit=200)))),
     )
 

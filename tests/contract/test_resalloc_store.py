@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
-from lessor.store.sql import SqlStore
+from lessor.store.interface import Store
 
 NOW = 1_700_000_000.0
 RESALLOC_PATTERN = "{pool_name}_{id}_{datetime}"
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.connect(db_url)
-    yield s
-    s.close()
-
-
-def end(store: SqlStore, rid: int) -> None:
+def end(store: Store, rid: int) -> None:
     assert store.request_delete(rid, [R.STARTING], "test", NOW)
     assert store.start_delete(rid, NOW) and store.mark_ended(rid, NOW)
 
 
-def test_named_counters_take_the_smallest_free_value_of_each_counter(store: SqlStore) -> None:
+def test_named_counters_take_the_smallest_free_value_of_each_counter(store: Store) -> None:
     made = [store.create_resource("hv", ["x"], RESALLOC_PATTERN, NOW, ("tap", "ip")) for _ in "abc"]
     assert [dict(r.counters) for r in made] == [
         {"tap": 0, "ip": 0},
@@ -41,7 +30,7 @@ def test_named_counters_take_the_smallest_free_value_of_each_counter(store: SqlS
 
 
 def test_a_counter_named_by_two_pools_is_one_counter_as_in_resallocs_schema(
-    store: SqlStore,
+    store: Store,
 ) -> None:
     a = store.create_resource("x86", ["x"], RESALLOC_PATTERN, NOW, ("tap",))
     b = store.create_resource("arm", ["x"], RESALLOC_PATTERN, NOW, ("tap",))
@@ -49,7 +38,7 @@ def test_a_counter_named_by_two_pools_is_one_counter_as_in_resallocs_schema(
     assert (dict(a.counters), dict(b.counters), plain.counters) == ({"tap": 0}, {"tap": 1}, ())
 
 
-def test_resallocs_default_name_pattern_pads_the_id_to_eight_digits(store: SqlStore) -> None:
+def test_resallocs_default_name_pattern_pads_the_id_to_eight_digits(store: Store) -> None:
     r = store.create_resource("copr_hv", ["x"], RESALLOC_PATTERN, NOW)
     assert r.name.startswith("copr_hv_00000001_2023111")
     assert len(r.name) == len("copr_hv_00000001_YYYYMMDD_HHMMSS")
@@ -57,7 +46,7 @@ def test_resallocs_default_name_pattern_pads_the_id_to_eight_digits(store: SqlSt
     assert custom.name == "vm-2-0-0"
 
 
-def test_adopted_rows_keep_their_ids_and_new_ones_count_on_after_them(store: SqlStore) -> None:
+def test_adopted_rows_keep_their_ids_and_new_ones_count_on_after_them(store: Store) -> None:
     assert store.is_empty()
     ticket = Ticket(id=41, tags=("vm",), state=T.ASSIGNED, sandbox="sb", resource_id=7)
     held = Resource(

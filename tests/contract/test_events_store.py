@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from lessor.domain.events import Event, EventFilter
-from lessor.domain.events import EventKind as K
+from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState as R
 from lessor.service.events import history
-from lessor.store.sql import SqlStore
+from lessor.store.interface import Store, Transactions
 
 NOW = 1_700_000_000.0
 PATTERN = "{pool_name}_{id:08d}"
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[SqlStore]:
-    s = SqlStore.connect(db_url)
-    yield s
-    s.close()
-
-
-def kinds(store: SqlStore, **f: object) -> list[str]:
+def kinds(store: Store, **f: object) -> list[str]:
     return [str(e.kind) for e in store.list_events(EventFilter(**f))]  # type: ignore[arg-type]
 
 
-def up(store: SqlStore, pool: str = "p", at: float = NOW) -> int:
+def up(store: Store, pool: str = "p", at: float = NOW) -> int:
     r = store.create_resource(pool, ["x"], PATTERN, at)
     assert store.mark_up(r.id, b"10.0.0.1\n", at)
     return r.id
 
 
-def test_a_ticket_and_its_resource_tell_their_whole_story(store: SqlStore) -> None:
+def test_a_ticket_and_its_resource_tell_their_whole_story(store: Store) -> None:
     rid = up(store, "cloud")
     t = store.open_ticket(["x"], "s1", 0, NOW + 1)
     assert store.assign(t.id, rid, NOW + 3)
     assert store.close_ticket(t.id, NOW + 10)
-    assert store.recycle(rid, False, None, NOW + 11)  # no reuse: deleted
+    assert store.request_delete(rid, [R.TAKEN], "ticket closed", NOW + 11)  # no reuse: deleted
     assert store.start_delete(rid, NOW + 12)
     assert store.mark_ended(rid, NOW + 13)
 
@@ -71,7 +62,7 @@ def test_a_ticket_and_its_resource_tell_their_whole_story(store: SqlStore) -> No
     assert why.message == "ticket closed"
 
 
-def test_a_transition_that_loses_its_race_records_nothing(store: SqlStore) -> None:
+def test_a_transition_that_loses_its_race_records_nothing(store: Store) -> None:
     rid = up(store)
     t1 = store.open_ticket(["x"], None, 0, NOW)
     t2 = store.open_ticket(["x"], None, 0, NOW)
@@ -82,10 +73,12 @@ def test_a_transition_that_loses_its_race_records_nothing(store: SqlStore) -> No
     assert kinds(store, resource_id=rid).count(K.RESOURCE_UP) == 1
 
 
-def test_failures_say_why(store: SqlStore) -> None:
+def test_failures_say_why(store: Store) -> None:
     rid = up(store, "cloud")
-    assert store.livecheck_failed(rid, 2, "cmd_livecheck exited with 1", NOW) is R.UP
-    assert store.livecheck_failed(rid, 2, "cmd_livecheck exited with 1", NOW) is R.DELETE_REQUESTED
+    assert store.livecheck_failed(rid, 2, "cmd_livecheck exited with 1", NOW)
+    assert store.livecheck_failed(rid, 2, "cmd_livecheck exited with 1", NOW)
+    why = "2 livechecks failed in a row: cmd_livecheck exited with 1"  # the planner's words
+    assert store.request_delete(rid, [R.UP], why, NOW)
     assert store.start_delete(rid, NOW)
     assert store.delete_failed(rid, "cmd_delete exited with 7", NOW + 30, NOW)
     t = store.open_ticket(["nope"], None, 0, NOW)
@@ -102,7 +95,7 @@ def test_failures_say_why(store: SqlStore) -> None:
     assert store.list_events(EventFilter(ticket_id=t.id))[-1].message == "no pool has tag nope"
 
 
-def test_filters_by_pool_time_kind_and_position(store: SqlStore) -> None:
+def test_filters_by_pool_time_kind_and_position(store: Store) -> None:
     a = up(store, "a", NOW)
     b = up(store, "b", NOW + 100)
     store.record_events([Event(K.HOOK_STARTED, NOW + 200, resource_id=b, pool="b")])
@@ -117,7 +110,7 @@ def test_filters_by_pool_time_kind_and_position(store: SqlStore) -> None:
     assert store.list_events(EventFilter(after_id=after, limit=2)) == everything[2:4]
 
 
-def test_listeners_hear_of_events_once_they_are_committed(store: SqlStore) -> None:
+def test_listeners_hear_of_events_once_they_are_committed(store: Store, tx: Transactions) -> None:
     heard: list[list[Event]] = []
 
     def listener(batch: list[Event]) -> None:
@@ -125,7 +118,7 @@ def test_listeners_hear_of_events_once_they_are_committed(store: SqlStore) -> No
         assert store.list_events(EventFilter(after_id=batch[0].id - 1)) == batch
         heard.append(batch)
 
-    store.on_events = listener
+    tx.on_events = listener
     rid = up(store)
     rival = store.open_ticket(["x"], None, 0, NOW)
     t = store.open_ticket(["x"], None, 0, NOW)
@@ -138,7 +131,7 @@ def test_listeners_hear_of_events_once_they_are_committed(store: SqlStore) -> No
     assert [[e.kind for e in batch] for batch in heard] == [[K.TICKET_CLOSED]]
 
 
-def test_history_replays_counts_per_state_and_waiting_tickets(store: SqlStore) -> None:
+def test_history_replays_counts_per_state_and_waiting_tickets(store: Store) -> None:
     # Before the window: one spare UP, one ticket waiting.
     up(store, "p", NOW - 500)
     early = store.open_ticket(["x"], None, 0, NOW - 400)
@@ -156,7 +149,7 @@ def test_history_replays_counts_per_state_and_waiting_tickets(store: SqlStore) -
 
 
 def test_resources_taken_over_from_resalloc_are_in_the_log_and_the_history(
-    store: SqlStore,
+    store: Store,
 ) -> None:
     old = [
         Resource(7, "copr", "copr_7", R.UP, ("x",), created_at=NOW - 900, state_since=NOW - 800),

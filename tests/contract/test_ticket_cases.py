@@ -8,18 +8,19 @@ on its way to deletion) when the call returns, and nothing is ever half done.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from lessor.domain.events import EventFilter
-from lessor.domain.events import EventKind as K
-from lessor.domain.model import Pool, Snapshot, Tag
+from lessor.domain.kinds import EventKind as K
+from lessor.domain.model import Claim, Pool, Snapshot, Tag
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.planner.actions import Assign
 from lessor.planner.plan import plan
+from lessor.server import Parts, build
 from lessor.service.core import LessorService
-from lessor.store.sql import SqlStore
 
 NOW = 1_700_000_000.0
 PATTERN = "{pool_name}_{id:08d}"
@@ -31,11 +32,30 @@ POOLS = (
 )
 
 
+class UseCases:
+    """The service's use cases, each run by the executor as the API runs it (one
+    transaction if it writes); its other attributes as they are."""
+
+    def __init__(self, parts: Parts) -> None:
+        self._parts = parts
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._parts.service, name)
+        if not callable(value):
+            return value
+        return lambda *args, **kwargs: self._parts.executor.call(value, *args, **kwargs)
+
+
 @pytest.fixture
-def service(db_url: str) -> Iterator[LessorService]:
-    store = SqlStore.connect(db_url)
-    yield LessorService(store, POOLS, clock=lambda: NOW)
-    store.close()
+def parts(any_url: str) -> Iterator[Parts]:
+    built = build(any_url, POOLS, clock=lambda: NOW)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def service(parts: Parts) -> LessorService:
+    return UseCases(parts)  # type: ignore[return-value]
 
 
 def spare(service: LessorService, pool: str, sandbox: str | None = None) -> int:
@@ -47,7 +67,7 @@ def spare(service: LessorService, pool: str, sandbox: str | None = None) -> int:
     if sandbox is not None:
         t = store.open_ticket(tags, sandbox, 0, NOW)
         assert store.assign(t.id, r.id, NOW) and store.close_ticket(t.id, NOW)
-        assert store.recycle(r.id, True, sandbox, NOW) and store.release_done(r.id, NOW)
+        assert store.release(r.id, sandbox, NOW) and store.release_done(r.id, NOW)
     return r.id
 
 
@@ -60,7 +80,6 @@ def planners_choice(service: LessorService, tags: list[str], sandbox: str | None
         POOLS,
         tuple(service.store.live_resources()),
         (ticket.evolve(state=T.OPEN),),
-        frozenset(service.busy),
     )
     return next(a.resource_id for a in plan(snapshot).actions if isinstance(a, Assign))
 
@@ -99,12 +118,13 @@ def test_the_new_ticket_waits_behind_older_ones_and_skips_busy_spares(
     service: LessorService,
 ) -> None:
     first, second = spare(service, "cheap"), spare(service, "cheap")
-    service.busy.add(first)  # a livecheck in flight
+    livecheck = Claim("cmd_livecheck", "a server", NOW + 60)
+    assert service.store.claim_hook(first, [R.UP], livecheck)  # a livecheck in flight
     got = service.open_ticket(["x"])
     assert got.ticket.resource_id == second
     waiting = service.open_ticket(["x"])
     assert waiting.ticket.state is T.OPEN and waiting.resource is None
-    service.busy.discard(first)
+    assert service.store.end_hook(first, "a server")
     behind = service.open_ticket(["x"])  # the older waiting ticket comes first
     assert behind.ticket.state is T.OPEN
 
@@ -138,20 +158,20 @@ def test_closing_leaves_hooks_to_the_reconciler(service: LessorService) -> None:
     assert again.ticket.state is T.CLOSED and service.get_resource(hooked).state is R.RELEASING
 
 
-def test_atomic_is_all_or_nothing(service: LessorService) -> None:
-    store = service.store
+def test_atomic_is_all_or_nothing(service: LessorService, parts: Parts) -> None:
+    store, tx = service.store, parts.transactions
     heard: list[object] = []
-    store.on_events = heard.extend
+    tx.on_events = heard.extend
     rid = spare(service, "cheap")
     heard.clear()
-    with pytest.raises(RuntimeError), store.atomic():
+    with pytest.raises(RuntimeError), tx.atomic():
         t = store.open_ticket(["x"], None, 0, NOW)
         assert store.assign(t.id, rid, NOW)
         raise RuntimeError("a bug half way")
     assert store.list_tickets() == []
     assert store.get_resource(rid).state is R.UP  # type: ignore[union-attr]
     assert heard == []
-    with store.atomic():  # a guarded update that loses changes only its own part
+    with tx.atomic():  # a guarded update that loses changes only its own part
         t = store.open_ticket(["x"], None, 0, NOW)
         assert not store.assign(t.id, rid + 100, NOW)
         assert store.assign(t.id, rid, NOW)

@@ -1,0 +1,142 @@
+"""The composition root: config -> store -> executor -> service -> reconciler -> app.
+
+Everything a running server is made of is built here and nowhere else;
+`lessor server`, `lessor maint`, `lessor import-resalloc`, the simulator,
+the benchmarks and the tests build what they need through these functions,
+so a part is wired one way only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from lessor.api.app import create_app
+from lessor.domain.model import Pool
+from lessor.reconciler.loop import Reconciler
+from lessor.runner.hooks import HookRunner
+from lessor.service.core import LessorService
+from lessor.service.executor import Executor
+from lessor.store.interface import Store, Transactions
+from lessor.store.memory import MemoryStore
+from lessor.store.sql import SqlStore
+
+MEMORY = "memory://"
+"""A database URL for a store that lives and dies with the process (tests, simulations)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str
+    pools: tuple[Pool, ...]
+    logdir: Path
+    admin_token: str | None = None
+    sleeptime: float = 20.0
+    pools_loader: Callable[[], tuple[Pool, ...]] | None = None
+    """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
+
+
+def open_store(url: str, *, migrate: bool = True) -> tuple[Store, Transactions]:
+    """The store of a database URL and its unit of work: SQLite or PostgreSQL (migrated to
+    the current schema unless `migrate` is false), or memory:// ."""
+    if url == MEMORY:
+        memory = MemoryStore()
+        return memory, memory.transactions
+    sql = SqlStore.connect(url, migrate_schema=migrate)
+    return sql, sql.transactions
+
+
+@dataclass
+class Parts:
+    """A service over a store, and the executor that runs its use cases."""
+
+    store: Store
+    transactions: Transactions
+    service: LessorService
+    executor: Executor
+    owner: str
+    """This process, as its hook claims name it."""
+
+    def close(self) -> None:
+        self.transactions.commit_group()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+
+def build(
+    url: str,
+    pools: tuple[Pool, ...],
+    *,
+    migrate: bool = True,
+    clock: Callable[[], float] | None = None,
+) -> Parts:
+    """Store, service and executor, wired: the store's commits tell the service."""
+    store, transactions = open_store(url, migrate=migrate)
+    owner = uuid.uuid4().hex
+    service = LessorService(store, pools, clock=clock or time.time, owner=owner)
+    transactions.on_events = service.events_committed
+    return Parts(store, transactions, service, Executor(transactions, service.signals), owner)
+
+
+def api_app(parts: Parts, logdir: Path, admin_token: str | None = None) -> FastAPI:
+    """The HTTP app over the parts, with no reconciler and no lifespan (tests, benchmarks)."""
+    return create_app(
+        parts.service, parts.executor, admin_token=admin_token, logdir=logdir, alive=lambda: False
+    )
+
+
+class Server:
+    """A running server's parts: built before it listens, so a database that cannot be
+    opened is reported before anything is announced."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.parts = build(settings.db_url, settings.pools)
+        self.parts.service.pools_loader = settings.pools_loader
+        self.runner = HookRunner(settings.logdir)
+        self.reconciler = Reconciler(
+            self.parts.service, self.parts.executor, self.runner, sleeptime=settings.sleeptime
+        )
+        self.app = create_app(
+            self.parts.service,
+            self.parts.executor,
+            admin_token=settings.admin_token,
+            logdir=settings.logdir,
+            alive=lambda: self.reconciler.alive,
+            lifespan=self._lifespan,
+        )
+
+    @asynccontextmanager
+    async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        parts = self.parts
+        parts.service.signals.bind(asyncio.get_running_loop())
+        await parts.executor.run(parts.service.remember_pools)
+        task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+        # What exists now lives as long as the server; frozen, it is no longer walked by
+        # every collection of the oldest generation (about 4 % of the instructions of a ticket).
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            parts.close()
+
+    def reload_in_background(self) -> None:
+        """For SIGHUP: reread pools.yaml off the signal handler, logging instead of raising."""
+        import threading
+
+        service, executor = self.parts.service, self.parts.executor
+        threading.Thread(
+            target=lambda: executor.call(service.reload_in_background), daemon=True
+        ).start()

@@ -1,0 +1,206 @@
+"""The planner's decisions and the hooks' outcomes, applied to the store.
+
+What each action of a plan does to the store, which hook it launches, and
+what a finished hook's outcome does, are written here once: the reconciler
+applies its plans with this and runs the hooks, the service applies the
+recycling of a closed ticket's resource with it, and the simulator applies
+plans with it and pretends the hooks ran for as long as its workload says.
+
+A hook is claimed on its resource (Resource.hook) in the transaction that
+decides to run it, and the claim ends in the one that stores its outcome:
+no second hook runs on a resource, on this server or another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lessor.domain.hooks import Hook
+from lessor.domain.matching import offered_tag_names
+from lessor.domain.model import Claim, Pool, Resource, Snapshot, Ticket
+from lessor.domain.states import CHECKABLE_STATES, ResourceState
+from lessor.planner import actions as act
+from lessor.planner.actions import Action, Plan
+from lessor.planner.upkeep import delete_retry_at
+from lessor.store.interface import Store
+
+R = ResourceState
+
+CLAIM_GRACE = 60.0
+"""Seconds a claim outlives its hook's timeout: the owner has killed the hook by then."""
+
+CLOSED = "ticket closed"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A hook to run now on a resource (claimed for it already)."""
+
+    hook: Hook
+    resource: Resource
+    pool: Pool
+
+
+@dataclass(frozen=True)
+class HookOutcome:
+    """What a hook run came to: whether it succeeded, what it printed (cmd_new's data), and
+    what is to be said of it when it did not ("cmd_new exited with 3")."""
+
+    ok: bool
+    stdout: bytes = b""
+    said: str = ""
+
+
+@dataclass
+class Applied:
+    launches: list[Launch] = field(default_factory=list)
+    touched: list[int] = field(default_factory=list)
+    """Tickets that changed: their waiters are woken."""
+    changed: bool = False
+    """Something the next pass must look at (a resource recycled, retired, a ticket expired)."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """The snapshot a plan was made from, by id."""
+
+    resources: Mapping[int, Resource]
+    pools: Mapping[str, Pool]
+    tickets: Mapping[int, Ticket]
+
+    @classmethod
+    def of(cls, s: Snapshot) -> _Seen:
+        return cls(
+            {r.id: r for r in s.resources},
+            {p.name: p for p in s.pools},
+            {t.id: t for t in s.tickets},
+        )
+
+
+class Applier:
+    def __init__(self, store: Store, owner: str) -> None:
+        self.store = store
+        self.owner = owner
+        """The server whose hooks these are (it claims them)."""
+
+    def claim(self, hook: Hook, pool: Pool, now: float) -> Claim:
+        return Claim(hook, self.owner, now + pool.timeout(hook) + CLAIM_GRACE)
+
+    # ---- decisions ------------------------------------------------------------
+
+    def apply(self, snapshot: Snapshot, decided: Plan) -> Applied:
+        """Apply a plan made from `snapshot` (inside one transaction: the executor's)."""
+        seen = _Seen.of(snapshot)
+        out = Applied()
+        for action in decided.actions:
+            self._apply(action, seen, snapshot.now, out)
+        return out
+
+    def recycle(
+        self, a: act.Recycle, r: Resource, ticket: Ticket | None, now: float
+    ) -> Resource | None:
+        """Apply a recycle decision: the resource as it now is when it is UP again at once
+        (no hook to run), else None (whether it moved or not: read it to know)."""
+        sandbox = ticket.sandbox if ticket else r.sandbox
+        if not a.reuse:
+            self.store.request_delete(r.id, [R.TAKEN], CLOSED, now)
+        elif a.release_hook or sandbox is None:
+            self.store.release(r.id, sandbox, now)
+        else:
+            return self.store.reuse_at_once(r, sandbox, now)
+        return None
+
+    def _apply(self, a: Action, seen: _Seen, now: float, out: Applied) -> None:
+        store = self.store
+        match a:
+            case act.Assign(ticket_id, resource_id):
+                if store.assign(ticket_id, resource_id, now):
+                    out.touched.append(ticket_id)
+            case act.FailTicket(ticket_id, message):
+                if store.fail_ticket(ticket_id, message, now):
+                    out.touched.append(ticket_id)
+            case act.ExpireTicket(ticket_id, message):
+                if store.expire_ticket(ticket_id, message, now):
+                    out.touched.append(ticket_id)
+                    out.changed = True  # its resource is recycled in the next pass
+            case act.ReportOnTicket(ticket_id, message):
+                if store.set_ticket_message(ticket_id, message):
+                    out.touched.append(ticket_id)
+            case act.Start(pool_name, for_ticket):
+                self._start(seen.pools[pool_name], for_ticket, now, out)
+            case act.Recycle(resource_id):
+                r = seen.resources[resource_id]
+                ticket = seen.tickets.get(r.ticket_id) if r.ticket_id is not None else None
+                self.recycle(a, r, ticket, now)
+                out.changed = True
+            case act.Retire(resource_id, reason):
+                out.changed |= store.request_delete(resource_id, [R.UP], reason, now)
+            case act.Livecheck(resource_id):
+                self._launch(Hook.LIVECHECK, seen.resources[resource_id], seen, now, out)
+            case act.Release(resource_id):
+                self._launch(Hook.RELEASE, seen.resources[resource_id], seen, now, out)
+            case act.FinishRelease(resource_id):
+                out.changed |= store.release_done(resource_id, now)
+            case act.Delete(resource_id, hook):
+                r = seen.resources[resource_id]
+                pool = seen.pools[r.pool]
+                claim = self.claim(Hook.DELETE, pool, now) if hook else None
+                if not store.start_delete(resource_id, now, claim):
+                    return
+                if claim is not None:
+                    out.launches.append(Launch(Hook.DELETE, r, pool))
+                else:
+                    store.mark_ended(resource_id, now)
+
+    def _start(self, pool: Pool, for_ticket: int | None, now: float, out: Applied) -> None:
+        created = self.store.create_resource(
+            pool.name,
+            sorted(offered_tag_names(pool)),
+            pool.name_pattern,
+            now,
+            pool.named_counters,
+            reserved_for=for_ticket,
+            claim=self.claim(Hook.NEW, pool, now) if pool.cmd_new else None,
+        )
+        if created.busy:
+            out.launches.append(Launch(Hook.NEW, created, pool))
+        else:  # nothing to run: UP with no data (config warns of such a pool)
+            self.store.mark_up(created.id, b"", now)
+            out.changed = True
+
+    def _launch(self, hook: Hook, r: Resource, seen: _Seen, now: float, out: Applied) -> None:
+        pool = seen.pools[r.pool]
+        among = CHECKABLE_STATES if hook is Hook.LIVECHECK else frozenset({r.state})
+        if self.store.claim_hook(r.id, among, self.claim(hook, pool, now)):
+            out.launches.append(Launch(hook, r, pool))
+
+    # ---- outcomes ----------------------------------------------------------------
+
+    def finished(self, launch: Launch, outcome: HookOutcome, now: float) -> None:
+        """Store what the hook came to and end its claim (inside one transaction)."""
+        r, pool, store = launch.resource, launch.pool, self.store
+        match launch.hook:
+            case Hook.NEW:
+                if not outcome.ok:
+                    store.request_delete(r.id, [R.STARTING], outcome.said, now)
+                    store.save_data(r.id, outcome.stdout)  # cmd_delete may need it
+                elif not store.mark_up(r.id, outcome.stdout, now):
+                    store.save_data(r.id, outcome.stdout)
+            case Hook.LIVECHECK:
+                if outcome.ok:
+                    store.livecheck_passed(r.id, now)
+                else:
+                    store.livecheck_failed(r.id, pool.livecheck_attempts, outcome.said, now)
+            case Hook.RELEASE:
+                if outcome.ok:
+                    store.release_done(r.id, now)
+                else:
+                    store.request_delete(r.id, [R.RELEASING], outcome.said, now)
+            case Hook.DELETE:
+                if outcome.ok:
+                    store.mark_ended(r.id, now)
+                else:
+                    retry_at = delete_retry_at(pool, r.delete_attempts + 1, now)
+                    store.delete_failed(r.id, outcome.said, retry_at, now)
+        store.end_hook(r.id, self.owner)
