@@ -82,7 +82,7 @@ def resource_released(now: float) -> Change:
 
 
 def resource_reused(sandbox: str | None, now: float) -> Change:
-    """RELEASE and RELEASED in one step, for a pool without cmd_release."""
+    """RELEASE and RELEASED in one step, for a pool without cmd_release: both changes."""
     return {**resource_releasing(sandbox, now), **resource_released(now)}
 
 

@@ -52,16 +52,18 @@ def ticket_opened(t: Ticket) -> Event:
     return Event(K.TICKET_OPENED, t.created_at, ticket_id=t.id, details=details)
 
 
-def ticket_assigned(t: Ticket, r: Resource, now: float) -> Event:
+def ticket_assigned(
+    ticket_id: int, opened_at: float, resource_id: int, pool: str, name: str, now: float
+) -> Event:
     """One event for both moves, the ticket's ASSIGN and the resource's TAKE."""
     return Event(
         K.TICKET_ASSIGNED,
         now,
-        ticket_id=t.id,
-        resource_id=r.id,
-        pool=r.pool,
-        message=f"got {r.name}",
-        details={"waited": max(0.0, now - t.created_at)},
+        ticket_id=ticket_id,
+        resource_id=resource_id,
+        pool=pool,
+        message=f"got {name}",
+        details={"waited": max(0.0, now - opened_at)},
     )
 
 

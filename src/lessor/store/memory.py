@@ -431,7 +431,7 @@ class MemoryStore:
         )
         self._put(self.tickets, t.id, assigned)
         self._put(self.resources, r.id, taken)
-        self._record(events.ticket_assigned(t, r, now))
+        self._record(events.ticket_assigned(t.id, t.created_at, r.id, r.pool, r.name, now))
         return assigned, taken
 
     # ---- resources -------------------------------------------------------------

@@ -27,22 +27,30 @@ class TicketRows(SqlBase):
         now: float,
         ttl: float | None = None,
     ) -> Ticket:
-        ticket = Ticket(
-            id=0,
-            tags=tuple(tags),
-            state=TicketMove.OPEN.target,
-            sandbox=sandbox,
-            priority=priority,
-            created_at=now,
-            ttl=ttl,
-            expires_at=now + ttl if ttl is not None else None,
-        )
-        values = {c: getattr(ticket, c) for c in st.TICKET_COLUMNS}
-        values["tags"] = list(tags)
+        state, expires_at = TicketMove.OPEN.target, now + ttl if ttl is not None else None
+        values = {
+            "tags": list(tags),
+            "sandbox": sandbox,
+            "state": state,
+            "priority": priority,
+            "created_at": now,
+            "ttl": ttl,
+            "expires_at": expires_at,
+        }
         with self._write() as conn:
             (row,) = st.INSERT_TICKET.execute(conn, values)
             # exactly what was written (the other columns keep their defaults, as in Ticket)
-            ticket = ticket.evolve(id=row.id)
+            ticket = Ticket(
+                row.id,
+                tuple(tags),
+                state,
+                sandbox,
+                None,
+                priority,
+                now,
+                ttl=ttl,
+                expires_at=expires_at,
+            )
             eventlog.record(conn, events.ticket_opened(ticket))
         return ticket
 
@@ -198,6 +206,4 @@ class _Conflict(Exception):
 
 def _assigned(ticket_id: int, opened_at: float, taken: Any, now: float) -> Event:
     """ticket.assigned, of the columns the two guarded updates returned."""
-    ticket = Ticket(ticket_id, (), TicketMove.ASSIGN.target, created_at=opened_at)
-    resource = Resource(taken.id, taken.pool, taken.name, ResourceMove.TAKE.target)
-    return events.ticket_assigned(ticket, resource, now)
+    return events.ticket_assigned(ticket_id, opened_at, taken.id, taken.pool, taken.name, now)
