@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lessor.domain.hooks import Hook
 from lessor.domain.matching import offered_tag_names
 from lessor.domain.model import Pool, Resource, Snapshot
 from lessor.domain.states import ResourceState
@@ -40,6 +42,12 @@ class Launch:
 
 
 LOG_SUFFIX = {"new": "alloc", "livecheck": "watch", "release": "release", "delete": "terminate"}
+HOOK = {
+    "new": Hook.NEW,
+    "livecheck": Hook.LIVECHECK,
+    "release": Hook.RELEASE,
+    "delete": Hook.DELETE,
+}
 
 
 class Reconciler:
@@ -55,7 +63,8 @@ class Reconciler:
         self.service = service
         self.store = service.store
         self.signals = service.signals
-        self.runner = HookRunner(logdir)
+        # Server-wide names passed on to hooks (runner/env.py): until server.yaml has a key.
+        self.runner = HookRunner(logdir, pass_env=os.environ.get("LESSOR_HOOK_ENV", "").split())
         self.sleeptime = sleeptime
         self.retry_base = retry_base
         self.retry_max = retry_max
@@ -189,12 +198,21 @@ class Reconciler:
         }[launch.kind]
         try:
             if command:
-                hook_log = self.runner.log_path(r.id, LOG_SUFFIX[launch.kind])
+                hook = HOOK[launch.kind]
                 await self.service.run(self._hook_event, launch, None)
                 checking = launch.kind == "livecheck"
                 timeout = pool.livecheck_timeout if checking else pool.hook_timeout
-                result = await self.runner.run(command, hook_env(r), timeout=timeout, log=hook_log)
+                result = await self.runner.run(
+                    command,
+                    hook_env(r, hook),
+                    hook=hook,
+                    resource_id=r.id,
+                    timeout=timeout,
+                    secret=pool.secret_data,
+                )
                 await self.service.run(self._finished, launch, result)
+                if hook is Hook.NEW:
+                    self.runner.discard_output(r.id)  # its outcome is stored
             else:
                 await self.service.run(self._record, launch, HookResult(0, b"", 0.0))
         except asyncio.CancelledError:
@@ -244,9 +262,9 @@ class Reconciler:
                 if not result.ok:
                     log.warning("%s: %s", r.name, result.describe(name))
                     self.store.request_delete(r.id, [R.STARTING], result.describe(name), now)
-                    self.store.save_data(r.id, result.stdout)
-                elif not self.store.mark_up(r.id, result.stdout, now):
-                    self.store.save_data(r.id, result.stdout)  # cmd_delete may need it
+                    self.store.save_data(r.id, result.data)
+                elif not self.store.mark_up(r.id, result.data, now):
+                    self.store.save_data(r.id, result.data)  # cmd_delete may need it
             case "livecheck":
                 if result.ok:
                     self.store.livecheck_passed(r.id, now)
