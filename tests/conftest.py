@@ -238,6 +238,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         full_env = {
             **os.environ,
             "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
+            "LESSOR_HOOK_ENV": "FAKE_CLOUD_*",  # hooks get only the variables passed on
             "LESSOR_DELETE_RETRY_BASE": "0.2",
             **env,
         }
