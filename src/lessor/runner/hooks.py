@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -36,6 +37,8 @@ from lessor.runner.units import (
     read_record,
     write_record,
 )
+
+log = logging.getLogger(__name__)
 
 RUN_TOKEN_ENV = "LESSOR_HOOK_RUN"
 """Environment variable carrying a per-run token: a last net for hooks a crash left behind."""
@@ -101,6 +104,7 @@ class HookRunner:
         self.output_dir = self.hooks_dir / "output"
         self.pass_env = tuple(pass_env)
         self.containment = Containment(containment)
+        log.info("hook runs are contained by %s", self.containment.describe())
         self._released: list[Path] = []
         self._lingering: set[asyncio.Task[None]] = set()
 

@@ -226,6 +226,13 @@ class Containment:
         self.mechanism = mechanism
         self.cgroup_base = cgroup_base
 
+    def describe(self) -> str:
+        if self.mechanism == "cgroup":
+            return f"a cgroup per run below {self.cgroup_base}"
+        if self.mechanism == "subreaper":
+            return "a subreaper process per run (no writable cgroup v2 here)"
+        return "a session per run (no cgroup v2, no subreaper here: a daemon can escape)"
+
     def unit(self, token: str) -> Unit:
         if self.mechanism == "cgroup":
             assert self.cgroup_base is not None
