@@ -192,8 +192,9 @@ def test_what_a_hook_leaves_running_when_it_ends_by_itself_is_not_a_leftover(
     command = f'/bin/sh "{tmp_path}/sleeper.sh" "{tmp_path}" envi >/dev/null 2>&1 & echo vm'
     result = asyncio.run(runner.run(command, {}, hook=Hook.NEW, resource_id=3, timeout=30))
     assert result.ok and result.stdout == b"vm\n"
-    wait_until(lambda: (tmp_path / "envi").read_text().strip(), message="the VM's pid")
-    vm = psutil.Process(int((tmp_path / "envi").read_text()))
+    pid_file = tmp_path / "envi"
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), message="the VM's pid")
+    vm = psutil.Process(int(pid_file.read_text()))
     try:
         assert runner.kill_leftovers() == []
         assert alive(vm)
