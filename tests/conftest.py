@@ -242,6 +242,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         full_env = {
             **os.environ,
             "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
+            "LESSOR_HOOK_ENV": "FAKE_CLOUD_*",  # hooks get only the variables passed on
             **env,
         }
         full_env.pop("LESSOR_SERVER", None)

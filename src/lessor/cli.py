@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -180,6 +181,7 @@ def _serve(cfg: object, pools: object) -> None:
         admin_token=cfg.admin_token,
         sleeptime=cfg.sleeptime,
         pools_loader=_pools_loader(cfg.pools),
+        hook_env=tuple(os.environ.get("LESSOR_HOOK_ENV", "").split()),
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to

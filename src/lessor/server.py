@@ -42,6 +42,8 @@ class Settings:
     sleeptime: float = 20.0
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
+    hook_env: tuple[str, ...] = ()
+    """Names (or PREFIX*) of the server's environment variables every hook gets."""
 
 
 def open_store(url: str, *, migrate: bool = True) -> tuple[Store, Transactions]:
@@ -102,7 +104,7 @@ class Server:
         self.settings = settings
         self.parts = build(settings.db_url, settings.pools)
         self.parts.service.pools_loader = settings.pools_loader
-        self.runner = HookRunner(settings.logdir)
+        self.runner = HookRunner(settings.logdir, pass_env=settings.hook_env)
         self.reconciler = Reconciler(
             self.parts.service, self.parts.executor, self.runner, sleeptime=settings.sleeptime
         )

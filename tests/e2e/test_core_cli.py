@@ -52,7 +52,7 @@ def test_ticket_wait_data_close_and_the_resource_is_deleted(
     wait_until(lambda: up_count(server, "fake_x86") == 2, message="spares topped up")
 
     log = tmp_path / "data" / "logs" / "hooks" / f"{mine['id']:06d}_alloc"
-    assert "exit 0" in log.read_text()
+    assert log.read_text() == mine["data"]  # what cmd_new wrote, nothing else (as resalloc)
     assert (log.parent / f"{mine['id']:06d}_terminate").exists()
 
 

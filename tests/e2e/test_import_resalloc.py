@@ -200,6 +200,7 @@ def test_import_takes_over_live_vms_and_open_tickets_without_remaking_them(
     )
     source = resalloc_database(tmp_path / "resalloc.sqlite", cloud)
     env = {"CONFIG_DIR": str(etc), "CLOUD": str(cloud), "TRACE": str(trace)}
+    env["LESSOR_HOOK_ENV"] = "CLOUD TRACE"  # the server's variables its hooks get
 
     def lessor(*args: str) -> tuple[int, str, str]:
         done = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from lessor.domain.hooks import Hook
 from lessor.domain.matching import pool_serves, resource_fits, score, unservable_tags
 from lessor.domain.model import Pool, Resource, Tag, Ticket
 from lessor.domain.states import ResourceState as R
@@ -56,7 +57,7 @@ def test_hooks_get_resallocs_variables_with_named_counters() -> None:
         id_in_pool=3,
         counters=(("tap", 4),),
     )
-    env = hook_env(r)
+    env = hook_env(r, Hook.LIVECHECK)
     assert env["RESALLOC_ID"] == "12" and env["RESALLOC_POOL_ID"] == "hv"
     assert env["RESALLOC_NAME"] == "hv_00000012_20250101_101010"
     assert env["RESALLOC_ID_IN_POOL"] == "3"
@@ -65,7 +66,7 @@ def test_hooks_get_resallocs_variables_with_named_counters() -> None:
 
 
 def test_hooks_for_untracked_instances_get_id_zero_and_the_listed_name() -> None:
-    env = untracked_env("hv", "hv_leftover")
+    env = untracked_env(Hook.DELETE, "hv", "hv_leftover")
     assert (env["RESALLOC_ID"], env["RESALLOC_NAME"], env["RESALLOC_POOL_ID"]) == (
         "0",
         "hv_leftover",

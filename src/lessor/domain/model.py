@@ -64,6 +64,8 @@ class Pool(Evolving):
     drain_reason: str = ""
     removed: bool = False
     """Gone from pools.yaml but resources remain: drained until the last one is deleted."""
+    hook_dir: str = ""
+    """The directory hooks run in: that of the pools.yaml they come from."""
 
     @property
     def tag_names(self) -> frozenset[str]:

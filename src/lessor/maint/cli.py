@@ -235,6 +235,7 @@ SUFFIXES = ("alloc", "watch", "release", "terminate")
 @click.pass_obj
 def foreach_resource(obj: MaintCtx, template: str) -> None:
     """Run a shell command for each live resource, as resalloc-maint does."""
+    from lessor.domain.hooks import Hook
     from lessor.domain.states import LIVE_RESOURCE_STATES
     from lessor.maint.lines import foreach_values
     from lessor.runner.env import hook_env
@@ -244,4 +245,4 @@ def foreach_resource(obj: MaintCtx, template: str) -> None:
             command = template.format(**foreach_values(r))
         except (KeyError, IndexError, ValueError) as e:
             _fail(f"--command: cannot fill in {e}; use {{name}}, {{state}}, {{data_utf8}}…", 2)
-        subprocess.call(command, shell=True, env={**os.environ, **hook_env(r)})
+        subprocess.call(command, shell=True, env={**os.environ, **hook_env(r, Hook.LIVECHECK)})

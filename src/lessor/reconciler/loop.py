@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from lessor.domain.hooks import Hook
 from lessor.domain.model import Snapshot
+from lessor.domain.states import ResourceState
 from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
 from lessor.reconciler.orphans import OrphanSweeper
@@ -55,6 +57,8 @@ class Reconciler:
         if killed:
             log.warning("killed hook processes %s left running by the last stop", killed)
         recovered = await self.executor.run(self._recover)
+        for rid in recovered:
+            self.runner.discard_output(rid)  # stored as its data
         if recovered:
             log.warning("resources %s were mid-hook at the last stop; deleting them", recovered)
         self.alive = True
@@ -77,6 +81,12 @@ class Reconciler:
 
     @writes
     def _recover(self) -> list[int]:
+        """What a dead server's hooks left half done goes to cmd_delete, with whatever its
+        cmd_new had printed so far as its data (an instance id, for one)."""
+        for r in self.store.list_resources([ResourceState.STARTING]):
+            printed = self.runner.recover_output(r.id)
+            if printed:
+                self.store.save_data(r.id, printed)
         return self.store.recover_after_crash(self.service.clock())
 
     async def step(self) -> float | None:
@@ -109,12 +119,20 @@ class Reconciler:
         try:
             if command:
                 await self.executor.run(self._hook_event, launch, None)
-                log_path = self.runner.log_path(r.id, hook.log_suffix)
-                timeout = pool.timeout(hook)
-                result = await self.runner.run(command, hook_env(r), timeout=timeout, log=log_path)
+                result = await self.runner.run(
+                    command,
+                    hook_env(r, hook),
+                    hook=hook,
+                    resource_id=r.id,
+                    timeout=pool.timeout(hook),
+                    cwd=Path(pool.hook_dir) if pool.hook_dir else None,
+                    secret=pool.secret_data,
+                )
             else:
                 result = HookResult(0, b"", 0.0)  # the pool lost the hook in a reload
             await self.executor.run(self._finished, launch, result)
+            if hook is Hook.NEW:
+                self.runner.discard_output(r.id)  # its outcome is stored
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -130,7 +148,7 @@ class Reconciler:
         if said:
             log.warning("%s: %s", r.name, said)
         self._hook_event(launch, result)
-        outcome = HookOutcome(result.ok, result.stdout, said)
+        outcome = HookOutcome(result.ok, result.data, said)
         self.applier.finished(launch, outcome, self.service.clock())
 
     @writes

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from lessor.domain.hooks import Hook
 from lessor.domain.model import Pool
 from lessor.runner.env import UNTRACKED_ID, untracked_env
 from lessor.runner.hooks import HookRunner
@@ -66,9 +67,10 @@ class OrphanSweeper:
         assert pool.cmd_list
         listed = await self.runner.run(
             pool.cmd_list,
-            untracked_env(pool.name, None),
+            untracked_env(Hook.LIST, pool.name, None),
+            hook=Hook.LIST,
+            resource_id=UNTRACKED_ID,
             timeout=pool.hook_timeout,
-            log=self.runner.log_path(UNTRACKED_ID, "list"),
         )
         if not listed.ok:
             log.warning("pool %s: %s; nothing deleted", pool.name, listed.describe("cmd_list"))
@@ -89,9 +91,10 @@ class OrphanSweeper:
             assert pool.cmd_delete
             done = await self.runner.run(
                 pool.cmd_delete,
-                untracked_env(pool.name, name),
+                untracked_env(Hook.DELETE, pool.name, name),
+                hook=Hook.DELETE,
+                resource_id=UNTRACKED_ID,
                 timeout=pool.hook_timeout,
-                log=self.runner.log_path(UNTRACKED_ID, "terminate"),
             )
             if done.ok:
                 deleted.append(name)
