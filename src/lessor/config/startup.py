@@ -208,7 +208,8 @@ def prepare_directories(startup: Startup) -> None:
     problems = []
     if cfg.db_url is None or cfg.logdir is None:  # the data directory is in use
         data = cfg.resolved_data_dir()
-        label = startup.label("data_dir", "data directory (default; set --data-dir)")
+        default = "LESSOR_DATA_DIR" if os.environ.get("LESSOR_DATA_DIR") else "data directory"
+        label = startup.label("data_dir", f"{default} (default; set --data-dir)")
         try:
             data.mkdir(parents=True, exist_ok=True)
         except OSError as e:
