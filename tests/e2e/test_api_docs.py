@@ -40,6 +40,9 @@ def test_the_api_docs_load_only_same_origin_assets_and_they_are_served(
         html = c.get(page)
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
         assert "http://" not in html.text and "https://" not in html.text
+        # ... and the browser is told to load nothing from elsewhere (ReDoc's bundle would
+        # fetch its vendor's logo from a CDN otherwise).
+        assert "default-src 'self'" in html.headers["content-security-policy"]
         urls = referenced(html.text)
         assert any(u.endswith(".js") for u in urls) and "/openapi.json" in urls
         for url in urls:
