@@ -13,8 +13,10 @@ import click
 
 from lessor import __version__
 from lessor.client import cli as client_cli
+from lessor.config.loglevels import LOG_LEVELS
 
 if TYPE_CHECKING:
+    from lessor.config.startup import Ready
     from lessor.domain.model import Pool
     from lessor.server import Server
 
@@ -32,15 +34,17 @@ client_cli.register(main)
 
 
 def _register_admin_commands() -> None:
-    """resalloc-maint's commands and the resalloc import; their modules import light.
+    """resalloc-maint's commands, the resalloc import, check-config; their modules import light.
 
     SQLAlchemy and the rest load inside the commands, so client commands stay fast.
     """
+    from lessor.config.check import check_config
     from lessor.importer.cli import import_resalloc
     from lessor.maint.cli import maint
 
     main.add_command(maint)
     main.add_command(import_resalloc)
+    main.add_command(check_config)
 
 
 _register_admin_commands()
@@ -88,7 +92,17 @@ def hw(ctx: click.Context, args: tuple[str, ...]) -> None:
     sys.exit(hw_main(raw))
 
 
-@main.command()
+SERVER_EXIT_CODES = """
+\b
+Exit codes:
+  0  stopped normally
+  2  wrong usage or configuration: an option, server.yaml, pools.yaml, a hook
+     program, a directory, the port (one line on stderr says which and why)
+  3  the database did not answer within --db-wait seconds
+"""
+
+
+@main.command(epilog=SERVER_EXIT_CODES)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="server.yaml.")
 @click.option(
     "--config-dir",
@@ -97,76 +111,112 @@ def hw(ctx: click.Context, args: tuple[str, ...]) -> None:
     help="Directory with server.yaml and pools.yaml (resalloc layout; env CONFIG_DIR).",
 )
 @click.option("--pools", "pools_file", type=click.Path(path_type=Path), help="pools.yaml.")
-@click.option("--db", "db_url", metavar="URL", help="sqlite:///FILE or postgresql://…")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="LESSOR_DB",
+    metavar="URL",
+    help="sqlite:///FILE or postgresql://USER@HOST/DB (env LESSOR_DB; a password goes "
+    "there or in ~/.pgpass, never on the command line).",
+)
+@click.option(
+    "--db-wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long to keep trying PostgreSQL at start (default 30).",
+)
 @click.option("--host", help="Address to listen on (default localhost).")
-@click.option("--port", type=int, help="Port (default 49100).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default 49100).")
 @click.option(
     "--data-dir", type=click.Path(path_type=Path), help="Where the SQLite DB and logs go."
 )
 @click.option(
+    "--admin-token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="File holding the token admin requests must present (or env LESSOR_SERVER_ADMIN_TOKEN).",
+)
+@click.option(
+    # Only its environment variable is accepted: on a command line, `ps` shows it to all.
     "--admin-token",
     "server_admin_token",
     envvar="LESSOR_SERVER_ADMIN_TOKEN",
-    help="Token that admin requests must present (env LESSOR_SERVER_ADMIN_TOKEN).",
+    hidden=True,
 )
-@click.option("--sleeptime", type=float, help="Seconds between periodic passes (default 20).")
-@click.option("--log-level", "loglevel", help="debug, info, warning, error.")
+@click.option(
+    "--sleeptime",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds between periodic passes (default 20).",
+)
+@click.option(
+    "--log-level",
+    "loglevel",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="How much the server logs (default info).",
+)
+@click.pass_context
 def server(
+    ctx: click.Context,
     config_file: Path | None,
     config_dir: Path | None,
     pools_file: Path | None,
     db_url: str | None,
+    db_wait: float | None,
     host: str | None,
     port: int | None,
     data_dir: Path | None,
+    admin_token_file: Path | None,
     server_admin_token: str | None,
     sleeptime: float | None,
     loglevel: str | None,
 ) -> None:
     """Run the lessor server: API, reconciler and hooks."""
-    from lessor.config.pools import load_pools
-    from lessor.config.server import ServerConfig, load_server_config
-    from lessor.config.yamlfile import ConfigError
+    from lessor.config.startup import SECRETS_ENV, ServerOptions, StartupFailed, settle
 
+    def on_argv(param: str) -> bool:
+        return ctx.get_parameter_source(param) is click.core.ParameterSource.COMMANDLINE
+
+    options = ServerOptions(
+        config_file=config_file,
+        config_dir=config_dir,
+        pools=pools_file,
+        db_url=db_url,
+        db_url_source="--db" if on_argv("db_url") else "LESSOR_DB",
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        sleeptime=sleeptime,
+        loglevel=loglevel,
+        db_wait=db_wait,
+        admin_token=server_admin_token,
+        admin_token_source=(
+            "--admin-token" if on_argv("server_admin_token") else "LESSOR_SERVER_ADMIN_TOKEN"
+        ),
+        admin_token_file=admin_token_file,
+    )
+    for name in SECRETS_ENV:  # read: no hook inherits them
+        os.environ.pop(name, None)
     try:
-        cfg = ServerConfig()
-        if config_dir is not None:
-            if (config_dir / "server.yaml").exists():
-                cfg = load_server_config(config_dir / "server.yaml")
-            if cfg.pools is None:
-                cfg = cfg.model_copy(update={"pools": config_dir / "pools.yaml"})
-        if config_file is not None:
-            cfg = load_server_config(config_file)
-        overrides = {
-            "pools": pools_file,
-            "db_url": db_url,
-            "hostname": host,
-            "port": port,
-            "data_dir": data_dir,
-            "admin_token": server_admin_token,
-            "sleeptime": sleeptime,
-            "loglevel": loglevel,
-        }
-        cfg = cfg.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-        if cfg.pools is None:
-            raise ConfigError(
-                "no pools: give --pools FILE, --config-dir DIR or pools: in server.yaml"
-            )
-        pools = load_pools(cfg.pools)
-    except ConfigError as e:
-        click.echo(f"lessor: {e}", err=True)
-        sys.exit(2)
-    _serve(cfg, pools)
+        ready = settle(options, say=_say)
+    except StartupFailed as e:
+        for line in e.problems:
+            _say(line)
+        sys.exit(e.code)
+    _serve(ready)
 
 
-def _serve(cfg: object, pools: object) -> None:
+def _say(line: str) -> None:
+    click.echo(f"lessor: {line}", err=True)
+
+
+def _serve(ready: Ready) -> None:
     import uvicorn
 
     from lessor.api.fastlane import FastLane
-    from lessor.config.server import ServerConfig
+    from lessor.config.database import safe_url
     from lessor.server import Server, Settings
 
-    assert isinstance(cfg, ServerConfig)
+    cfg = ready.startup.config
     level = cfg.loglevel.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if cfg.main_logfile is not None:  # resalloc's server.yaml: where its log rotation looks
@@ -176,7 +226,7 @@ def _serve(cfg: object, pools: object) -> None:
         logging.getLogger().addHandler(to_file)
     settings = Settings(
         db_url=cfg.resolved_db_url(),
-        pools=pools,  # type: ignore[arg-type]
+        pools=ready.startup.pools,
         logdir=cfg.resolved_logdir(),
         admin_token=cfg.admin_token,
         sleeptime=cfg.sleeptime,
@@ -189,13 +239,16 @@ def _serve(cfg: object, pools: object) -> None:
     sys.setswitchinterval(0.0005)
     server = Server(settings)
     url = f"http://{cfg.hostname}:{cfg.port}"
+    admin = "admin token set" if cfg.admin_token else "no admin token: admin requests refused"
+    count = len(settings.pools)
     click.echo(
-        f"lessor {__version__}: {len(settings.pools)} pools, database {_safe(settings.db_url)}\n"
-        f"  API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
+        f"lessor {__version__}: {count} pool{'s' if count != 1 else ''}, "
+        f"database {safe_url(settings.db_url)}, {admin}\n"
+        f"  web UI: {url}/   API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
         err=True,
     )
     _reload_on_sighup(server)
-    uvicorn.run(
+    config = uvicorn.Config(
         FastLane(server.app),  # opening and closing tickets past FastAPI's machinery
         host=cfg.hostname,
         port=cfg.port,
@@ -208,6 +261,8 @@ def _serve(cfg: object, pools: object) -> None:
         # long as their tickets wait; their clients simply ask again.
         timeout_graceful_shutdown=2,
     )
+    # The socket was bound before the banner: a port in use was one line, not a traceback.
+    uvicorn.Server(config).run(sockets=[ready.sock])
 
 
 def _pools_loader(path: Path | None) -> Callable[[], tuple[Pool, ...]] | None:
@@ -221,12 +276,6 @@ def _reload_on_sighup(server: Server) -> None:
     import signal
 
     signal.signal(signal.SIGHUP, lambda signum, frame: server.reload_in_background())
-
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

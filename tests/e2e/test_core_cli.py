@@ -171,7 +171,7 @@ def test_a_failed_cmd_new_is_cleaned_by_cmd_delete_and_failing_deletes_are_retri
 def test_admin_operations_need_the_token(
     start_server: Callable[..., ServerProcess],
 ) -> None:
-    server = start_server(extra=("--admin-token", "s3cret"))
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN="s3cret")
     wait_until(lambda: up_count(server, "fake_x86") >= 1, message="a spare")
     rid = next(r["id"] for r in resources(server) if r["state"] == "UP")
 
@@ -191,7 +191,7 @@ def test_kill_9_mid_cmd_new_then_restart_loses_nothing_and_leaks_nothing(
         "vm:\n  max: 2\n  max_starting: 2\n  max_prealloc: 1\n  tags: [vm]\n"
         "  cmd_new: FAKE_CLOUD new\n  cmd_delete: FAKE_CLOUD delete\n",
     )
-    server = start_server(pools, extra=("--admin-token", "t"), FAKE_CLOUD_BOOT_SECONDS="0.1")
+    server = start_server(pools, LESSOR_SERVER_ADMIN_TOKEN="t", FAKE_CLOUD_BOOT_SECONDS="0.1")
     tid = server.lessor("ticket", "--tag", "vm", check=True).stdout.strip()
     data = server.lessor("ticket-wait", tid, check=True).stdout
     wait_until(lambda: up_count(server, "vm") == 1, message="a spare")

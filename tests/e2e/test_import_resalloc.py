@@ -269,3 +269,41 @@ def test_import_takes_over_live_vms_and_open_tickets_without_remaking_them(
 
 def _up(c: httpx.Client) -> list[dict[str, object]]:
     return [r for r in c.get("/api/v1/resources").json() if r["state"] == "UP"]
+
+
+def _tree(top: Path) -> dict[str, tuple[int, float]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime) for p in top.rglob("*")}
+
+
+def test_a_dry_run_writes_nothing_anywhere(tmp_path: Path) -> None:
+    cloud, etc = tmp_path / "vms", tmp_path / "etc"
+    cloud.mkdir()
+    etc.mkdir()
+    source = resalloc_database(tmp_path / "resalloc.sqlite", cloud)
+    (etc / "server.yaml").write_text(f"db_url: sqlite:///{tmp_path / 'lessor.sqlite'}\n")
+    before = _tree(tmp_path)
+    resalloc_bytes = (tmp_path / "resalloc.sqlite").read_bytes()
+
+    def dry_run(source: str) -> subprocess.CompletedProcess[str]:
+        args = ["--from", source, "--dry-run", "--config-dir", etc, "--data-dir", tmp_path / "d"]
+        return subprocess.run(
+            [sys.executable, "-m", "lessor.cli", "import-resalloc", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = dry_run(source)
+    assert done.returncode == 0, done.stderr
+    assert "nothing written" in done.stdout
+    # A mistyped source is named, not created as an empty database.
+    typo = tmp_path / "resaloc.sqlite"
+    mistyped = dry_run(f"sqlite:///{typo}")
+    assert mistyped.returncode == 2 and "Traceback" not in mistyped.stderr
+    assert mistyped.stderr == (
+        f"lessor import-resalloc: --from sqlite:///{typo}: no such file {typo}; "
+        "give the resalloc database to read\n"
+    )
+    assert _tree(tmp_path) == before  # neither lessor's database nor a data dir, nor the typo
+    assert (tmp_path / "resalloc.sqlite").read_bytes() == resalloc_bytes

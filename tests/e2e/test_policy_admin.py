@@ -47,7 +47,7 @@ gamma:
 
 
 def serve(start_server: Callable[..., ServerProcess], pools: Path) -> ServerProcess:
-    return start_server(pools, extra=("--admin-token", TOKEN))
+    return start_server(pools, LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
 
 
 def test_a_held_resource_is_never_assigned_nor_deleted_until_unheld(

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import errors, events, metrics, policy, v1, xmlrpc
+from lessor.api import docs, errors, events, metrics, policy, v1, xmlrpc
 from lessor.api.schemas import ErrorOut
 from lessor.service.core import LessorService
 from lessor.service.errors import ServiceError
@@ -40,6 +40,8 @@ def create_app(
         version=__version__,
         description="Allocates and manages expensive resources: pools, resources, tickets.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py without a CDN
+        redoc_url=None,
     )
     app.state.service = service
     app.state.executor = executor
@@ -51,6 +53,7 @@ def create_app(
 
     app.include_router(events.router)
     app.include_router(metrics.router)
+    docs.install(app)  # /docs and /redoc, offline
     app.include_router(pages.router)  # the web UI: GET / (POST / is resalloc's XML-RPC)
     app.mount("/ui/static", StaticFiles(packages=[("lessor.web", "static")]), name="static")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lessor.config.yamlfile import ConfigError, YamlDoc, load_yaml
+from lessor.config.hookprograms import program_problem
+from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml
 from lessor.domain.model import Pool, Tag
 
 log = logging.getLogger(__name__)
@@ -80,9 +83,10 @@ class PoolConfig(BaseModel):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
 
-    def to_pool(self, name: str) -> Pool:
+    def to_pool(self, name: str, hook_dir: Path) -> Pool:
         return Pool(
             name=name,
+            hook_dir=str(hook_dir),
             max=self.max,
             max_starting=self.max_starting,
             max_prealloc=self.max_prealloc,
@@ -115,40 +119,132 @@ class PoolConfig(BaseModel):
         )
 
 
-def load_pools(path: Path) -> tuple[Pool, ...]:
-    """Read pools.yaml; relative hook paths stay relative to the server's working directory."""
-    return parse_pools(load_yaml(path))
+HOOKS = ("cmd_new", "cmd_delete", "cmd_livecheck", "cmd_release", "cmd_list")
 
 
-def parse_pools(doc: YamlDoc) -> tuple[Pool, ...]:
-    if doc.data is None:
-        return ()
+@dataclass(frozen=True)
+class PoolsFile:
+    """pools.yaml as read: its pools, what stops a server from using it, what to look at."""
+
+    pools: tuple[Pool, ...]
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def checked(self) -> tuple[Pool, ...]:
+        """The pools; ConfigError with every error, one a line, if there is any."""
+        if self.errors:
+            raise ConfigError(*self.errors)
+        return self.pools
+
+
+def read_pools(path: Path, *, runs_hooks: bool = True) -> PoolsFile:
+    """pools.yaml with every error and warning; hook paths are relative to its directory.
+
+    `runs_hooks=False` is for the simulator, which runs none: a pool then
+    needs no cmd_new and its programs are not looked for.
+    """
+    try:
+        doc = load_yaml(path)
+    except ConfigError as e:
+        return PoolsFile((), e.problems)
+    return parse_pools(doc, runs_hooks=runs_hooks)
+
+
+def load_pools(path: Path, *, runs_hooks: bool = True) -> tuple[Pool, ...]:
+    """The pools of pools.yaml, its warnings logged; ConfigError naming every error."""
+    read = read_pools(path, runs_hooks=runs_hooks)
+    for warning in read.warnings:
+        log.warning("%s", warning)
+    return read.checked()
+
+
+def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
+    if doc.data is None or doc.data == {}:
+        return PoolsFile((), warnings=(f"{doc.path}: no pools defined: no ticket can be served",))
     if not isinstance(doc.data, dict):
-        raise ConfigError(f"{doc.where(())}: expected a mapping of pool names to pools")
+        return PoolsFile((), (f"{doc.where(())}: expected a mapping of pool names to pools",))
+    # Hooks run in the directory of the pools file, so that its relative paths mean the
+    # same whichever directory the server was started from.
+    hook_dir = Path(os.path.abspath(doc.path)).parent
+    errors: list[str] = []
+    warnings: list[str] = []
+    _check_duplicates(doc, errors, warnings)
     pools = []
     for raw_name, body in doc.data.items():
         name = str(raw_name)
         if not isinstance(body, dict):
-            raise ConfigError(
-                f"{doc.where((raw_name,))}: pool {name!r}: expected a mapping of keys"
-            )
+            errors.append(f"{doc.where((name,))}: pool {name!r}: expected a mapping of keys")
+            continue
         try:
             cfg = PoolConfig.model_validate(body)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = (raw_name, *err["loc"])
-            key = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(f"{doc.where(loc)}: pool {name!r}: {key}: {err['msg']}") from e
-        for key in cfg.model_extra or {}:
-            log.warning(
-                "%s: pool %r: unknown key %r ignored", doc.where((raw_name, key)), name, key
+            for err in e.errors():
+                key = ".".join(str(p) for p in err["loc"])
+                where = doc.where((name, *err["loc"]))
+                errors.append(f"{where}: pool {name!r}: {key}: {err['msg']}")
+            continue
+        unknown = list(cfg.model_extra or {})
+        for key in unknown:
+            warnings.append(
+                f"{doc.where((name, key))}: pool {name!r}: unknown key {key!r} ignored"
+                f"{did_you_mean(key, PoolConfig.model_fields)}"
             )
-        pools.append(cfg.to_pool(name))
-    _check_on_demand_tags(doc, pools)
-    return tuple(pools)
+        if not cfg.tags and not cfg.tags_on_demand:
+            warnings.append(
+                f"{doc.where((name,))}: pool {name!r} has no tags and no tags_on_demand: "
+                "no ticket can ask for its resources"
+            )
+        if runs_hooks:
+            errors += _hook_errors(doc, name, cfg, body, hook_dir, unknown)
+        pools.append(cfg.to_pool(name, hook_dir))
+    errors += _on_demand_tag_errors(doc, pools)
+    return PoolsFile(tuple(pools), tuple(errors), tuple(warnings))
 
 
-def _check_on_demand_tags(doc: YamlDoc, pools: list[Pool]) -> None:
+def _check_duplicates(doc: YamlDoc, errors: list[str], warnings: list[str]) -> None:
+    """A pool defined twice is an error (which one was meant?); a key twice, a warning."""
+    for dup in doc.duplicates:
+        lines = ", ".join(str(n) for n in dup.lines[:-1]) + f" and {dup.lines[-1]}"
+        where = f"{doc.path}:{dup.lines[-1]}"
+        if len(dup.at) == 1:
+            errors.append(
+                f"{where}: pool {dup.at[0]!r} is defined twice, at lines {lines}: "
+                "rename one or merge them"
+            )
+        elif dup.at:
+            key = ".".join(str(p) for p in dup.at[1:])
+            warnings.append(
+                f"{where}: pool {dup.at[0]!r}: {key} is given twice, at lines {lines}: "
+                "the last one counts"
+            )
+
+
+def _hook_errors(
+    doc: YamlDoc,
+    name: str,
+    cfg: PoolConfig,
+    body: dict[str, Any],
+    hook_dir: Path,
+    unknown: list[str],
+) -> list[str]:
+    errors = []
+    if cfg.cmd_new is None:
+        # A pool without cmd_new would hand out resources with no data at all.
+        meant = [k for k in unknown if did_you_mean(k, ["cmd_new"])]
+        hint = f" (is {meant[0]!r} meant to be cmd_new?)" if meant else ""
+        errors.append(
+            f"{doc.where((name,))}: pool {name!r}: no cmd_new: a pool needs the command "
+            f"that makes its resources{hint}"
+        )
+    for hook in [key for key in HOOKS if key in body]:  # in the order they are written
+        command = getattr(cfg, hook)
+        problem = None if command is None else program_problem(command, hook_dir)
+        if problem is not None:
+            errors.append(f"{doc.where((name, hook))}: pool {name!r}: {hook}: {problem}")
+    return errors
+
+
+def _on_demand_tag_errors(doc: YamlDoc, pools: list[Pool]) -> list[str]:
     """A tag is on-demand everywhere or nowhere (resalloc refuses such a config too).
 
     A ticket asking for an on-demand tag must start a resource for itself;
@@ -156,12 +252,12 @@ def _check_on_demand_tags(doc: YamlDoc, pools: list[Pool]) -> None:
     a resource gets started would depend on which pool the ticket meets.
     """
     on_demand = {t.name: p.name for p in pools for t in p.tags_on_demand}
-    for p in pools:
-        for index, tag in enumerate(p.tags):
-            if tag.name in on_demand:
-                raise ConfigError(
-                    f"{doc.where((p.name, 'tags', index))}: pool {p.name!r}: tag {tag.name!r} "
-                    f"is an on-demand tag of pool {on_demand[tag.name]!r}; a tag may not be "
-                    "both a normal and an on-demand tag (move it to tags_on_demand here, "
-                    "or to tags there)"
-                )
+    return [
+        f"{doc.where((p.name, 'tags', index))}: pool {p.name!r}: tag {tag.name!r} "
+        f"is an on-demand tag of pool {on_demand[tag.name]!r}; a tag may not be "
+        "both a normal and an on-demand tag (move it to tags_on_demand here, "
+        "or to tags there)"
+        for p in pools
+        for index, tag in enumerate(p.tags)
+        if tag.name in on_demand
+    ]

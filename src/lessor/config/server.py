@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lessor.config.yamlfile import ConfigError, load_yaml
+from lessor.config.loglevels import LOG_LEVELS
+from lessor.config.yamlfile import ConfigError, did_you_mean, load_yaml
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 49100
+DEFAULT_DB_WAIT = 30.0
 
 
 def default_data_dir() -> Path:
@@ -27,21 +33,33 @@ def default_data_dir() -> Path:
 class ServerConfig(BaseModel):
     """Settings; key names follow resalloc's server.yaml where it has one."""
 
-    model_config = ConfigDict(extra="forbid")
+    # resalloc ignores keys it does not know; so does lessor, with a warning (read_server_config).
+    model_config = ConfigDict(extra="ignore")
 
     db_url: str | None = None
+    db_wait: float = Field(default=DEFAULT_DB_WAIT, ge=0)
+    """Seconds to keep trying PostgreSQL at start before giving up (lessor)."""
     logdir: Path | None = None
     data_dir: Path | None = None
     hostname: str = "localhost"
-    port: int = DEFAULT_PORT
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     loglevel: str = "info"
-    sleeptime: float = 20.0
+    sleeptime: float = Field(default=20.0, gt=0)
     pools: Path | None = None
     admin_token: str | None = None
+    admin_token_file: Path | None = None
+    """A file holding the admin token (lessor): no secret on a command line or in this file."""
     host: str | None = None
     """resalloc's older spelling of `hostname`; `hostname` wins when both are set."""
     main_logfile: Path | None = None
     """resalloc's server log file; the server log goes there as well as to stderr."""
+
+    @field_validator("loglevel")
+    @classmethod
+    def _loglevel(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return value.lower()
 
     @model_validator(mode="before")
     @classmethod
@@ -60,20 +78,65 @@ class ServerConfig(BaseModel):
         return self.logdir or self.resolved_data_dir() / "logs"
 
 
-def load_server_config(path: Path) -> ServerConfig:
-    doc = load_yaml(path)
+@dataclass(frozen=True)
+class ServerFile:
+    """server.yaml as read: its settings (the defaults if it has errors), its errors and
+    warnings, and where each key was written."""
+
+    config: ServerConfig
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    where: dict[str, str] = field(default_factory=dict)
+    """`file:line: key` of each key given, for messages about its value."""
+
+
+def read_server_config(path: Path) -> ServerFile:
+    """server.yaml; relative `pools` and `admin_token_file` are relative to its directory."""
+    try:
+        doc = load_yaml(path)
+    except ConfigError as e:
+        return ServerFile(ServerConfig(), e.problems)
     data = doc.data or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{doc.where(())}: expected a mapping of settings")
+        return ServerFile(ServerConfig(), (f"{doc.where(())}: expected a mapping of settings",))
+    known = set(ServerConfig.model_fields)
+    warnings = [
+        f"{doc.where((str(key),))}: unknown key {key!r} ignored{did_you_mean(str(key), known)}"
+        for key in data
+        if key not in known
+    ]
+    for dup in doc.duplicates:
+        if len(dup.at) == 1:
+            lines = ", ".join(str(n) for n in dup.lines)
+            warnings.append(
+                f"{path}:{dup.lines[-1]}: {dup.at[0]} is given twice (lines {lines}): "
+                "the last one counts"
+            )
     try:
         cfg = ServerConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{doc.where(tuple(err['loc']))}: {key}: {err['msg']}") from e
-    if cfg.pools is not None and not cfg.pools.is_absolute():
-        cfg = cfg.model_copy(update={"pools": path.parent / cfg.pools})
-    return cfg
+        errors = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            errors.append(f"{doc.where(tuple(err['loc']))}: {key}: {msg}")
+        return ServerFile(ServerConfig(), tuple(errors), tuple(warnings))
+    for key in ("pools", "admin_token_file"):
+        value = getattr(cfg, key)
+        if value is not None and not value.is_absolute():
+            cfg = cfg.model_copy(update={key: path.parent / value})
+    where = {str(key): f"{doc.where((str(key),))}: {key}" for key in data}
+    return ServerFile(cfg, (), tuple(warnings), where)
+
+
+def load_server_config(path: Path) -> ServerConfig:
+    """server.yaml's settings, its warnings logged; ConfigError naming file and line."""
+    read = read_server_config(path)
+    for warning in read.warnings:
+        log.warning("%s", warning)
+    if read.errors:
+        raise ConfigError(*read.errors)
+    return read.config
 
 
 def config_from_dir(config_dir: Path | None) -> ServerConfig:

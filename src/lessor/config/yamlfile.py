@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,20 @@ Path_ = tuple[str | int, ...]
 
 
 class ConfigError(Exception):
-    """A configuration file is wrong; the message names the file, the line and what is wrong."""
+    """A configuration file is wrong; each line of the message names the file, the line and
+    what is wrong."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A key written more than once in one mapping; PyYAML silently keeps the last one."""
+
+    at: Path_
+    lines: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -20,6 +35,7 @@ class YamlDoc:
     path: Path
     data: Any
     lines: dict[Path_, int]
+    duplicates: tuple[Duplicate, ...] = ()
 
     def where(self, loc: Path_) -> str:
         """`file:line` of the deepest known key on `loc` (1-based, as editors count)."""
@@ -35,27 +51,49 @@ def load_yaml(path: Path) -> YamlDoc:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        lines: dict[Path_, int] = {}
+        duplicates: list[Duplicate] = []
+        if node is not None:
+            # Before constructing: the constructor folds merge keys (<<) into the node.
+            _index(node, (), lines, duplicates)
+        data = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from e
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _index(node, (), lines)
-    return YamlDoc(path, data, lines)
+    finally:
+        loader.dispose()
+    return YamlDoc(path, data, lines, tuple(duplicates))
 
 
-def _index(node: yaml.Node, at: Path_, lines: dict[Path_, int]) -> None:
+def _index(
+    node: yaml.Node, at: Path_, lines: dict[Path_, int], duplicates: list[Duplicate]
+) -> None:
     lines.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, list[int]] = {}
         for key, value in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                continue
             sub = (*at, str(key.value))
-            lines[sub] = key.start_mark.line + 1
-            _index(value, sub, lines)
+            line = key.start_mark.line + 1
+            seen.setdefault(str(key.value), []).append(line)
+            lines[sub] = line  # the last one written is the one PyYAML keeps
+            _index(value, sub, lines, duplicates)
+        duplicates.extend(
+            Duplicate((*at, key), tuple(where)) for key, where in seen.items() if len(where) > 1
+        )
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, (*at, i), lines)
+            _index(item, (*at, i), lines, duplicates)
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """' (did you mean cmd_new?)' for a key close to a known one (a typo, `-` for `_`), else ''."""
+    known = list(known)
+    close = difflib.get_close_matches(key.replace("-", "_").lower(), known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""

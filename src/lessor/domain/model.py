@@ -34,6 +34,8 @@ class Pool(Evolving):
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    hook_dir: str = ""
+    """Directory hooks run in: that of the pools.yaml they come from ("": the server's)."""
     list_period: float = 1800.0
     """Seconds between runs of cmd_list (resalloc: a fixed 30 minutes)."""
     livecheck_period: float = 600.0
@@ -64,8 +66,6 @@ class Pool(Evolving):
     drain_reason: str = ""
     removed: bool = False
     """Gone from pools.yaml but resources remain: drained until the last one is deleted."""
-    hook_dir: str = ""
-    """The directory hooks run in: that of the pools.yaml they come from."""
 
     @property
     def tag_names(self) -> frozenset[str]:

@@ -70,7 +70,7 @@ def import_resalloc(
     cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
 
     try:
-        takeover = read_resalloc(source)
+        takeover = read_resalloc(_read_only(source))
     except NotImportable as e:
         _fail(str(e))
     if pools is not None:
@@ -88,6 +88,32 @@ def import_resalloc(
         return
     _write(cfg.resolved_db_url(), takeover)
     click.echo(f"written to {_safe(cfg.resolved_db_url())}; now start lessor server")
+
+
+def _read_only(url: str) -> str:
+    """resalloc's database, opened so that reading it can never create or change it.
+
+    SQLite would otherwise create an empty file for a mistyped path, and a dry
+    run would leave a database behind where there was none.
+    """
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # read_resalloc names the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return url
+    path = Path(parsed.database or "")
+    if not parsed.database or not path.is_file():
+        _fail(f"--from {url}: no such file {path}; give the resalloc database to read", 2)
+    uri = f"file:{quote(str(path.absolute()))}"
+    return parsed.set(
+        database=uri, query={**parsed.query, "mode": "ro", "uri": "true"}
+    ).render_as_string(hide_password=False)
 
 
 def _write(url: str, takeover: Takeover) -> None:

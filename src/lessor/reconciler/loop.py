@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
 
 from lessor.domain.hooks import Hook
 from lessor.domain.model import Snapshot
@@ -125,7 +124,7 @@ class Reconciler:
                     hook=hook,
                     resource_id=r.id,
                     timeout=pool.timeout(hook),
-                    cwd=Path(pool.hook_dir) if pool.hook_dir else None,
+                    cwd=pool.hook_dir,
                     secret=pool.secret_data,
                 )
             else:

@@ -71,6 +71,7 @@ class OrphanSweeper:
             hook=Hook.LIST,
             resource_id=UNTRACKED_ID,
             timeout=pool.hook_timeout,
+            cwd=pool.hook_dir,
         )
         if not listed.ok:
             log.warning("pool %s: %s; nothing deleted", pool.name, listed.describe("cmd_list"))
@@ -95,6 +96,7 @@ class OrphanSweeper:
                 hook=Hook.DELETE,
                 resource_id=UNTRACKED_ID,
                 timeout=pool.hook_timeout,
+                cwd=pool.hook_dir,
             )
             if done.ok:
                 deleted.append(name)

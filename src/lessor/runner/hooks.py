@@ -168,11 +168,12 @@ class HookRunner:
         hook: Hook,
         resource_id: int,
         timeout: float,
-        cwd: Path | None = None,
+        cwd: str | Path | None = None,
         secret: bool = False,
         pass_env: Iterable[str] = (),
     ) -> HookResult:
-        """Run `command` under /bin/sh -c with the hook variables `env`, in `cwd`.
+        """Run `command` under /bin/sh -c with the hook variables `env`, in `cwd` (the
+        pools file's directory; empty or None: the server's working directory).
 
         Logged to `hooks/{resource_id:06d}_{hook.log_suffix}`. cmd_new's and
         cmd_list's stdout are captured (cmd_new's durably, see output.py) and
@@ -199,7 +200,7 @@ class HookRunner:
             output=output,
             mirror=output is not None and not secret,
             timeout=timeout,
-            cwd=cwd,
+            cwd=Path(cwd) if cwd else None,
         )
         try:
             job.save_record()

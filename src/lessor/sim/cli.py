@@ -32,20 +32,25 @@ def simulate(pools_file: Path, workload_file: Path, as_json: bool) -> None:
     of tickets takes a moment. Use it to see what a change of max,
     max_prealloc, priorities or reuse would cost and save.
     """
-    from lessor.config.pools import load_pools
-    from lessor.config.yamlfile import ConfigError
+    from lessor.config.pools import read_pools
+    from lessor.config.yamlfile import ConfigError, load_yaml
     from lessor.sim.engine import simulate as run
     from lessor.sim.report import as_dict, as_text
-    from lessor.sim.workload import load_workload
+    from lessor.sim.workload import mismatches, parse_workload
 
+    read = read_pools(pools_file, runs_hooks=False)  # no hook runs here
     try:
-        pools = load_pools(pools_file)
-        workload = load_workload(workload_file)
+        pools = read.checked()
+        doc = load_yaml(workload_file)
+        workload = parse_workload(doc)
     except ConfigError as e:
-        click.echo(f"lessor: {e}", err=True)
+        for problem in e.problems:
+            click.echo(f"lessor: {problem}", err=True)
         sys.exit(2)
     if not pools:
         click.echo(f"lessor: {pools_file}: no pools to simulate", err=True)
         sys.exit(2)
+    for warning in [*read.warnings, *mismatches(doc, pools)]:
+        click.echo(f"lessor: warning: {warning}", err=True)
     outcome = run(pools, workload)
     click.echo(json.dumps(as_dict(outcome), indent=2) if as_json else as_text(outcome))

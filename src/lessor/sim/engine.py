@@ -27,6 +27,7 @@ from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
 from lessor.server import MEMORY, Parts, build
 from lessor.service.apply import Applied, HookOutcome, Launch
+from lessor.service.errors import NoPoolForTags
 from lessor.service.executor import writes
 from lessor.sim.workload import Arrival, Durations, Workload
 
@@ -87,6 +88,8 @@ class _Sim:
         self.hold: dict[int, float] = {}
         """Seconds each ticket keeps its resource once assigned."""
         self.closing: set[int] = set()
+        self.refused = 0
+        """Tickets no pool could ever serve."""
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.events, (when, next(self.order), fn))
@@ -153,7 +156,11 @@ class _Sim:
 
     def _arrive(self, a: Arrival) -> None:
         self.arrivals_left -= 1
-        held = self.call(self.service.open_ticket, list(a.tags), a.sandbox, a.priority)
+        try:
+            held = self.call(self.service.open_ticket, list(a.tags), a.sandbox, a.priority)
+        except NoPoolForTags:
+            self.refused += 1  # as lessor's API refuses it: at once, naming the tag
+            return
         self.hold[held.ticket.id] = a.hold
         self._close_when_held()
 
@@ -169,7 +176,7 @@ class _Sim:
             alive[r.pool] += end - r.created_at
             started[r.pool] += 1
         waits: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        unserved = 0
+        unserved = self.refused
         for t in store.list_tickets():
             if t.assigned_at is None or t.resource_id is None:
                 unserved += t.state in (T.OPEN, T.FAILED)

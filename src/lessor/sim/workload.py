@@ -16,13 +16,15 @@ horizon: 86400          # optional: give up on tickets still waiting then
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lessor.config.yamlfile import ConfigError, YamlDoc, load_yaml
+from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml
+from lessor.domain.matching import unservable_tags
+from lessor.domain.model import Pool
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,30 @@ def parse_workload(doc: YamlDoc) -> Workload:
     arrivals.sort(key=lambda a: a.at)
     hooks = {name: Durations(h.new, h.release, h.delete) for name, h in w.hooks.items()}
     return Workload(tuple(arrivals), hooks, w.horizon)
+
+
+def mismatches(doc: YamlDoc, pools: Sequence[Pool]) -> list[str]:
+    """Warnings, file and line, where a valid workload does not fit the pools it is run with.
+
+    Tickets whose tags no pool offers simply fail in the simulation, and the
+    durations of a pool that does not exist are never used: both are most
+    likely a typo, which would silently change the figures.
+    """
+    warnings = []
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for index, entry in enumerate(data.get("tickets") or ()):
+        tags = entry.get("tags") if isinstance(entry, dict) else None
+        missing = unservable_tags(pools, tags or ())
+        if missing:
+            warnings.append(
+                f"{doc.where(('tickets', index, 'tags'))}: tickets.{index}: no pool offers "
+                f"{', '.join(missing)}: these tickets fail"
+            )
+    names = [p.name for p in pools]
+    for name in data.get("hooks") or {}:
+        if name != "default" and name not in names:
+            warnings.append(
+                f"{doc.where(('hooks', str(name)))}: hooks.{name}: no such pool, "
+                f"durations unused{did_you_mean(str(name), names)}"
+            )
+    return warnings
