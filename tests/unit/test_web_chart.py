@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from lessor.domain.states import ResourceState as R
 from lessor.service.events import History
@@ -49,3 +52,17 @@ def test_an_idle_system_draws_an_empty_grid() -> None:
     assert not [e for e in svg.iter() if e.get("data-series")]
     labels = [t.text for t in svg.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
     assert labels == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_the_time_axis_is_in_utc_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # +05:30: no local hour is a UTC hour
+    time.tzset()
+    try:
+        # 2023-11-14 22:13:20 UTC, then every 10 minutes for two hours.
+        svg = ET.fromstring(chart.render(history(UP=(1,) * 13), chart.caption(2)))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert "23:00" in texts and "00:00" in texts and "UTC" in texts
+    assert "(UTC)" in (svg.find(f"{SVG}title").text or "")  # type: ignore[union-attr]

@@ -1,6 +1,7 @@
 """The overview's chart, drawn as SVG on the server: no charting library, nothing to fetch.
 
 Step lines, because counts change in jumps: a resource is UP or it is not.
+The hours on the time axis are UTC, as every time the UI shows.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ STACK = (R.TAKEN, R.UP, R.STARTING, R.RELEASING, R.DELETE_REQUESTED, R.DELETING)
 """Bottom to top: what serves users first, then spares, then what is coming and going."""
 
 
+def caption(hours: float) -> str:
+    return f"resources and waiting tickets, last {hours:g} hours (UTC)"
+
+
 def render(h: History, title: str) -> str:
     """An SVG document: resources per state stacked, tickets waiting as a dashed line."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -56,11 +61,12 @@ def render(h: History, title: str) -> str:
         parts.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v}</text>')
     for t in _hour_marks(t0, t1):
         x = LEFT + (t - t0) / span * plot_w
-        label = time.strftime("%H:%M", time.localtime(t))
+        label = time.strftime("%H:%M", time.gmtime(t))
         parts.append(
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#f1f3f5"/>'
         )
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 10}" text-anchor="middle">{label}</text>')
+    parts.append(f'<text x="2" y="{HEIGHT - 10}" class="zone">UTC</text>')
     parts.append("</g>")
 
     below = [0] * len(xs)

@@ -1,4 +1,10 @@
-"""Template filters: times and durations as people read them."""
+"""Template filters: times and durations as people read them.
+
+Every time the UI shows is UTC and says so: the pages, their live parts and
+the chart are rendered on the server, which cannot know the visitor's zone,
+and one zone for everyone means two operators reading the same page (or a
+screenshot of it) agree on when something happened.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +36,10 @@ def seconds(value: float | None) -> str:
 
 
 def clock(t: float | None) -> str:
-    """The server's local time; the page's script shows the visitor's own."""
+    """2026-12-02 10:41:07 UTC."""
     if t is None:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
 def iso(t: float | None) -> str:

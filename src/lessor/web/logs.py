@@ -1,8 +1,14 @@
-"""Hook logs as the UI shows them: read-only, the tail of big ones, secrets cut out."""
+"""Hook logs as the UI shows them: read-only, the end of big ones, as plain text.
+
+The files are resalloc's, one per resource and hook, holding what each run
+wrote. The UI neither parses nor redacts them. It shows none at all of a pool
+that keeps its data secret: every hook of such a pool gets the data in its
+environment and may print it (a `set -x` in the script is enough), so the only
+redaction that cannot miss is not to read the file.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +23,12 @@ HOOKS = {
 MAX_BYTES = 256 * 1024
 """Only the end of a longer log is shown: livecheck logs grow for as long as a resource lives."""
 
-_STDOUT = re.compile(rb"^--- stdout:\n.*?(?=^=== )", re.MULTILINE | re.DOTALL)
-_EXIT = re.compile(rb"^=== exit .*\n", re.MULTILINE)
+HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+"""A log is text whatever it holds: no browser may guess it is a page, no proxy keep it."""
+
+_KEPT = "\t\n\r"
+_VISIBLE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in _KEPT}
+"""Control characters (terminal escapes, NUL…) are shown as \\xNN, not acted upon."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,11 @@ class HookLog:
     path: Path
     size: int
     modified: float
+
+    @property
+    def name(self) -> str:
+        """Where it is in the data directory, for whoever reads it on the server."""
+        return f"{self.path.parent.name}/{self.path.name}"
 
 
 def hook_logs(logdir: Path, resource_id: int) -> list[HookLog]:
@@ -48,23 +63,24 @@ def log_path(logdir: Path, resource_id: int, suffix: str) -> Path:
     return logdir / "hooks" / f"{resource_id:06d}_{suffix}"
 
 
-def read_log(path: Path, secret: bool) -> str:
-    """The text of a log; with `secret`, what the hook printed on stdout (the data) is cut out."""
+def read_tail(path: Path) -> str:
+    """The end of a log, at most MAX_BYTES from the start of a line, with what was left out said."""
     with path.open("rb") as f:
-        f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - MAX_BYTES))
-        raw = f.read()
-    head = b""
-    if size > MAX_BYTES:
-        raw = raw.split(b"\n", 1)[-1]
-        head = f"[... first {size - len(raw)} bytes not shown ...]\n".encode()
-    if secret:
-        if size > MAX_BYTES:  # the cut may fall inside a stdout section: start after it
-            end = _EXIT.search(raw)
-            raw = raw[end.end() :] if end else b""
-        raw = _STDOUT.sub(b"--- stdout: [secret data, not shown]\n", raw)
-        # A cut right inside a stdout section leaves no header to find: drop the rest.
-        if b"--- stdout:\n" in raw:
-            raw = raw.split(b"--- stdout:\n", 1)[0] + b"--- stdout: [secret data, not shown]\n"
-    return (head + raw).decode(errors="replace")
+        start = max(0, f.seek(0, 2) - MAX_BYTES)
+        f.seek(start)
+        raw = f.read(MAX_BYTES)
+    head = ""
+    if start:
+        line_start = raw.find(b"\n") + 1  # 0 when there is no line end: keep it all
+        start += line_start
+        raw = raw[line_start:]
+        head = f"[... first {start} bytes not shown ...]\n"
+    return head + raw.decode("utf-8", errors="backslashreplace").translate(_VISIBLE)
+
+
+def secret_notice(pool: str, because: str) -> str:
+    """Why a pool's hook logs are not shown, and where they are."""
+    return (
+        f"pool {pool} {because}: the UI shows none of its resources' data and hook logs; "
+        "read the logs on the server, in its data directory"
+    )

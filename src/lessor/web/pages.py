@@ -5,25 +5,33 @@ X-Lessor-Live header (after an event arrived on the SSE stream) only that
 block is rendered and swapped in, so pages follow the state without reloads.
 Admin actions are buttons that call the JSON API with the admin token the
 visitor typed in; the pages themselves need no privilege and show no secrets.
+What goes wrong (an id that names nothing, a filter that makes no sense) is
+answered as a page of the site with its status and one line, never as JSON.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Coroutine
+from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from starlette.exceptions import HTTPException
 
 from lessor import __version__
 from lessor.domain.events import EventFilter
+from lessor.domain.kinds import EventKind
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState
 from lessor.service.core import LessorService
-from lessor.service.errors import NotFound
+from lessor.service.errors import NotFound, ServiceError
 from lessor.web import chart, logs
 from lessor.web.format import FILTERS
 
@@ -31,8 +39,31 @@ R = ResourceState
 T = TicketState
 LIVE_HEADER = "x-lessor-live"
 CHART_HOURS = 6.0
+S = TypeVar("S", ResourceState, TicketState)
+ID_MAX = 2**31 - 1
+"""The largest id the store's integer columns hold (PostgreSQL's INTEGER); no row has a larger."""
 
-router = APIRouter(include_in_schema=False)
+
+class _PageRoute(APIRoute):
+    """A UI route: an error is answered as a page of the site, or as plain text for a raw log."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        plain = self.response_class is PlainTextResponse
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except (ServiceError, HTTPException, RequestValidationError) as e:
+                status, message = _problem(e)
+                if plain:
+                    return PlainTextResponse(f"{message}\n", status, headers=logs.HEADERS)
+                return _page(request, "error.html", status=status, message=message)
+
+        return route
+
+
+router = APIRouter(include_in_schema=False, route_class=_PageRoute)
 env = Environment(
     loader=PackageLoader("lessor.web", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -47,20 +78,96 @@ def _service(request: Request) -> LessorService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
-    context.update(request=request, now=time.time(), version=__version__)
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.update(
+        request=request,
+        now=time.time(),
+        version=__version__,
+        admin_configured=bool(request.app.state.admin_token),
+        open_logs=_open_pools(_service(request)),
+        status=status,
+        phrase=HTTPStatus(status).phrase,
+    )
     template = env.get_template(name)
     if request.headers.get(LIVE_HEADER):
         block = template.blocks["live"](template.new_context(context))
-        return HTMLResponse("".join(block))
-    return HTMLResponse(template.render(context))
+        return HTMLResponse("".join(block), status)
+    return HTMLResponse(template.render(context), status)
+
+
+def _problem(e: Exception) -> tuple[int, str]:
+    """The status and the one line a visitor reads for what went wrong."""
+    if isinstance(e, ServiceError):
+        return e.status, str(e)
+    if isinstance(e, HTTPException):
+        return e.status_code, str(e.detail)
+    assert isinstance(e, RequestValidationError)
+    parts = []
+    for err in e.errors():
+        field = str(err.get("loc", ("",))[-1])
+        parts.append(f"{field} {err.get('input')!r}: {err.get('msg')}")
+    return 422, "; ".join(parts)
+
+
+def _open_pools(service: LessorService) -> set[str]:
+    """The pools whose data and hook logs the UI shows: the known ones that keep nothing secret.
+
+    Fails closed: a pool configured nowhere any more may have kept its data
+    secret, and the UI cannot know.
+    """
+    return {p.name for p in service.recent_pools() if not p.secret_data}
+
+
+def _secrecy(service: LessorService, pool_name: str) -> str | None:
+    """Why the UI keeps a pool's data and hook logs to itself, if it does."""
+    if pool_name in _open_pools(service):
+        return None
+    if service.pool(pool_name) is None:
+        return logs.secret_notice(pool_name, "is no longer configured (its data may be secret)")
+    return logs.secret_notice(pool_name, "keeps its data secret (secret_data)")
 
 
 def _shown_data(service: LessorService, r: Resource) -> str | None:
     """The data as the UI may show it: never for a pool that keeps it secret."""
-    if r.data is None or service.data_is_secret(r.pool):
+    if r.data is None or _secrecy(service, r.pool):
         return None
     return r.data.decode(errors="replace")
+
+
+def _number(what: str, text: str) -> int:
+    if not text.isascii() or not text.isdecimal():
+        raise HTTPException(422, f"{what} id {text!r} is not a number")
+    return int(text)
+
+
+def _id(what: str, text: str) -> int:
+    """An id in a URL's path: 422 when it is not a number, 404 when no row can have it."""
+    value = _number(what, text)
+    if not 1 <= value <= ID_MAX:
+        raise NotFound(f"{what} {value} does not exist")
+    return value
+
+
+def _id_filter(what: str, text: str) -> int | None:
+    """An id a form filters by; empty is no filter."""
+    if not text.strip():
+        return None
+    value = _number(what, text.strip())
+    if value > ID_MAX:
+        raise HTTPException(422, f"{what} id {value} is too large: ids go up to {ID_MAX}")
+    return value
+
+
+def _state(enum: type[S], text: str) -> S | None:
+    """A state filter, in any case; empty is no filter."""
+    if not text.strip():
+        return None
+    try:
+        return enum(text.strip().upper())
+    except ValueError:
+        raise HTTPException(
+            422, f"state {text!r} is not one of {', '.join(enum)} (or empty for the default)"
+        ) from None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -68,7 +175,6 @@ def overview(request: Request) -> HTMLResponse:
     service = _service(request)
     tickets = service.list_tickets([T.OPEN])
     history = service.history(CHART_HOURS)
-    svg = chart.render(history, f"resources and waiting tickets, last {CHART_HOURS:g} hours")
     return _page(
         request,
         "overview.html",
@@ -76,18 +182,19 @@ def overview(request: Request) -> HTMLResponse:
         waiting=_queue(tickets)[:10],
         waiting_total=len(tickets),
         reasons=service.why_waiting(tickets),
-        chart=Markup(svg),  # our own SVG: every text in it is escaped
+        chart=Markup(
+            chart.render(history, chart.caption(CHART_HOURS))
+        ),  # our own SVG: its texts are escaped
         events=list(reversed(service.list_events(EventFilter(limit=15)))),
     )
 
 
-@router.get("/ui/chart.svg")
+@router.get("/ui/chart.svg", response_class=Response)
 def chart_svg(
     request: Request, hours: Annotated[float, Query(gt=0, le=24 * 14)] = CHART_HOURS
 ) -> Response:
     history = _service(request).history(hours)
-    svg = chart.render(history, f"resources and waiting tickets, last {hours:g} hours")
-    return Response(svg, media_type="image/svg+xml")
+    return Response(chart.render(history, chart.caption(hours)), media_type="image/svg+xml")
 
 
 @router.get("/ui/resources", response_class=HTMLResponse)
@@ -100,9 +207,10 @@ def resources(
     ended: bool = False,
 ) -> HTMLResponse:
     service = _service(request)
+    chosen = _state(ResourceState, state)
     states: list[ResourceState] | None = None
-    if state in set(ResourceState):
-        states = [R(state)]
+    if chosen is not None:
+        states = [chosen]
     elif not ended:
         states = [s for s in ResourceState if s is not R.ENDED]
     rows = service.list_resources(states, pool or None)
@@ -110,7 +218,7 @@ def resources(
         rows = [r for r in rows if tag in r.tags]
     if q:
         rows = [r for r in rows if q.lower() in r.name.lower()]
-    if ended and not state:
+    if ended and chosen is None:
         rows = rows[-500:]  # history piles up; the newest are the interesting ones
     return _page(
         request,
@@ -118,44 +226,46 @@ def resources(
         rows=rows,
         pools=[p.name for p in service.pools],
         states=list(ResourceState),
-        f={"pool": pool, "state": state, "tag": tag, "q": q, "ended": ended},
+        f={"pool": pool, "state": chosen or "", "tag": tag, "q": q, "ended": ended},
     )
 
 
 @router.get("/ui/resources/{resource_id}", response_class=HTMLResponse)
-def resource(request: Request, resource_id: int) -> HTMLResponse:
+def resource(request: Request, resource_id: str) -> HTMLResponse:
     service = _service(request)
-    r = service.get_resource(resource_id)
-    secret = service.data_is_secret(r.pool)
+    r = service.get_resource(_id("resource", resource_id))
     return _page(
         request,
         "resource.html",
         r=r,
         data=_shown_data(service, r),
-        secret=secret,
+        secret=_secrecy(service, r.pool),
         events=list(reversed(service.list_events(EventFilter(resource_id=r.id, limit=200)))),
         logs=logs.hook_logs(_logdir(request), r.id),
     )
 
 
 @router.get("/ui/resources/{resource_id}/logs/{suffix}", response_class=PlainTextResponse)
-def hook_log(request: Request, resource_id: int, suffix: str) -> PlainTextResponse:
+def hook_log(request: Request, resource_id: str, suffix: str) -> PlainTextResponse:
     if suffix not in logs.HOOKS:
         raise NotFound(f"no hook log {suffix!r}; there are {', '.join(logs.HOOKS)}")
     service = _service(request)
-    r = service.get_resource(resource_id)
+    r = service.get_resource(_id("resource", resource_id))
+    secret = _secrecy(service, r.pool)
+    if secret:
+        raise HTTPException(403, secret)
     path = logs.log_path(_logdir(request), r.id, suffix)
     if not path.exists():
         raise NotFound(f"resource {r.id} has no {logs.HOOKS[suffix]} log")
-    return PlainTextResponse(logs.read_log(path, secret=service.data_is_secret(r.pool)))
+    return PlainTextResponse(logs.read_tail(path), headers=logs.HEADERS)
 
 
 @router.get("/ui/tickets", response_class=HTMLResponse)
 def tickets(request: Request, state: str = "") -> HTMLResponse:
     service = _service(request)
-    states = [T(state)] if state in set(TicketState) else [T.OPEN, T.ASSIGNED]
-    rows = service.list_tickets(states)
-    if state in (T.CLOSED, T.FAILED):
+    chosen = _state(TicketState, state)
+    rows = service.list_tickets([chosen] if chosen else [T.OPEN, T.ASSIGNED])
+    if chosen in (T.CLOSED, T.FAILED):
         rows = rows[-200:]
     live = {r.id: r for r in service.list_resources([s for s in R if s is not R.ENDED])}
     return _page(
@@ -166,14 +276,14 @@ def tickets(request: Request, state: str = "") -> HTMLResponse:
         resources=live,
         reasons=service.why_waiting(rows),
         states=list(TicketState),
-        f={"state": state},
+        f={"state": chosen or ""},
     )
 
 
 @router.get("/ui/tickets/{ticket_id}", response_class=HTMLResponse)
-def ticket(request: Request, ticket_id: int) -> HTMLResponse:
+def ticket(request: Request, ticket_id: str) -> HTMLResponse:
     service = _service(request)
-    t = service.get_ticket(ticket_id)
+    t = service.get_ticket(_id("ticket", ticket_id))
     r = service.get_resource(t.resource_id) if t.resource_id is not None else None
     return _page(
         request,
@@ -188,15 +298,17 @@ def ticket(request: Request, ticket_id: int) -> HTMLResponse:
 @router.get("/ui/events", response_class=HTMLResponse)
 def events(
     request: Request,
-    ticket: int | None = None,
-    resource: int | None = None,
+    ticket: str = "",
+    resource: str = "",
     pool: str = "",
     kind: str = "",
 ) -> HTMLResponse:
     service = _service(request)
+    if kind and kind not in set(EventKind):
+        raise HTTPException(422, f"kind {kind!r} is not an event kind; see the list in the form")
     f = EventFilter(
-        ticket_id=ticket,
-        resource_id=resource,
+        ticket_id=_id_filter("ticket", ticket),
+        resource_id=_id_filter("resource", resource),
         pool=pool or None,
         kinds=(kind,) if kind else (),
         limit=300,
@@ -206,7 +318,8 @@ def events(
         "events.html",
         events=list(reversed(service.list_events(f))),
         pools=[p.name for p in service.pools],
-        f={"ticket": ticket or "", "resource": resource or "", "pool": pool, "kind": kind},
+        kinds=list(EventKind),
+        f={"ticket": ticket, "resource": resource, "pool": pool, "kind": kind},
     )
 
 

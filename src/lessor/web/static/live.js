@@ -61,7 +61,10 @@ function swap(html) {
 function connect() {
   const status = document.getElementById("live-status");
   const url = document.body.dataset.stream;
-  if (!url || !window.EventSource) return;
+  if (!url || !window.EventSource) {
+    status.title = "live updates: none on this page";
+    return;
+  }
   // Only events from now on: the page was just rendered with everything before.
   const source = new EventSource(url + (url.includes("?") ? "&" : "?") + "limit=0");
   let lost = false;
@@ -96,46 +99,102 @@ function flash(message, error) {
   el.className = error ? "error" : "";
 }
 
+// The admin token is kept in this tab's sessionStorage: sent only in the
+// Authorization header of the calls below (never automatically, as a cookie
+// would be), gone when the tab closes, and not shared with other tabs.
+const NOT_ACCEPTED = "token not accepted: it is not the server's admin token";
+const NOT_CONFIGURED = "admin actions are disabled: no admin token is configured on the server";
+
+function adminShown(state) {
+  // "ok": the server accepted the token; "checking": it is asking; "none".
+  const form = document.getElementById("admin");
+  if (!form) return;
+  form.classList.toggle("has-token", state === "ok");
+  form.classList.toggle("checking", state === "checking");
+  document.getElementById("admin-forget").hidden = state !== "ok";
+  document.getElementById("admin-token").placeholder = state === "ok" ? "token accepted" : "admin token";
+}
+
+async function verifyToken(token, typed) {
+  // "admin ✓" only for a token the server accepts; a rejected one is not kept.
+  adminShown("checking");
+  let me;
+  try {
+    const response = await fetch("/api/v1/whoami", {
+      headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+    me = await response.json();
+  } catch (e) {
+    adminShown("none");
+    flash(`cannot check the admin token: ${e}`, true);
+    return;
+  }
+  if (me.admin) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    adminShown("ok");
+    if (typed) flash("admin token accepted", false);
+  } else {
+    sessionStorage.removeItem(TOKEN_KEY);
+    adminShown("none");
+    flash(me.admin_configured ? NOT_ACCEPTED : NOT_CONFIGURED, true);
+  }
+}
+
 function adminForm() {
   const form = document.getElementById("admin");
+  if (!form) {  // the server has no admin token: nothing to keep
+    sessionStorage.removeItem(TOKEN_KEY);
+    return;
+  }
   const input = document.getElementById("admin-token");
-  const forget = document.getElementById("admin-forget");
-  const show = () => {
-    const has = !!sessionStorage.getItem(TOKEN_KEY);
-    form.classList.toggle("has-token", has);
-    forget.hidden = !has;
-    input.placeholder = has ? "token set" : "admin token";
-  };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    if (input.value) sessionStorage.setItem(TOKEN_KEY, input.value);
+    const token = input.value;
     input.value = "";
-    show();
+    if (token) verifyToken(token, true);
   });
-  forget.addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); show(); });
-  show();
+  document.getElementById("admin-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    adminShown("none");
+  });
+  const kept = sessionStorage.getItem(TOKEN_KEY);
+  if (kept) verifyToken(kept, false); else adminShown("none");
 }
 
 async function adminAction(button) {
   const [method, url] = button.dataset.action.split(" ");
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
-  let body;
+  let payload = {};
   if (button.dataset.prompt) {
     const reason = window.prompt(button.dataset.prompt, "");
     if (reason === null) return;
-    body = JSON.stringify({ reason });
+    payload = { reason };
   }
+  // Every state-changing call is JSON, a body of {} when there is nothing to say: the
+  // server refuses other content types (and other origins; the browser sends ours), so
+  // that no other site's page can make a visitor's browser change anything here.
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  if (body) headers["Content-Type"] = "application/json";
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    const response = await fetch(url, { method, headers, body });
+    const response = await fetch(url, {
+      method, headers, body: JSON.stringify(payload), credentials: "same-origin", cache: "no-store",
+    });
     if (response.ok) {
       flash(button.dataset.done || "done", false);
+    } else if (response.status === 401) {
+      if (token) {  // the server's token changed since it was accepted
+        sessionStorage.removeItem(TOKEN_KEY);
+        adminShown("none");
+        flash(NOT_ACCEPTED, true);
+      } else {
+        flash("this needs the admin token: enter it at the top right", true);
+      }
     } else {
       let detail = response.statusText;
       try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-      flash(token ? detail : `${detail} (enter the admin token at the top right)`, true);
+      flash(detail, true);
     }
   } catch (e) {
     flash(`the server did not answer: ${e}`, true);
