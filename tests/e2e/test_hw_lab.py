@@ -108,7 +108,7 @@ def test_concurrent_reservations_never_share_a_core_or_nic(lab: Env, tmp_path: P
     wait_until(lambda: free_slots(lab) == (8, 4), message="every slot back for the next one")
 
 
-def test_a_waiter_proceeds_when_the_holder_ends(lab: Env, tmp_path: Path) -> None:
+def test_a_waiter_proceeds_when_the_reservation_ends(lab: Env, tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     holder = start(lab, "--cores", "8", "--numa", "any", "--", "sh", "-c", report(first))
     wait_until(first.exists, timeout=30, message="the holder")
@@ -147,7 +147,9 @@ def test_waiters_are_served_first_come_first_served(lab: Env, tmp_path: Path) ->
     assert [p.wait(10) for p in (early, late)] == [0, 0]
 
 
-def test_kill_9_of_a_holder_frees_its_hardware_within_the_lease(lab: Env, tmp_path: Path) -> None:
+def test_kill_9_of_a_reservation_frees_its_hardware_within_the_lease(
+    lab: Env, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     cmd = ["--cores", "8", "--nics", "4", "--numa", "any", "--lease", "2", "--"]
     holder = start(lab, *cmd, "sh", "-c", f"echo $$ > {tmp_path}/child; " + report(out))
@@ -163,7 +165,7 @@ def test_kill_9_of_a_holder_frees_its_hardware_within_the_lease(lab: Env, tmp_pa
     assert done.returncode == 0, done.stderr
 
 
-def test_a_dead_holder_on_this_machine_is_freed_at_once(lab: Env, tmp_path: Path) -> None:
+def test_a_dead_reservation_on_this_machine_is_freed_at_once(lab: Env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     holder = start(
         lab, "--cores", "8", "--lease", "300", "--numa", "any", "--", "sh", "-c", report(out)

@@ -87,7 +87,7 @@ def test_concurrent_reservations_never_share_a_core_or_nic(env: Env, tmp_path: P
     assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
 
 
-def test_a_waiter_starts_the_moment_the_holder_exits(env: Env, tmp_path: Path) -> None:
+def test_a_waiter_starts_the_moment_the_reservation_ends(env: Env, tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     holder = start(env, "--cores", "8", "--", "sh", "-c", report(first))
     wait_until(first.exists, message="the holder")
@@ -111,7 +111,7 @@ def _waiting(env: Env) -> bool:
     return len(json.loads(status.stdout)["waiters"]) == 1
 
 
-def test_no_wait_exits_75_at_once_naming_the_holder(env: Env, tmp_path: Path) -> None:
+def test_no_wait_exits_75_at_once_naming_who_reserved_it(env: Env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     holder = start(env, "--cores", "8", "--", "sh", "-c", report(out))
     wait_until(out.exists, message="the holder")

@@ -91,7 +91,7 @@ def pools_yaml(topo: Topology, reservable: Reservable, host: str) -> str:
         1,
         [GATE_TAG, host_tag(host)],
         "echo gate",
-        f"lessor hw on {host}: held while a client picks its NUMA node",
+        f"lessor hw on {host}: taken while a client picks its NUMA node",
     )
     for node in topo.nodes:
         tags = [HW_TAG, host_tag(host), f"node={node}"]
