@@ -287,7 +287,7 @@ static int dir_is(const char *path, const char *want)
 
 static int check(char **f, int n)
 {
-    static char text[65536];
+    static char text[65536 + 1]; /* as cache._file: at most 64 KiB */
     char path[PATH_MAX];
     struct stat st;
     if (!strcmp(f[0], "check-env") && n == 3) {
