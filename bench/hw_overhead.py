@@ -4,10 +4,12 @@ Both reserve one CPU exclusively and run `true` pinned to it; the figure is
 the ratio of medians within one run (target <= 3x). The variants run
 interleaved, round after round, so a burst of load on the machine hits them
 all alike. `lessor` is the native launcher where scripts/setup could
-build it (src/lessor/hw/native/lessor.c), and `lessor-python` the Python
-console script it hands everything else to; both are measured. The
-interpreter's own start-up is measured too: it is the floor of any Python
-`lessor hw`. Prints, asserts nothing.
+build it (src/lessor/hw/native/lessor.c): it runs the plan Python wrote on
+the first run of the request (the warm-up rounds). `lessor-python` is the
+Python-only path: the console script the launcher hands everything else to,
+and all there is without a C compiler. The interpreter's own start-up is
+measured too: it is the floor of any Python `lessor hw`. Prints, asserts
+nothing.
 
     .venv/bin/python bench/hw_overhead.py [--runs 40]
 """
@@ -23,8 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import lessor as lessor_pkg
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -60,11 +60,6 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.pop("LESSOR_SYSFS_ROOT", None)
         hw = ["--cores", "1", "--", "true"]
-        src = str(Path(lessor_pkg.__file__).parent.parent)
-        no_site = (
-            f"import sys; sys.path.insert(0, {src!r}); "
-            f"from lessor.hw.cli import main; sys.exit(main({hw!r}))"
-        )
         variants = {
             f"flock … taskset -c {cpu} true (baseline)": [
                 "flock",
@@ -77,10 +72,8 @@ def main() -> None:
             "python -I -S -c pass (bare interpreter)": [py, "-I", "-S", "-c", "pass"],
             "python -c pass (interpreter + site)": [py, "-c", "pass"],
             f"lessor hw --cores 1 -- true ({kind})": [lessor, "hw", *hw],
-            "lessor-python hw --cores 1 -- true (console script)": [lessor_python, "hw", *hw],
+            "lessor-python hw --cores 1 -- true (the Python-only path)": [lessor_python, "hw", *hw],
             "python -m lessor.hw --cores 1 -- true": [py, "-m", "lessor.hw", *hw],
-            # what a launcher skipping site (python -I -S) could reach, for comparison only
-            "python -I -S, lessor on sys.path by hand": [py, "-I", "-S", "-c", no_site],
             "lessor --help (the rest of the CLI, for scale)": [lessor, "--help"],
         }
         for cmd in variants.values():  # warm the page cache, bytecode and hw caches

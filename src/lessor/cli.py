@@ -60,36 +60,14 @@ def _register_simulate() -> None:
 _register_simulate()
 
 
-@main.command(
-    context_settings={
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "help_option_names": [],
-    },
-    add_help_option=False,
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def hw(ctx: click.Context, args: tuple[str, ...]) -> None:
-    """Reserve CPU cores and NICs for a command (lessor hw --help).
+def _register_hw() -> None:
+    """`lessor --server URL hw …` (`lessor hw …` itself is dispatched by lessor.entry)."""
+    from lessor.hw.cli import hw
 
-    `lessor hw …` itself never gets here (lessor.entry runs it without
-    click); `lessor --server URL hw …` does, and then means that server.
-    LESSOR_SERVER alone does not: local mode stays the default (see docs/hw.md).
-    """
-    from lessor.hw.cli import main as hw_main
+    main.add_command(hw)
 
-    # click eats the `--` that separates our options from the command; take
-    # the arguments exactly as typed instead.
-    raw = sys.argv[sys.argv.index("hw") + 1 :] if "hw" in sys.argv else list(args)
-    group = ctx.parent
-    if (
-        group is not None
-        and group.get_parameter_source("server") is click.core.ParameterSource.COMMANDLINE
-        and "--server" not in raw
-    ):
-        raw = ["--server", str(group.params["server"]), *raw]
-    sys.exit(hw_main(raw))
+
+_register_hw()
 
 
 SERVER_EXIT_CODES = """

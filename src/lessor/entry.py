@@ -1,8 +1,8 @@
-"""The `lessor` console script: `lessor hw` is dispatched before anything heavy is imported.
+"""The `lessor` console script: `lessor hw` is dispatched before the other command groups load.
 
-`lessor.cli` loads click, rich and every command group (~200 ms); `lessor hw`
-runs a command on reserved cores, and its start-up is its overhead, so it
-must not pay for them. Everything else goes to `lessor.cli` unchanged.
+`lessor.cli` loads rich and every command group; `lessor hw` needs none of
+them. (Its start-up overhead is the native launcher's business: a plain run
+never reaches Python.) Everything else goes to `lessor.cli` unchanged.
 
 Where the native launcher is installed (`hw/native/lessor.c`, see
 docs/hw.md), `lessor` is that program and this is `lessor-python`, which
@@ -25,7 +25,7 @@ def main() -> None:
     if sys.argv[1:2] == ["hw"]:
         from lessor.hw.cli import main as hw_main
 
-        sys.exit(hw_main(sys.argv[2:]))
+        hw_main(sys.argv[2:])
     from lessor.cli import main as cli_main
 
     cli_main()

@@ -1,4 +1,4 @@
-"""`lessor hw --server`: a shared lab's cores and NICs reserved through a real lessor server."""
+"""`lessor hw --server`: a lab's cores, NICs and GPUs reserved through a real lessor server."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import psutil
 import pytest
 from tests.conftest import ServerProcess, wait_until
 from tests.e2e.helpers import resources
-from tests.e2e.test_hw_run import assert_shared_nothing, report
+from tests.e2e.test_hw_run import assert_shared_nothing, report, report_gpus
 from tests.hw.fake_sysfs import two_socket_smt
 
 HW = [sys.executable, "-m", "lessor.hw"]
@@ -88,27 +88,27 @@ def free_slots(env: Env) -> tuple[int, int]:
     return slots["free_cores"], slots["free_nics"]
 
 
-def test_concurrent_holders_never_share_a_core_or_nic(lab: Env, tmp_path: Path) -> None:
+def test_concurrent_reservations_never_share_a_core_or_nic(lab: Env, tmp_path: Path) -> None:
     outs = [tmp_path / f"out{i}" for i in range(4)]
     # two CI profiles (2 cores + 2 NICs, one node each), then two 2-core requests: the whole
     # lab. (The other way round, the 2-core ones could take a node's cores from a CI one.)
     kinds = [["--profile", "ci"], ["--profile", "ci"], ["--cores", "2"], ["--cores", "2"]]
     go = [(k, o) for k, o in zip(kinds, outs, strict=True)]
     procs = [start(lab, *k, "--", "sh", "-c", report(o)) for k, o in go[:2]]
-    wait_until(lambda: all(o.exists() for o in outs[:2]), timeout=30, message="the CI holders")
+    wait_until(lambda: all(o.exists() for o in outs[:2]), timeout=30, message="the CI reservations")
     procs += [start(lab, *k, "--", "sh", "-c", report(o)) for k, o in go[2:]]
-    wait_until(lambda: all(o.exists() for o in outs), timeout=30, message="four holders")
+    wait_until(lambda: all(o.exists() for o in outs), timeout=30, message="four reservations")
     assert_shared_nothing(outs)
     assert free_slots(lab) == (0, 0)
-    holders = status(lab)["holders"]
-    assert isinstance(holders, list) and {h["pid"] for h in holders} == {p.pid for p in procs}
+    reserved = status(lab)["reservations"]
+    assert isinstance(reserved, list) and {r["pid"] for r in reserved} == {p.pid for p in procs}
     for o in outs:
         Path(f"{o}.go").touch()
     assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
     wait_until(lambda: free_slots(lab) == (8, 4), message="every slot back for the next one")
 
 
-def test_a_waiter_proceeds_when_the_holder_ends(lab: Env, tmp_path: Path) -> None:
+def test_a_waiter_proceeds_when_the_reservation_ends(lab: Env, tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     holder = start(lab, "--cores", "8", "--numa", "any", "--", "sh", "-c", report(first))
     wait_until(first.exists, timeout=30, message="the holder")
@@ -147,7 +147,9 @@ def test_waiters_are_served_first_come_first_served(lab: Env, tmp_path: Path) ->
     assert [p.wait(10) for p in (early, late)] == [0, 0]
 
 
-def test_kill_9_of_a_holder_frees_its_hardware_within_the_lease(lab: Env, tmp_path: Path) -> None:
+def test_kill_9_of_a_reservation_frees_its_hardware_within_the_lease(
+    lab: Env, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     cmd = ["--cores", "8", "--nics", "4", "--numa", "any", "--lease", "2", "--"]
     holder = start(lab, *cmd, "sh", "-c", f"echo $$ > {tmp_path}/child; " + report(out))
@@ -163,7 +165,7 @@ def test_kill_9_of_a_holder_frees_its_hardware_within_the_lease(lab: Env, tmp_pa
     assert done.returncode == 0, done.stderr
 
 
-def test_a_dead_holder_on_this_machine_is_freed_at_once(lab: Env, tmp_path: Path) -> None:
+def test_a_dead_reservation_on_this_machine_is_freed_at_once(lab: Env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     holder = start(
         lab, "--cores", "8", "--lease", "300", "--numa", "any", "--", "sh", "-c", report(out)
@@ -231,3 +233,31 @@ def test_bad_servers_and_missing_pools_are_one_clear_line(lab: Env) -> None:
     assert other.returncode == 69 and "lessor hw pools --host lab2" in other.stderr
     too_big = run(lab, "--cores", "9", "--", "true")
     assert too_big.returncode == 69 and "cannot ever give 9 cores" in too_big.stderr
+
+
+def test_gpus_through_the_server_with_each_vendors_variables(lab: Env, tmp_path: Path) -> None:
+    """Node 0's two GPUs and a core of it, then the rest of the GPUs: never one twice."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    one = start(lab, "--cores", "1", "--gpus", "2", "--", "sh", "-c", report_gpus(first))
+    wait_until(first.exists, timeout=30, message="the first reservation")
+    assert first.read_text().strip().split("|") == [
+        "0000:17:00.0,0000:18:00.0",
+        "0000:17:00.0",
+        "0000:18:00.0",
+        "0",
+        "PCI_BUS_ID",
+        "0",
+        "0",
+        "0",
+        "0,8",
+    ]
+    two = start(lab, "--gpus", "2", "--", "sh", "-c", report_gpus(second))
+    wait_until(second.exists, timeout=30, message="the second reservation")
+    assert second.read_text().split("|")[0] == "0000:b1:00.0,0000:b2:00.0"
+    busy = run(lab, "--gpus", "1", "--no-wait", "--", "true")
+    assert busy.returncode == 75 and f"pid {one.pid}" in busy.stderr
+    slots = status(lab)["slots"]
+    assert isinstance(slots, dict) and (slots["gpus"], slots["free_gpus"]) == (4, 0)
+    for out in (first, second):
+        Path(f"{out}.go").touch()
+    assert [p.wait(30) for p in (one, two)] == [0, 0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,8 +22,11 @@ import psutil
 import pytest
 from tests.conftest import wait_until
 from tests.hw.fake_sysfs import two_socket_smt
+from tests.hw.native import build, warm
 
-SOURCE = Path(__file__).parents[2] / "src/lessor/hw/native/lessor.c"
+from lessor.hw.state import State
+from lessor.hw.usage import intervals
+
 PY_HW = [sys.executable, "-m", "lessor.hw"]
 
 Env = dict[str, str]
@@ -33,20 +35,10 @@ Env = dict[str, str]
 @pytest.fixture(scope="session")
 def native(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The launcher, built as scripts/setup builds it, with `lessor-python` beside it."""
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no C compiler: CI must build and test the native launcher")
-        pytest.skip("no C compiler: the native launcher cannot be built here")
     python_cli = Path(sys.executable).parent / "lessor-python"
     assert python_cli.exists(), "lessor-python is not installed: run scripts/setup"
     bin_dir = tmp_path_factory.mktemp("bin")
-    out = bin_dir / "lessor"
-    subprocess.run(
-        [cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror",
-         *os.environ.get("LESSOR_NATIVE_CFLAGS", "").split(), "-o", str(out), str(SOURCE)],
-        check=True,
-    )  # fmt: skip
+    out = build(bin_dir / "lessor")
     (bin_dir / "lessor-python").symlink_to(python_cli)
     return str(out)
 
@@ -66,27 +58,41 @@ def _env(tmp_path: Path, hw_yaml: str, sysfs: Path | None) -> Env:
     return env
 
 
-def _warm(native: str, env: Env) -> None:
-    """The first run goes to Python, which writes the cache the launcher reads."""
-    subprocess.run([native, "hw", "--cores", "1", "--", "true"], env=env, check=True)
+SHAPES = [
+    ["--cores", "1"],
+    ["--cores", "2"],
+    ["--cores", "8", "--nics", "1", "--numa", "any"],
+    ["--cores", "8", "--nics", "4", "--numa", "any"],
+]
+"""The requests the tests run natively."""
+
+
+def _warm(native: str, env: Env, shapes: list[list[str]] = SHAPES) -> None:
+    """What the first run of each request would do in Python: write its plan for the launcher."""
+    warm(sys.executable, env, shapes)
 
 
 @pytest.fixture
-def env(tmp_path: Path, native: str) -> Iterator[Env]:
-    """A fake two-socket SMT machine, all cores and NICs reservable, the cache warm."""
-    found = _env(
+def cold(tmp_path: Path) -> Iterator[Env]:
+    """A fake two-socket SMT machine, all cores, NICs and GPUs reservable, no plans yet."""
+    yield _env(
         tmp_path,
         "cores: 0-7\nprofiles:\n  ci: {cores: 2, nics: 2}\n",
         two_socket_smt(tmp_path / "sys"),
     )
-    _warm(native, found)
-    yield found
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
             if proc.pid != os.getpid() and proc.environ().get("LESSOR_HW_STATE_DIR") == str(
                 tmp_path / "state"
             ):
                 proc.kill()
+
+
+@pytest.fixture
+def env(cold: Env, native: str) -> Env:
+    """The same machine with the plans of the requests the tests run natively."""
+    _warm(native, cold)
+    return cold
 
 
 def report(out: Path) -> str:
@@ -122,7 +128,7 @@ def test_the_command_runs_natively_pinned_to_the_reserved_cpus(native: str, tmp_
     """On this machine's real CPUs: affinity seen from inside equals what was reserved."""
     cpus = sorted(os.sched_getaffinity(0))
     env = _env(tmp_path, f"cores: {cpus[-1]}\n", None)
-    _warm(native, env)
+    _warm(native, env, [["--cores", "1"]])
     probe = (
         "import os; print(sorted(os.sched_getaffinity(0)), os.environ['LESSOR_CPUS'], "
         "os.readlink(f'/proc/{os.getppid()}/exe'))"
@@ -149,7 +155,7 @@ def test_on_a_fake_machine_affinity_is_what_of_the_reservation_exists_here(
     here = os.sched_getaffinity(0)
     for core in (max(here), 7):  # a core whose first CPU exists here, and one that does not
         Path(env["LESSOR_HW_CONFIG"]).write_text(f"cores: {core}\n")
-        _warm(native, env)
+        _warm(native, env, [["--cores", "1"]])
         runs = [
             _run([exe, "hw", "--cores", "1", "--", sys.executable, "-c", probe], env)
             for exe in (native, str(Path(native).parent / "lessor-python"))
@@ -164,7 +170,7 @@ def test_on_a_fake_machine_affinity_is_what_of_the_reservation_exists_here(
             assert json.loads(seen) == sorted(here) and "affinity not set" in runs[0].stderr
 
 
-def test_concurrent_native_runs_never_share_a_core_or_nic(
+def test_concurrent_native_reservations_never_share_a_core_or_nic(
     native: str, env: Env, tmp_path: Path
 ) -> None:
     outs = [tmp_path / f"out{i}" for i in range(4)]
@@ -191,7 +197,7 @@ def test_concurrent_native_runs_never_share_a_core_or_nic(
     assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
 
 
-def test_a_native_holder_is_seen_by_python_and_blocks_it_until_it_ends(
+def test_a_native_reservation_is_seen_by_python_and_blocks_it_until_it_ends(
     native: str, env: Env, tmp_path: Path
 ) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
@@ -213,10 +219,10 @@ def test_a_native_holder_is_seen_by_python_and_blocks_it_until_it_ends(
         env=env,
     )
     wait_until(first.exists, message="the native holder")
-    held = _status(env)["holders"]
+    held = _status(env)["reservations"]
     assert len(held) == 1
     h = held[0]
-    assert h["pid"] == holder.pid and h["user"] and h["command"] == f"sh -c {report(first)}"[:200]
+    assert h["pid"] == holder.pid and h["user"] and h["command"] == f"sh -c {report(first)}"
     assert isinstance(h["since"], float) and abs(h["since"] - time.time()) < 60
     assert h["cpus"] == list(range(16)) and h["nic_names"] == ["eth0"] and h["cores"] == 8
     waiter = subprocess.Popen(
@@ -233,10 +239,9 @@ def test_a_native_holder_is_seen_by_python_and_blocks_it_until_it_ends(
     Path(f"{second}.go").touch()
     assert waiter.wait(10) == 0
     assert waiter.stderr is not None
-    assert f"held by {h['user']} pid {holder.pid} (sh -c" in waiter.stderr.read()
-    events = [json.loads(line) for line in (tmp_path / "state/usage.log").read_text().splitlines()]
-    mine = [e for e in events if e.get("token") == h["token"]]
-    assert [e["event"] for e in mine] == ["reserve", "release"]
+    assert f"reserved by {h['user']} pid {holder.pid} (sh -c" in waiter.stderr.read()
+    events = State(str(tmp_path / "state")).usage()
+    assert [kind for kind, e in events if e["token"] == h["token"]] == ["reserve", "release"]
 
 
 def test_with_anyone_queued_the_launcher_queues_behind_them_in_python(
@@ -268,7 +273,7 @@ def test_with_anyone_queued_the_launcher_queues_behind_them_in_python(
     assert small.wait(10) == 0
 
 
-def test_kill_9_of_a_native_holder_frees_its_hardware_and_ends_its_command(
+def test_kill_9_of_a_native_reservation_frees_its_hardware_and_ends_its_command(
     native: str, env: Env, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
@@ -279,12 +284,12 @@ def test_kill_9_of_a_native_holder_frees_its_hardware_and_ends_its_command(
     )  # fmt: skip
     wait_until(out.exists, message="the holder")
     assert _got(out)[3] == native
-    token = _status(env)["holders"][0]["token"]
+    token = _status(env)["reservations"][0]["token"]
     child = int((tmp_path / "child").read_text())
     holder.send_signal(signal.SIGKILL)
     holder.wait(10)
     wait_until(lambda: not _alive(child), message="the command to die with its holder")
-    assert _status(env)["holders"] == []
+    assert _status(env)["reservations"] == []
     again = subprocess.run(
         [native, "hw", "--cores", "8", "--nics", "4", "--numa", "any", "--", "true"],
         env=env,
@@ -292,10 +297,10 @@ def test_kill_9_of_a_native_holder_frees_its_hardware_and_ends_its_command(
         check=False,
     )
     assert again.returncode == 0
-    events = [json.loads(line) for line in (tmp_path / "state/usage.log").read_text().splitlines()]
-    assert {"event": "release", "token": token, "why": "holder died"}.items() <= next(
-        e for e in events if e.get("token") == token and e["event"] == "release"
-    ).items()
+    # kill -9 wrote no release: the killed reservation ends when the next one took its cores
+    spans = {s.token: s for s in intervals(State(str(tmp_path / "state")).usage())}
+    later = [s for s in spans.values() if s.start > spans[token].start]
+    assert later and spans[token].end == min(s.start for s in later)
 
 
 def test_exit_codes_and_signals_are_the_commands(native: str, env: Env, tmp_path: Path) -> None:
@@ -377,8 +382,9 @@ def test_an_edited_hw_yaml_goes_to_python_once_then_native_again(
     ],
 )
 def test_what_the_launcher_does_not_do_is_the_python_clis_own(
-    native: str, env: Env, args: list[str]
+    native: str, cold: Env, args: list[str]
 ) -> None:
+    env = cold
     python_cli = str(Path(native).parent / "lessor-python")
     native_run, python_run = (
         subprocess.run(

@@ -1,4 +1,4 @@
-"""`lessor hw` as users run it: real processes, real locks, real CPU affinity."""
+"""`lessor hw` as users run it: real processes, real locks, real CPU affinity (Python's path)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def start(env: Env, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*HW, *args], env=env, text=True, stderr=subprocess.PIPE)
 
 
-def test_concurrent_holders_never_share_a_core_or_nic(env: Env, tmp_path: Path) -> None:
+def test_concurrent_reservations_never_share_a_core_or_nic(env: Env, tmp_path: Path) -> None:
     outs = [tmp_path / f"out{i}" for i in range(4)]
     # two CI profiles (2 cores + 2 NICs, one node each) and two bare 2-core requests: the
     # whole machine, so any overlap would show
@@ -87,7 +87,7 @@ def test_concurrent_holders_never_share_a_core_or_nic(env: Env, tmp_path: Path) 
     assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
 
 
-def test_a_waiter_starts_the_moment_the_holder_exits(env: Env, tmp_path: Path) -> None:
+def test_a_waiter_starts_the_moment_the_reservation_ends(env: Env, tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     holder = start(env, "--cores", "8", "--", "sh", "-c", report(first))
     wait_until(first.exists, message="the holder")
@@ -101,7 +101,7 @@ def test_a_waiter_starts_the_moment_the_holder_exits(env: Env, tmp_path: Path) -
     assert time.monotonic() - released < 1.0
     Path(f"{second}.go").touch()
     assert waiter.wait(10) == 0
-    assert waiter.stderr is not None and "held by" in waiter.stderr.read()
+    assert waiter.stderr is not None and "reserved by" in waiter.stderr.read()
 
 
 def _waiting(env: Env) -> bool:
@@ -111,7 +111,7 @@ def _waiting(env: Env) -> bool:
     return len(json.loads(status.stdout)["waiters"]) == 1
 
 
-def test_no_wait_exits_75_at_once_naming_the_holder(env: Env, tmp_path: Path) -> None:
+def test_no_wait_exits_75_at_once_naming_who_reserved_it(env: Env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     holder = start(env, "--cores", "8", "--", "sh", "-c", report(out))
     wait_until(out.exists, message="the holder")
@@ -138,7 +138,7 @@ def test_no_wait_exits_75_at_once_naming_the_holder(env: Env, tmp_path: Path) ->
     holder.wait(10)
 
 
-def test_kill_9_of_a_holder_frees_its_hardware_and_ends_its_command(
+def test_kill_9_of_a_reservation_frees_its_hardware_and_ends_its_command(
     env: Env, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
@@ -174,7 +174,7 @@ def test_kill_9_of_a_holder_frees_its_hardware_and_ends_its_command(
             [*HW, "status", "--json"], env=env, capture_output=True, text=True, check=True
         ).stdout
     )
-    assert status["holders"] == []
+    assert status["reservations"] == []
 
 
 def _alive(pid: int) -> bool:
@@ -205,16 +205,16 @@ def test_exit_code_and_signals_pass_through(env: Env) -> None:
         ],
         env=env,
     )
-    wait_until(lambda: _holders(env), message="the holder")
+    wait_until(lambda: _reservations(env), message="the reservation")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 42
 
 
-def _holders(env: Env) -> list[object]:
+def _reservations(env: Env) -> list[dict[str, object]]:
     out = subprocess.run(
         [*HW, "status", "--json"], env=env, capture_output=True, text=True, check=True
     ).stdout
-    return json.loads(out)["holders"]  # type: ignore[no-any-return]
+    return json.loads(out)["reservations"]  # type: ignore[no-any-return]
 
 
 def test_time_limit_stops_the_command(env: Env) -> None:
@@ -280,3 +280,82 @@ def test_the_lessor_command_and_topology_and_status(env: Env, tmp_path: Path) ->
     assert "utilisation over 1, 5, 15 min" in status.stdout and "profile ci" in status.stdout
     bad = lessor("--profile", "nope", "--", "true")
     assert bad.returncode == 2 and "no profile 'nope'" in bad.stderr
+
+
+def report_gpus(out: Path) -> str:
+    """Shell: write the GPU variables the command got, then wait for `out`.go to exist."""
+    got = "|".join(
+        f"${v}"
+        for v in (
+            "LESSOR_GPUS",
+            "GPU0",
+            "GPU1",
+            "CUDA_VISIBLE_DEVICES",
+            "CUDA_DEVICE_ORDER",
+            "ROCR_VISIBLE_DEVICES",
+            "HIP_VISIBLE_DEVICES",
+            "LESSOR_NUMA_NODE",
+            "LESSOR_CPUS",
+        )
+    )
+    return (
+        f'echo "{got}" > {out}.tmp && mv {out}.tmp {out}; '
+        f"while [ ! -e {out}.go ]; do sleep 0.01; done"
+    )
+
+
+def test_concurrent_reservations_never_share_a_gpu(env: Env, tmp_path: Path) -> None:
+    outs = [tmp_path / f"gpu{i}" for i in range(4)]
+    procs = [start(env, "--gpus", "1", "--", "sh", "-c", report_gpus(o)) for o in outs]
+    wait_until(lambda: all(o.exists() for o in outs), message="four GPU reservations")
+    got = sorted(o.read_text().split("|")[0] for o in outs)
+    assert got == ["0000:17:00.0", "0000:18:00.0", "0000:b1:00.0", "0000:b2:00.0"]
+    fifth = subprocess.run(
+        [*HW, "--gpus", "1", "--no-wait", "--", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert fifth.returncode == 75 and "reserved by" in fifth.stderr
+    for o in outs:
+        Path(f"{o}.go").touch()
+    assert [p.wait(30) for p in procs] == [0, 0, 0, 0]
+
+
+def test_each_vendor_gets_its_variables_and_the_cores_node(env: Env, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = start(env, "--cores", "1", "--gpus", "2", "--", "sh", "-c", report_gpus(out))
+    wait_until(out.exists, message="the reservation")
+    assert out.read_text().strip().split("|") == [
+        "0000:17:00.0,0000:18:00.0",  # both GPUs of node 0: an NVIDIA and an AMD one
+        "0000:17:00.0",
+        "0000:18:00.0",
+        "0",  # CUDA_VISIBLE_DEVICES: NVIDIA's first, by index (no NVML here)
+        "PCI_BUS_ID",  # ... in the order CUDA is told to count
+        "0",  # ROCR_VISIBLE_DEVICES: AMD's first
+        "0",  # HIP_VISIBLE_DEVICES: the first of what ROCr shows
+        "0",
+        "0,8",
+    ]
+    status = _reservations(env)
+    assert status[0]["gpu_addresses"] == ["0000:17:00.0", "0000:18:00.0"]
+    Path(f"{out}.go").touch()
+    assert proc.wait(30) == 0
+
+
+def test_kill_9_frees_the_gpus_for_a_waiter_at_once(env: Env, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    holder = start(env, "--gpus", "4", "--", "sh", "-c", report_gpus(first))
+    wait_until(first.exists, message="the reservation of every GPU")
+    waiter = start(env, "--gpus", "1", "--", "sh", "-c", report_gpus(second))
+    wait_until(lambda: _waiting(env), message="the waiter to queue")
+    killed = time.monotonic()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    wait_until(second.exists, timeout=5, interval=0.005, message="the waiter to start")
+    assert time.monotonic() - killed < 1.0
+    assert second.read_text().split("|")[0] == "0000:17:00.0"
+    Path(f"{second}.go").touch()
+    assert waiter.wait(10) == 0

@@ -1,19 +1,19 @@
-"""Shared-lab mode: reserve this machine's cores and NICs through a lessor server.
+"""Shared-lab mode: reserve this machine's cores, NICs and GPUs through a lessor server.
 
-Each reservable core and NIC is a resource of a static pool on the server
-(`lessor hw pools`); holding its ticket is holding the hardware. Taking
+Each reservable core, NIC and GPU is a resource of a static pool on the server
+(`lessor hw pools`); holding its ticket is having reserved the hardware. Taking
 several at once never deadlocks two clients: a client first takes the
 host's gate (a pool of one resource; tickets are served first come, first
 served, so the gate is the FIFO queue), picks a NUMA node with enough free
-slots, opens one ticket per slot (assigned at once: only the gate holder
-takes slots), then gives the gate back. Holders of slots never wait for the
-gate, so there is no cycle.
+slots (with the plan of `rules.py`, as in local mode), opens one ticket per
+slot (assigned at once: only whoever has the gate takes slots), then gives
+the gate back. A reservation never waits for the gate, so there is no cycle.
 
-No stale reservation survives a dead holder: every ticket is opened with a
+No stale reservation survives its process: every ticket is opened with a
 lease that a thread renews while the command runs. `kill -9` stops the
 renewals and the server closes the tickets within one lease (`--lease`,
 30 s by default); another `lessor hw` on this machine frees them sooner,
-seeing the dead holder's file unlocked (`lab_holders`).
+seeing the dead process's reservation file unlocked (`lab_reservations`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,17 @@ from collections.abc import Callable
 from typing import Any
 
 from lessor.client.http import ClientError, LessorClient, ServerUnreachable
-from lessor.hw.choose import Choice, Request, choose, possible
-from lessor.hw.lab_holders import HolderFile, read_holders, ticket_ids
+from lessor.hw.config import Reservable
+from lessor.hw.fit import Grant, fit, possible
 from lessor.hw.lab_pools import GATE_TAG, HW_TAG, SANDBOX, host_tag
-from lessor.hw.run import EXIT_BUSY, EXIT_IMPOSSIBLE, Limits, Unavailable
-from lessor.hw.topology import Core, Nic, Topology
+from lessor.hw.lab_reservations import ReservationFile, read_reservations, ticket_ids
+from lessor.hw.protocol import EXIT_BUSY, EXIT_IMPOSSIBLE, lock_name
+from lessor.hw.rules import Request, plan
+from lessor.hw.run import Limits, Unavailable
+from lessor.hw.topology import Core, Gpu, Nic, Topology
+from lessor.hw.words import amount, listing
+
+Slot = Core | Nic | Gpu
 
 HOST_ENV = "LESSOR_HW_HOST"
 POLL = 0.1
@@ -44,20 +50,35 @@ def host_of(explicit: str | None) -> str:
     return explicit or os.environ.get(HOST_ENV) or socket.gethostname()
 
 
-def slot_of(resource: dict[str, Any]) -> Core | Nic | None:
-    """The core or NIC a resource stands for, from what its cmd_new printed."""
+def slot_of(resource: dict[str, Any]) -> Slot | None:
+    """The core, NIC or GPU a resource stands for, from what its cmd_new printed."""
     try:
         d = json.loads(resource.get("data") or "")
         if d["kind"] == "core":
             return Core(int(d["core"]), int(d["node"]), tuple(int(c) for c in d["cpus"]))
         if d["kind"] == "nic":
             return Nic(str(d["name"]), str(d["pci"]), int(d["node"]))
+        if d["kind"] == "gpu":
+            uuid = d.get("uuid")
+            return Gpu(
+                str(d["pci"]),
+                str(d["vendor"]),
+                str(d.get("device", "")),
+                int(d["node"]),
+                int(d["index"]),
+                str(uuid) if uuid else None,
+            )
     except (ValueError, KeyError, TypeError):
         pass
     return None
 
 
-def host_slots(client: LessorClient, host: str) -> list[tuple[dict[str, Any], Core | Nic]]:
+def kind_of(slot: Slot) -> str:
+    """The slot's tag in the pools (and its unit's kind)."""
+    return "core" if isinstance(slot, Core) else "nic" if isinstance(slot, Nic) else "gpu"
+
+
+def host_slots(client: LessorClient, host: str) -> list[tuple[dict[str, Any], Slot]]:
     """This host's live slots with their resources."""
     wanted = {HW_TAG, host_tag(host)}
     found = []
@@ -69,11 +90,19 @@ def host_slots(client: LessorClient, host: str) -> list[tuple[dict[str, Any], Co
     return found
 
 
-def _topology(slots: list[Core | Nic]) -> Topology:
-    return Topology(
-        tuple(sorted((s for s in slots if isinstance(s, Core)), key=lambda c: (c.node, c.id))),
-        tuple(sorted((s for s in slots if isinstance(s, Nic)), key=lambda n: (n.node, n.name))),
+def _topology(slots: list[Slot]) -> tuple[Topology, Reservable]:
+    """The machine as its slots describe it; every slot is reservable."""
+    topo = Topology(
+        tuple(sorted((s for s in slots if isinstance(s, Core)), key=lambda c: c.id)),
+        tuple(sorted((s for s in slots if isinstance(s, Nic)), key=lambda n: n.name)),
+        tuple(sorted((s for s in slots if isinstance(s, Gpu)), key=lambda g: g.pci)),
     )
+    every = Reservable(
+        frozenset(c.id for c in topo.cores),
+        frozenset(n.name for n in topo.nics),
+        frozenset(g.pci for g in topo.gpus),
+    )
+    return topo, every
 
 
 def is_free(r: dict[str, Any]) -> bool:
@@ -115,14 +144,14 @@ class Leases:
 
 
 class Lab:
-    """One `lessor hw --server` run: its client, leases and holder file."""
+    """One `lessor hw --server` run: its client, leases and reservation file."""
 
     def __init__(self, server: str, host: str, lease: float, state_dir: str) -> None:
         self.server, self.host, self.state_dir = server, host, state_dir
         self.client = LessorClient(server, timeout=10.0)  # a lost server must not hang the end
         self.lost: Callable[[int, str], None] = lambda tid, why: None
         self.leases = Leases(server, lease, self._lost)
-        self.holder: HolderFile | None = None
+        self.file: ReservationFile | None = None
 
     def _lost(self, tid: int, why: str) -> None:
         self.lost(tid, why)  # set once the command runs: it is the one to stop
@@ -139,8 +168,8 @@ class Lab:
                 ) from e
             raise
         self.leases.ids.append(t["id"])
-        if self.holder is not None:
-            self.holder.update(tickets=list(self.leases.ids))
+        if self.file is not None:
+            self.file.update(tickets=list(self.leases.ids))
         return t
 
     def _close(self, tid: int) -> None:
@@ -148,43 +177,47 @@ class Lab:
             self.leases.ids.remove(tid)
         with contextlib.suppress(ClientError, ServerUnreachable):
             self.client.close_ticket(tid)
-        if self.holder is not None:
-            self.holder.update(tickets=list(self.leases.ids))
+        if self.file is not None:
+            self.file.update(tickets=list(self.leases.ids))
 
-    def reserve(self, req: Request, limits: Limits, info: dict[str, object]) -> Choice:
+    def reserve(self, req: Request, limits: Limits, info: dict[str, object]) -> Grant:
         """Gate, node, slots; raises Unavailable (busy, impossible) after closing what it opened."""
-        everything = _topology([s for _, s in host_slots(self.client, self.host)])
-        all_cores = frozenset(c.id for c in everything.cores)
-        all_nics = frozenset(n.name for n in everything.nics)
-        if not possible(everything, all_cores, all_nics, req):
+        everything, every = _topology([s for _, s in host_slots(self.client, self.host)])
+        wanted = plan(everything, every, req)
+        if not possible(wanted):
+            have = listing(
+                [
+                    amount(len(every.cores), "cores"),
+                    amount(len(every.nics), "nics"),
+                    amount(len(every.gpus), "gpus"),
+                ]
+            )
             raise Unavailable(
-                f"the pools of {self.host} on {self.server} cannot ever give {req.cores} cores "
-                f"and {req.nics} NICs{' on one NUMA node' if req.same_node else ''} "
-                f"(they have {len(all_cores)} cores, {len(all_nics)} NICs; "
-                f"see `lessor hw pools --host {self.host}`)",
+                f"the pools of {self.host} on {self.server} cannot ever give {req.wants()} "
+                f"(they have {have}; see `lessor hw pools --host {self.host}`)",
                 EXIT_IMPOSSIBLE,
             )
-        self.holder = HolderFile(self.state_dir, {**info, "server": self.server, "tickets": []})
+        self.file = ReservationFile(self.state_dir, {**info, "server": self.server, "tickets": []})
         started = time.monotonic()
         told = False
 
         def give_up_or_wait() -> None:
-            """Busy: exit, or say once who holds the hardware and keep waiting."""
+            """Busy: exit, or say once who reserved the hardware and keep waiting."""
             nonlocal told
             waited = time.monotonic() - started
             timeout = limits.wait_timeout
             if limits.no_wait or (timeout is not None and waited >= timeout):
-                what = describe_holders(self.client, self.host, self.state_dir)
+                what = describe_reservations(self.client, self.host, self.state_dir)
                 raise Unavailable(f"busy: {what}", EXIT_BUSY)
             if not told:
-                what = describe_holders(self.client, self.host, self.state_dir)
+                what = describe_reservations(self.client, self.host, self.state_dir)
                 print(f"lessor hw: waiting; {what}", file=sys.stderr)
                 told = True
 
         gate = self._open([GATE_TAG, host_tag(self.host)])
         try:
             while gate["state"] == "OPEN":
-                self._free_dead_holders()
+                self._free_dead()
                 give_up_or_wait()
                 left = 1.0
                 if limits.wait_timeout is not None:
@@ -192,13 +225,13 @@ class Lab:
                 gate = self.client.get_ticket(gate["id"], wait=left or 0.01)
             if gate["state"] != "ASSIGNED":
                 raise Unavailable(f"gate ticket {gate['id']}: {gate['message']}", EXIT_BUSY)
-            # We hold the gate: nobody else takes this host's slots until we give it back.
+            # We have the gate: nobody else takes this host's slots until we give it back.
             while True:
-                free = _topology([s for r, s in host_slots(self.client, self.host) if is_free(r)])
-                pick = choose(free, all_cores, all_nics, frozenset(), frozenset(), req)
+                free = {_lock(s) for r, s in host_slots(self.client, self.host) if is_free(r)}
+                pick = fit(wanted, free)
                 if pick is not None:
                     break
-                self._free_dead_holders()
+                self._free_dead()
                 give_up_or_wait()
                 time.sleep(POLL)
             return self._take(pick, req)
@@ -209,11 +242,11 @@ class Lab:
         finally:
             self._close(gate["id"])
 
-    def _take(self, pick: Choice, req: Request) -> Choice:
+    def _take(self, pick: Grant, req: Request) -> Grant:
+        """A ticket for each picked unit's pool; the grant is what the server assigned."""
         base = [HW_TAG, host_tag(self.host)]
-        opened = [self._open([*base, f"node={c.node}", "core"]) for c in pick.cores]
-        opened += [self._open([*base, f"node={n.node}", "nic"]) for n in pick.nics]
-        got: list[Core | Nic] = []
+        opened = [self._open([*base, f"node={u.node}", u.kind]) for u in pick.units]
+        got: list[Slot] = []
         for first in opened:
             t = first
             while t["state"] == "OPEN":  # only if someone outside lessor hw took a slot
@@ -222,20 +255,23 @@ class Lab:
             if slot is None:
                 raise Unavailable(f"ticket {t['id']} {t['state']}: {t['message']}", EXIT_BUSY)
             got.append(slot)
-        cores = tuple(s for s in got if isinstance(s, Core))
-        nics = tuple(s for s in got if isinstance(s, Nic))
-        cpus = tuple(sorted(cpu for c in cores for cpu in c.cpus))
-        if req.smt:
-            cpus = cpus[: req.cores]
-        nodes = {s.node for s in got}
-        choice = Choice(cores, cpus, nics, nodes.pop() if len(nodes) == 1 else None)
-        assert self.holder is not None
-        self.holder.update(cpus=list(cpus), nic_names=[n.name for n in nics])
-        return choice
+        # the same rules over exactly what was assigned: the order, the CPUs with --smt
+        topo, every = _topology(got)
+        grant = fit(
+            plan(topo, every, Request(req.cores, req.nics, req.gpus, False, req.smt)),
+            {_lock(s) for s in got},
+        )
+        assert grant is not None and self.file is not None
+        self.file.update(
+            cpus=list(grant.cpus),
+            nic_names=[u.key for u in grant.of_kind("nic")],
+            gpus=[u.key for u in grant.of_kind("gpu")],
+        )
+        return grant
 
-    def _free_dead_holders(self) -> None:
-        """Close the tickets of holders on this machine that died, rather than wait for leases."""
-        for path, info, alive in read_holders(self.state_dir):
+    def _free_dead(self) -> None:
+        """Close the tickets of dead processes on this machine, rather than wait for leases."""
+        for path, info, alive in read_reservations(self.state_dir):
             if alive or info.get("server") != self.server:
                 continue
             for tid in ticket_ids(info):
@@ -249,12 +285,17 @@ class Lab:
         self.leases.stop()
         for tid in list(self.leases.ids):
             self._close(tid)
-        if self.holder is not None:
-            self.holder.remove()
+        if self.file is not None:
+            self.file.remove()
         self.client.close()
 
 
-def holder_tickets(
+def _lock(slot: Slot) -> str:
+    key = slot.id if isinstance(slot, Core) else slot.name if isinstance(slot, Nic) else slot.pci
+    return lock_name(kind_of(slot), key)
+
+
+def reserved_tickets(
     client: LessorClient, host: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(assigned, open) tickets of this host's pools, oldest first."""
@@ -266,12 +307,15 @@ def holder_tickets(
     ]
 
 
-def describe_holders(client: LessorClient, host: str, state_dir: str) -> str:
-    assigned, _ = holder_tickets(client, host)
+def describe_reservations(client: LessorClient, host: str, state_dir: str) -> str:
+    assigned, _ = reserved_tickets(client, host)
     if not assigned:
         return "waiting for earlier requests in the queue"
     by_ticket = {
-        tid: info for _, info, alive in read_holders(state_dir) if alive for tid in ticket_ids(info)
+        tid: info
+        for _, info, alive in read_reservations(state_dir)
+        if alive
+        for tid in ticket_ids(info)
     }
     seen: set[int] = set()
     parts = []
@@ -282,4 +326,4 @@ def describe_holders(client: LessorClient, host: str, state_dir: str) -> str:
         elif id(info) not in seen:
             seen.add(id(info))
             parts.append(f"{info.get('user')} pid {info.get('pid')} ({info.get('command')})")
-    return "held by " + "; ".join(parts)
+    return "reserved by " + "; ".join(parts)

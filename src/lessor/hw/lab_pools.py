@@ -1,6 +1,6 @@
-"""`lessor hw pools`: this machine's cores and NICs as static pools for a lessor server.
+"""`lessor hw pools`: this machine's cores, NICs and GPUs as static pools for a lessor server.
 
-Every reservable core and NIC becomes one resource: a pool per NUMA node and
+Every reservable core, NIC and GPU becomes one resource: a pool per NUMA node and
 kind, with `max` = `max_prealloc` = its number of slots, so the server keeps
 each slot alive as a ready spare. `cmd_new` prints the data of the slot at
 `RESALLOC_ID_IN_POOL` (the lowest index free in the pool, so live resources
@@ -20,7 +20,8 @@ import json
 import shlex
 from collections.abc import Iterable
 
-from lessor.hw.topology import Core, Nic, Topology
+from lessor.hw.config import Reservable
+from lessor.hw.topology import Core, Gpu, Nic, Topology
 
 SANDBOX = "lessor-hw"
 GATE_TAG = "hw-gate"
@@ -41,13 +42,26 @@ def nic_data(host: str, nic: Nic) -> dict[str, object]:
     return {"kind": "nic", "host": host, "node": nic.node, "name": nic.name, "pci": nic.pci}
 
 
+def gpu_data(host: str, gpu: Gpu) -> dict[str, object]:
+    return {
+        "kind": "gpu",
+        "host": host,
+        "node": gpu.node,
+        "pci": gpu.pci,
+        "vendor": gpu.vendor,
+        "device": gpu.device,
+        "index": gpu.index,
+        "uuid": gpu.uuid,
+    }
+
+
 def slot_command(slots: Iterable[dict[str, object]]) -> str:
     """sh that prints the JSON of slot number $RESALLOC_ID_IN_POOL, and fails past the end."""
     quoted = " ".join(shlex.quote(json.dumps(s, separators=(",", ":"))) for s in slots)
     return f'set -- {quoted}; shift "$RESALLOC_ID_IN_POOL" && [ "$#" -gt 0 ] && printf "%s\\n" "$1"'
 
 
-def pools_yaml(topo: Topology, cores: frozenset[int], nics: frozenset[str], host: str) -> str:
+def pools_yaml(topo: Topology, reservable: Reservable, host: str) -> str:
     """The pools.yaml text (JSON-style flow values are YAML; no YAML library needed)."""
     q = json.dumps
     lines = [
@@ -77,26 +91,24 @@ def pools_yaml(topo: Topology, cores: frozenset[int], nics: frozenset[str], host
         1,
         [GATE_TAG, host_tag(host)],
         "echo gate",
-        f"lessor hw on {host}: held while a client picks its NUMA node",
+        f"lessor hw on {host}: taken while a client picks its NUMA node",
     )
     for node in topo.nodes:
-        node_cores = [c for c in topo.cores if c.node == node and c.id in cores]
-        node_nics = [n for n in topo.nics if n.node == node and n.name in nics]
         tags = [HW_TAG, host_tag(host), f"node={node}"]
-        if node_cores:
-            pool(
-                f"hw-{host}-node{node}-cores",
-                len(node_cores),
-                [*tags, "core"],
-                slot_command(core_data(host, c) for c in node_cores),
-                f"whole cores of NUMA node {node} of {host}",
-            )
-        if node_nics:
-            pool(
-                f"hw-{host}-node{node}-nics",
-                len(node_nics),
-                [*tags, "nic"],
-                slot_command(nic_data(host, n) for n in node_nics),
-                f"NICs of NUMA node {node} of {host}",
-            )
+        cores = [core_data(host, c) for c in topo.cores if c.node == node]
+        nics = [nic_data(host, n) for n in topo.nics if n.node == node]
+        gpus = [gpu_data(host, g) for g in topo.gpus if g.node == node]
+        for plural, tag, what, slots in (
+            ("cores", "core", "whole cores", [c for c in cores if c["core"] in reservable.cores]),
+            ("nics", "nic", "NICs", [n for n in nics if n["name"] in reservable.nics]),
+            ("gpus", "gpu", "GPUs", [g for g in gpus if g["pci"] in reservable.gpus]),
+        ):
+            if slots:
+                pool(
+                    f"hw-{host}-node{node}-{plural}",
+                    len(slots),
+                    [*tags, tag],
+                    slot_command(slots),
+                    f"{what} of NUMA node {node} of {host}",
+                )
     return "\n".join(lines)

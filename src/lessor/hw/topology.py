@@ -1,24 +1,28 @@
-"""The machine's CPUs, physical cores, NUMA nodes and NICs, read from sysfs.
+"""The machine's CPUs, physical cores, NUMA nodes, NICs and GPUs, read from sysfs.
 
 Everything takes a root directory so tests can describe any machine with a
-fake tree (`LESSOR_SYSFS_ROOT`), e.g. two sockets with SMT and four NICs.
+fake tree (`LESSOR_SYSFS_ROOT`), e.g. two sockets with SMT, four NICs and
+four GPUs of two vendors.
 """
 
 from __future__ import annotations
 
 import os
-
-TYPE_CHECKING = False  # not typing's: importing typing costs ~10 ms of start-up
-if TYPE_CHECKING:
-    from dataclasses import dataclass as record
-    from pathlib import Path
-else:  # dataclasses costs more start-up than all of `lessor hw` (see record.py)
-    from lessor.hw.record import record
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 SYSFS_ENV = "LESSOR_SYSFS_ROOT"
 
+GPU_CLASSES = ("0x0300", "0x0302")
+"""PCI classes of a GPU: display controller (VGA compatible) and 3D controller."""
+GPU_VENDORS = {"0x10de": "nvidia", "0x1002": "amd", "0x8086": "intel"}
+"""The vendors whose display controllers are GPUs; a server's BMC VGA (ASPEED, Matrox) is not."""
 
-@record(frozen=True)
+_PCI = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+@dataclass(frozen=True)
 class Core:
     """A physical core: the unit `lessor hw` hands out, all its SMT siblings together."""
 
@@ -27,21 +31,38 @@ class Core:
     cpus: tuple[int, ...]
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
 class Nic:
     name: str
     pci: str
     node: int
 
 
-@record(frozen=True)
+@dataclass(frozen=True)
+class Gpu:
+    """A whole GPU (a PCI function); NVIDIA's library, where present, adds what sysfs lacks."""
+
+    pci: str
+    vendor: str  # nvidia, amd, intel
+    device: str  # the PCI device id, 0x2330
+    node: int
+    index: int  # among the machine's GPUs of its vendor, in PCI order (NVML's own when known)
+    uuid: str | None = None
+    name: str | None = None
+    memory_mb: int | None = None
+    mig: bool | None = None
+
+
+@dataclass(frozen=True)
 class Topology:
     cores: tuple[Core, ...]
     nics: tuple[Nic, ...]
+    gpus: tuple[Gpu, ...] = ()
 
     @property
     def nodes(self) -> tuple[int, ...]:
-        return tuple(sorted({c.node for c in self.cores} | {n.node for n in self.nics}))
+        found = {c.node for c in self.cores} | {n.node for n in self.nics}
+        return tuple(sorted(found | {g.node for g in self.gpus}))
 
     def core_of(self, cpu: int) -> Core | None:
         return next((c for c in self.cores if cpu in c.cpus), None)
@@ -62,10 +83,8 @@ def sysfs_root(explicit: str | None = None) -> str:
     return explicit or os.environ.get(SYSFS_ENV) or "/sys"
 
 
-def read_topology(root_dir: str | Path) -> Topology:
-    """Read from sysfs; the run path gets it from `cache.py` instead (pathlib and re are slow)."""
-    from pathlib import Path
-
+def read_topology(root_dir: str | Path, *, nvml: bool = True) -> Topology:
+    """Read from sysfs; GPUs are enriched by NVIDIA's library when it is there (`nvml.py`)."""
     root = Path(root_dir)
     cpu_dir = root / "devices/system/cpu"
     online_file = cpu_dir / "online"
@@ -90,16 +109,48 @@ def read_topology(root_dir: str | Path) -> Topology:
         device = d / "device"
         if not device.exists():
             continue  # virtual: lo, bridges, tunnels
-        numa_file = device / "numa_node"
-        node = int(numa_file.read_text()) if numa_file.exists() else -1
-        nics.append(Nic(d.name, _pci_address(device), max(node, 0)))
-    return Topology(tuple(cores.values()), tuple(nics))
+        nics.append(Nic(d.name, _pci_address(device), _node(device)))
+    gpus = read_gpus(root)
+    if nvml and any(g.vendor == "nvidia" for g in gpus):
+        from lessor.hw.nvml import facts
+
+        known = facts()
+        gpus = tuple(replace(g, **known[g.pci]) if g.pci in known else g for g in gpus)
+    return Topology(tuple(cores.values()), tuple(nics), gpus)
+
+
+def read_gpus(root: Path) -> tuple[Gpu, ...]:
+    """Display and 3D controllers of GPU vendors under bus/pci/devices, in PCI order."""
+    found: list[Gpu] = []
+    devices = root / "bus/pci/devices"
+    names = sorted(os.listdir(devices)) if devices.is_dir() else []
+    for name in names:
+        d = devices / name
+        pci_class, vendor = _read(d / "class"), _read(d / "vendor")
+        if not pci_class.startswith(GPU_CLASSES) or vendor not in GPU_VENDORS:
+            continue
+        kind = GPU_VENDORS[vendor]
+        index = sum(g.vendor == kind for g in found)
+        found.append(Gpu(name, kind, _read(d / "device"), _node(d), index))
+    return tuple(found)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip().lower()
+    except OSError:
+        return ""
+
+
+def _node(device: Path) -> int:
+    """The device's NUMA node; a machine without NUMA says -1, which is node 0."""
+    try:
+        return max(int((device / "numa_node").read_text()), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _pci_address(device: Path) -> str:
     """The PCI function the NIC hangs off (virtio NICs sit one level below it)."""
-    import re
-
-    pci = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
     parts = os.path.realpath(device).split(os.sep)
-    return next((p for p in reversed(parts) if pci.match(p)), parts[-1])
+    return next((p for p in reversed(parts) if _PCI.match(p)), parts[-1])

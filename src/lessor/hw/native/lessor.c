@@ -1,31 +1,25 @@
 /*
  * lessor: the native front of the `lessor` command (docs/hw.md, "The native launcher").
  *
- * Python's start-up alone is more than three times the `flock ... taskset`
- * that `lessor hw` is measured against, so the plain local run
+ * Python's start-up alone is more than three times the `flock ... taskset` that
+ * `lessor hw` is measured against, so a plain local run
  *
- *     lessor hw [--cores N] [--nics N] [--numa same|any] [--profile P] -- COMMAND...
+ *     lessor hw [--cores N] [--nics N] [--gpus N] [--numa M] [--profile P] -- COMMAND...
  *
- * is done here when it can be granted at once. Everything else -- every other
- * command, any other option, LESSOR_HW_SERVER, a non-empty queue, busy or
- * impossible hardware, a missing or stale cache, any error before the
- * reservation -- is handed to the Python CLI (`lessor-python`, next to this
- * program) by exec with the same argv, so it behaves exactly as it always did.
+ * is done here when it can be granted at once. This program is mechanism only:
+ * it knows no rule of which hardware a request gets. Python (src/lessor/hw/cache.py)
+ * writes a plan file with, for each request it has seen, the alternatives to try
+ * (each a list of "COUNT free units of this ordered list"), every unit's lock file,
+ * CPUs and environment variables, and the checks under which all that holds. This
+ * program checks, takes the decision lock, looks at the queue, flocks, applies the
+ * first alternative that fits (as fit.py does), writes the records, and supervises
+ * the command. Every name and number it shares with Python comes from protocol.h,
+ * generated from protocol.py; tests/hw/test_differential.py holds the two sides to
+ * the same decisions, environments and records.
  *
- * What is shared with the Python side (src/lessor/hw/), kept byte-compatible:
- *   state.py  the state directory, `state.lock` (the decision lock), `queue/`
- *             entries named SEQ-PID, `core-ID.lock` / `nic-NAME.lock` flocked
- *             while held and holding the holder's JSON record, `usage.log`;
- *   run.py    the choice rules (choose.py), the holder record and usage lines,
- *             the command's environment, affinity, PR_SET_PDEATHSIG, exit codes;
- *   cache.py  `machine-UID.native`, the topology and hw.yaml in lines for C.
- *
- * The launcher stays the command's parent (a supervisor), as Python's
- * `lessor hw` does: it holds the lock files (close-on-exec: the command never
- * sees them), forwards signals, returns the command's exit code (128+N for
- * signal N) and writes the release line when it ends. kill -9 of the
- * launcher drops its locks in the kernel and kills the command through
- * PR_SET_PDEATHSIG; the next holder records the release, as for Python.
+ * Anything else -- another command or option, no plan for the request, a stale plan,
+ * a queue, busy hardware, any error before the reservation -- is handed to the Python
+ * CLI (`lessor-python`, next to this program) by exec with the same argv.
  *
  * Linux, C11 + POSIX/GNU libc only.
  */
@@ -50,48 +44,53 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "protocol.h"
+
 #ifndef LESSOR_PYTHON_CLI
-#define LESSOR_PYTHON_CLI "" /* empty: `lessor-python` in the directory of this program */
+#define LESSOR_PYTHON_CLI "" /* empty: LHW_PYTHON_CLI in the directory of this program */
 #endif
 
-#define CACHE_FORMAT "lessor-hw-native 1"
-#define MAX_CORES 1024
-#define MAX_CORE_CPUS 16
-#define MAX_NICS 128
-#define MAX_PROFILES 64
+#define MAX_UNITS 2048
+#define MAX_UNIT_CPUS 64
+#define MAX_EXPORTS 8
+#define MAX_COMMONS 4
+#define MAX_PICKS 8192 /* unit references of all needs of our request */
+#define MAX_NEEDS 1024
+#define MAX_ALTS 512
+#define MAX_ENV 128
 #define NAME_LEN 64
-#define COMMAND_CHARS 200 /* run.holder_info: " ".join(argv)[:200] */
-#define EXIT_CANNOT_RUN 127
+#define TEXT_LEN 256
+#define MAX_PLAN (4 << 20)
 
-struct core {
-    int id, node, ncpus, reservable, busy, fd;
-    int cpus[MAX_CORE_CPUS];
+struct setting {
+    char var[NAME_LEN];
+    char value[TEXT_LEN];
+    int rank; /* commons only */
 };
-struct nic {
-    char name[NAME_LEN], pci[NAME_LEN];
-    int node, reservable, busy, fd;
+struct unit {
+    char lock[TEXT_LEN], lock_hex[2 * TEXT_LEN];
+    int cpus[MAX_UNIT_CPUS], ncpus;
+    struct setting exports[MAX_EXPORTS], commons[MAX_COMMONS];
+    int nexports, ncommons;
+    int wanted, fd, chosen;
 };
-struct profile {
-    char name[NAME_LEN];
-    long cores, nics;
+struct need {
+    int count, first, n; /* g_picks[first .. first+n) */
 };
-struct machine {
-    struct core cores[MAX_CORES];
-    struct nic nics[MAX_NICS];
-    struct profile profiles[MAX_PROFILES];
-    int ncores, nnics, nprofiles;
-};
-
-/* A bounded text buffer: appends past the end set `full`, and a full buffer is never used. */
-struct buf {
-    char d[65536];
-    size_t n;
-    int full;
+struct alt {
+    int first, n; /* g_needs[first .. first+n) */
 };
 
 static char **g_argv;
-static struct machine g_m;
-static struct buf g_holder, g_line;
+static struct unit g_units[MAX_UNITS];
+static int g_nunits;
+static int g_picks[MAX_PICKS], g_npicks;
+static struct need g_needs[MAX_NEEDS];
+static int g_nneeds;
+static struct alt g_alts[MAX_ALTS];
+static int g_nalts;
+static char g_profile_hex[2 * TEXT_LEN];
+static int g_chosen[MAX_UNITS], g_nchosen; /* in the plan's order */
 static volatile sig_atomic_t g_child;
 
 /* -- handing over to Python ------------------------------------------------------------ */
@@ -108,19 +107,19 @@ static void python(void)
         if (n < 0 || (size_t)n >= sizeof path - 1) {
             fprintf(stderr, "lessor: cannot find this program (/proc/self/exe): %s\n",
                     strerror(n < 0 ? errno : ENAMETOOLONG));
-            exit(EXIT_CANNOT_RUN);
+            exit(LHW_EXIT_CANNOT_RUN);
         }
         path[n] = '\0';
         slash = strrchr(path, '/');
-        if (!slash || (size_t)(slash - path) + sizeof "/lessor-python" > sizeof path) {
-            fprintf(stderr, "lessor: cannot place lessor-python next to %s\n", path);
-            exit(EXIT_CANNOT_RUN);
+        if (!slash || (size_t)(slash - path) + sizeof "/" LHW_PYTHON_CLI > sizeof path) {
+            fprintf(stderr, "lessor: cannot place %s next to %s\n", LHW_PYTHON_CLI, path);
+            exit(LHW_EXIT_CANNOT_RUN);
         }
-        memcpy(slash, "/lessor-python", sizeof "/lessor-python");
+        memcpy(slash, "/" LHW_PYTHON_CLI, sizeof "/" LHW_PYTHON_CLI);
     }
     execv(path, g_argv);
     fprintf(stderr, "lessor: cannot run the Python CLI %s: %s\n", path, strerror(errno));
-    exit(EXIT_CANNOT_RUN);
+    exit(LHW_EXIT_CANNOT_RUN);
 }
 
 /* -- small helpers ------------------------------------------------------------------- */
@@ -131,7 +130,7 @@ static const char *env(const char *name)
     return v && v[0] ? v : NULL;
 }
 
-/* snprintf for a path: -1 (and an empty path) when it would not fit. */
+/* snprintf for a path: -1 when it would not fit. */
 static int pathf(char *out, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -139,12 +138,15 @@ static int pathf(char *out, size_t size, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(out, size, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= size) {
-        out[0] = '\0';
-        return -1;
-    }
-    return 0;
+    return n < 0 || (size_t)n >= size ? -1 : 0;
 }
+
+/* A growing text: appends past its end are dropped and mark it `full` (then unused). */
+struct buf {
+    char d[8192];
+    size_t n;
+    int full;
+};
 
 static void put(struct buf *b, const char *fmt, ...)
 {
@@ -161,92 +163,39 @@ static void put(struct buf *b, const char *fmt, ...)
         b->n += (size_t)n;
 }
 
-/* Length of the well-formed UTF-8 sequence at s, 0 if it is not one (s is NUL-terminated). */
-static size_t utf8_len(const unsigned char *s)
+static void put_hex(struct buf *b, const unsigned char *s, size_t len)
 {
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4
-                                                                                          : 0;
-    }
-    return 0;
+    for (size_t i = 0; i < len; i++)
+        put(b, "%02x", s[i]);
 }
 
-/*
- * Appends the JSON text of the strings `parts` joined by spaces, at most `max_chars`
- * characters, exactly as wire.dumps writes what Python made of them: Python decodes
- * argv as UTF-8 with surrogateescape (a byte that starts no valid sequence becomes
- * U+DC80+byte), and wire.py writes controls and DEL as \u00XX, lone surrogates as
- * \udcXX, quote and backslash escaped, everything else as it is.
- */
-static void put_json_joined(struct buf *b, char *const *parts, int nparts, size_t max_chars)
+/* Hex text to bytes (NUL-terminated); -1 when it is not hex or does not fit. */
+static int unhex(const char *hex, char *out, size_t size)
 {
-    size_t chars = 0;
-    put(b, "\"");
-    for (int i = 0; i < nparts && chars < max_chars; i++) {
-        const unsigned char *s = (const unsigned char *)parts[i];
-        if (i > 0) {
-            put(b, " ");
-            if (++chars >= max_chars)
-                break;
-        }
-        while (*s && chars < max_chars) {
-            size_t len = utf8_len(s);
-            if (len == 0)
-                put(b, "\\udc%02x", *s), len = 1;
-            else if (*s < 0x20 || *s == 0x7F)
-                put(b, "\\u%04x", *s);
-            else if (*s == '"' || *s == '\\')
-                put(b, "\\%c", *s);
-            else
-                put(b, "%.*s", (int)len, (const char *)s);
-            s += len;
-            chars++;
-        }
-    }
-    put(b, "\"");
-}
-
-static void put_json(struct buf *b, const char *s)
-{
-    char *one[1] = {(char *)s};
-    put_json_joined(b, one, 1, (size_t)-1);
-}
-
-/* The first line of a small file without trailing white space; -1 when it cannot be read. */
-static int read_text(const char *path, char *out, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n;
-    if (fd < 0)
+    size_t n = strlen(hex), i;
+    if (n % 2 || n / 2 >= size)
         return -1;
-    n = read(fd, out, size - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    while (n > 0 && strchr(" \t\n\v\f\r", out[n - 1]) && out[n - 1])
-        n--;
-    out[n] = '\0';
-    return 0;
+    for (i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", hex[2 * i]) ||
+            !strchr("0123456789abcdef", hex[2 * i + 1]))
+            return -1;
+        out[i] = (char)v;
+    }
+    out[i] = '\0';
+    return memchr(out, '\0', i) ? -1 : 0;
 }
 
-/* A whole number as argv.py's int() would read it, restricted to plain digits. */
-static int parse_count(const char *s, long *out)
+/* Whether `hex` is the hex of the `len` bytes at s. */
+static int hex_is(const char *hex, const unsigned char *s, size_t len)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 6 || strspn(s, "0123456789") != n)
-        return -1;
-    *out = strtol(s, NULL, 10);
-    return 0;
+    static const char digits[] = "0123456789abcdef";
+    if (strlen(hex) != 2 * len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (hex[2 * i] != digits[s[i] >> 4] || hex[2 * i + 1] != digits[s[i] & 15])
+            return 0;
+    return 1;
 }
 
 static int pid_alive(long pid)
@@ -254,11 +203,11 @@ static int pid_alive(long pid)
     return pid <= 0 || kill((pid_t)pid, 0) == 0 || errno == EPERM; /* as state.pid_alive */
 }
 
-static double now(void)
+static long long now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* As state._open: created readable and writable by every user of the machine. */
@@ -275,104 +224,142 @@ static int open_shared(const char *dir, const char *name)
     return fd;
 }
 
-/* -- the cache that cache.py writes for us ---------------------------------------------- */
+/* A whole small file (at most size-1 bytes); its length, or -1. */
+static ssize_t read_file(const char *path, char *out, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n, len = 0;
+    if (fd < 0)
+        return -1;
+    while ((n = read(fd, out + len, size - 1 - (size_t)len)) > 0)
+        len += n;
+    close(fd);
+    if (n < 0)
+        return -1;
+    out[len] = '\0';
+    return len;
+}
+
+/* -- the checks of the plan file (as cache.holds) --------------------------------------- */
+
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* check-dir: the names in `path`, sorted bytewise, in hex, joined by commas, are `want`. */
+static int dir_is(const char *path, const char *want)
+{
+    static char *list[8192], pool[1 << 18];
+    size_t used = 0, n = 0, at = 0, wlen = strlen(want);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name) + 1;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (n >= sizeof list / sizeof list[0] || used + len > sizeof pool) {
+            closedir(d);
+            return 0;
+        }
+        list[n++] = memcpy(pool + used, e->d_name, len);
+        used += len;
+    }
+    closedir(d);
+    qsort(list, n, sizeof list[0], by_bytes);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(list[i]);
+        char hex[2 * NAME_MAX + 3];
+        if (i > 0 && (at >= wlen || want[at++] != ','))
+            return 0;
+        if (at + 2 * len > wlen || 2 * len >= sizeof hex)
+            return 0;
+        memcpy(hex, want + at, 2 * len);
+        hex[2 * len] = '\0';
+        if (!hex_is(hex, (const unsigned char *)list[i], len))
+            return 0;
+        at += 2 * len;
+    }
+    return at == wlen;
+}
+
+static int check(char **f, int n)
+{
+    static char text[65536 + 1]; /* as cache._file: at most 64 KiB */
+    char path[PATH_MAX];
+    struct stat st;
+    if (!strcmp(f[0], "check-env") && n == 3) {
+        const char *v = getenv(f[1]);
+        return hex_is(f[2], (const unsigned char *)(v ? v : ""), v ? strlen(v) : 0);
+    }
+    if (n < 2 || unhex(f[1], path, sizeof path) < 0)
+        return 0;
+    if (!strcmp(f[0], "check-absent") && n == 2)
+        return stat(path, &st) < 0;
+    if (!strcmp(f[0], "check-stat") && n == 5) {
+        char ino[32], size[32], mtime[32];
+        if (stat(path, &st) < 0)
+            return 0;
+        snprintf(ino, sizeof ino, "%llu", (unsigned long long)st.st_ino);
+        snprintf(size, sizeof size, "%lld", (long long)st.st_size);
+        snprintf(mtime, sizeof mtime, "%lld",
+                 (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+        return !strcmp(f[2], ino) && !strcmp(f[3], size) && !strcmp(f[4], mtime);
+    }
+    if (!strcmp(f[0], "check-file") && n == 3) {
+        ssize_t len = read_file(path, text, sizeof text);
+        return len >= 0 && hex_is(f[2], (const unsigned char *)text, (size_t)len);
+    }
+    if (!strcmp(f[0], "check-dir") && n == 3)
+        return dir_is(path, f[2]);
+    return 0; /* a check this launcher does not know: let Python decide */
+}
+
+/* -- the plan file ------------------------------------------------------------------------ */
+
+static int number(const char *s, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 0 || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static struct unit *unit_of(const char *id)
+{
+    int i;
+    return number(id, &i) == 0 && i < g_nunits ? &g_units[i] : NULL;
+}
+
+static int setting(struct setting *s, const char *var, const char *hex)
+{
+    if (strlen(var) >= sizeof s->var || unhex(hex, s->value, sizeof s->value) < 0)
+        return -1;
+    strcpy(s->var, var);
+    return 0;
+}
 
 /*
- * machine-UID.native: a line per fact, `key value...`. The first lines are the keys the
- * Python cache is invalidated by; each is checked against the machine now, and any
- * difference sends the run to Python (which writes the file again).
+ * Reads plan-UID: checks first (any failing one: -1), then units, then requests, of
+ * which only the one keyed `key_hex` is kept. -1 for anything it cannot read or
+ * does not know, and when there is no plan for the request.
  */
-static int check_key(const char *key, const char *val, const char *sysfs, const char *config)
+static int load_plan(const char *state, const char *key_hex)
 {
-    char path[PATH_MAX], text[4096];
+    static char data[MAX_PLAN];
+    char name[64], path[PATH_MAX], *save = NULL;
     struct stat st;
-    if (!strcmp(key, "sysfs"))
-        return strcmp(val, sysfs) ? -1 : 0;
-    if (!strcmp(key, "config"))
-        return strcmp(val, config) ? -1 : 0;
-    if (!strcmp(key, "required"))
-        return strcmp(val, "0") ? -1 : 0; /* no --config on the fast path */
-    if (!strcmp(key, "sysfs-id")) {
-        if (stat(sysfs, &st) < 0)
-            return -1;
-        snprintf(text, sizeof text, "%llu %lld", (unsigned long long)st.st_ino,
-                 (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
-        return strcmp(val, text) ? -1 : 0;
-    }
-    if (!strcmp(key, "config-id")) {
-        if (stat(config, &st) < 0)
-            snprintf(text, sizeof text, "none");
-        else
-            snprintf(text, sizeof text, "%llu %lld %lld", (unsigned long long)st.st_ino,
-                     (long long)st.st_size,
-                     (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
-        return strcmp(val, text) ? -1 : 0;
-    }
-    if (!strcmp(key, "online") || !strcmp(key, "boot")) {
-        int bad = !strcmp(key, "online")
-                      ? pathf(path, sizeof path, "%s/devices/system/cpu/online", sysfs)
-                      : pathf(path, sizeof path, "/proc/sys/kernel/random/boot_id");
-        if (bad || read_text(path, text, sizeof text) < 0)
-            text[0] = '\0';
-        return strcmp(val, text) ? -1 : 0;
-    }
-    if (!strcmp(key, "net")) { /* the NIC names, sorted, space-separated: compare as a set */
-        DIR *d;
-        struct dirent *e;
-        size_t want = 0, seen = 0;
-        for (const char *p = val; *p; p++)
-            want += *p == ' ';
-        want += val[0] != '\0';
-        if (pathf(path, sizeof path, "%s/class/net", sysfs) < 0)
-            return -1;
-        d = opendir(path);
-        if (!d)
-            return want ? -1 : 0;
-        while ((e = readdir(d)) != NULL) {
-            size_t len = strlen(e->d_name);
-            const char *p = val;
-            int found = 0;
-            if (e->d_name[0] == '.' && (len == 1 || (len == 2 && e->d_name[1] == '.')))
-                continue;
-            while (*p && !found) {
-                size_t w = strcspn(p, " ");
-                found = w == len && !strncmp(p, e->d_name, len);
-                p += w + (p[w] == ' ');
-            }
-            if (!found) {
-                closedir(d);
-                return -1;
-            }
-            seen++;
-        }
-        closedir(d);
-        return seen == want ? 0 : -1;
-    }
-    return -1; /* a key this launcher does not know: let Python decide */
-}
-
-static int parse_cpus(char *text, struct core *c)
-{
-    char *save = NULL;
-    c->ncpus = 0;
-    for (char *t = strtok_r(text, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        long cpu = strtol(t, NULL, 10);
-        if (c->ncpus >= MAX_CORE_CPUS || cpu < 0 || cpu >= CPU_SETSIZE)
-            return -1;
-        c->cpus[c->ncpus++] = (int)cpu;
-    }
-    return c->ncpus ? 0 : -1;
-}
-
-static int load_machine(const char *state, const char *sysfs, const char *config)
-{
-    static char data[1 << 20];
-    char path[PATH_MAX], *save = NULL;
-    struct stat st;
+    int fd, first = 1, ours = 0, found = 0, ended = 0;
     ssize_t n;
     size_t len = 0;
-    int fd, line_no = 0, ended = 0;
-    if (pathf(path, sizeof path, "%s/machine-%u.native", state, (unsigned)getuid()) < 0)
+    snprintf(name, sizeof name, LHW_PLAN_FILE, (unsigned)getuid());
+    if (pathf(path, sizeof path, "%s/%s", state, name) < 0)
         return -1;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -388,223 +375,262 @@ static int load_machine(const char *state, const char *sysfs, const char *config
     if (n < 0 || len >= sizeof data - 1)
         return -1;
     data[len] = '\0';
-    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *val = strchr(line, ' ');
-        const char *key = line;
-        if (line_no++ == 0) {
-            if (strcmp(line, CACHE_FORMAT))
+    for (char *line = strtok_r(data, "\n", &save); line && !ended;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *f[8], *rest = line;
+        int nf = 0;
+        if (first) {
+            if (strcmp(line, LHW_PLAN_MAGIC))
                 return -1;
+            first = 0;
             continue;
         }
-        if (val)
-            *val++ = '\0';
-        else
-            val = line + strlen(line);
-        if (!strcmp(key, "end")) {
-            ended = 1;
-            break;
-        } else if (!strcmp(key, "core")) {
-            struct core *c = &g_m.cores[g_m.ncores];
-            char cpus[4096];
-            if (g_m.ncores >= MAX_CORES ||
-                sscanf(val, "%d %d %4095s", &c->id, &c->node, cpus) != 3 ||
-                parse_cpus(cpus, c) < 0)
-                return -1;
-            c->fd = -1;
-            g_m.ncores++;
-        } else if (!strcmp(key, "nic")) {
-            struct nic *x = &g_m.nics[g_m.nnics];
-            if (g_m.nnics >= MAX_NICS ||
-                sscanf(val, "%63s %63s %d", x->name, x->pci, &x->node) != 3)
-                return -1;
-            x->fd = -1;
-            g_m.nnics++;
-        } else if (!strcmp(key, "reservable-core")) {
-            int id = atoi(val);
-            for (int i = 0; i < g_m.ncores; i++)
-                g_m.cores[i].reservable |= g_m.cores[i].id == id;
-        } else if (!strcmp(key, "reservable-nic")) {
-            for (int i = 0; i < g_m.nnics; i++)
-                g_m.nics[i].reservable |= !strcmp(g_m.nics[i].name, val);
-        } else if (!strcmp(key, "profile")) {
-            struct profile *p = &g_m.profiles[g_m.nprofiles];
-            if (g_m.nprofiles >= MAX_PROFILES ||
-                sscanf(val, "%63s %ld %ld", p->name, &p->cores, &p->nics) != 3)
-                return -1;
-            g_m.nprofiles++;
-        } else if (check_key(key, val, sysfs, config) < 0) {
+        if (!strncmp(line, "machine ", 8))
+            continue; /* Python's own: the topology and hw.yaml as JSON */
+        while (rest && nf < 8)
+            f[nf++] = strsep(&rest, " ");
+        if (rest)
             return -1;
+        if (!strncmp(f[0], "check-", 6)) {
+            if (!check(f, nf))
+                return -1;
+        } else if (!strcmp(f[0], "unit") && nf == 3) {
+            struct unit *u = &g_units[g_nunits];
+            int id;
+            if (g_nunits >= MAX_UNITS || number(f[1], &id) || id != g_nunits ||
+                strlen(f[2]) >= sizeof u->lock_hex || unhex(f[2], u->lock, sizeof u->lock))
+                return -1;
+            strcpy(u->lock_hex, f[2]);
+            u->fd = -1;
+            g_nunits++;
+        } else if (!strcmp(f[0], "cpus") && nf == 3) {
+            struct unit *u = unit_of(f[1]);
+            char *cpu_save = NULL;
+            if (!u)
+                return -1;
+            for (char *c = strtok_r(f[2], ",", &cpu_save); c; c = strtok_r(NULL, ",", &cpu_save))
+                if (u->ncpus >= MAX_UNIT_CPUS || number(c, &u->cpus[u->ncpus++]) ||
+                    u->cpus[u->ncpus - 1] >= CPU_SETSIZE)
+                    return -1;
+        } else if (!strcmp(f[0], "export") && nf == 4) {
+            struct unit *u = unit_of(f[1]);
+            if (!u || u->nexports >= MAX_EXPORTS || setting(&u->exports[u->nexports++], f[2], f[3]))
+                return -1;
+        } else if (!strcmp(f[0], "common") && nf == 5) {
+            struct unit *u = unit_of(f[1]);
+            struct setting *s = u ? &u->commons[u->ncommons] : NULL;
+            if (!u || u->ncommons >= MAX_COMMONS || number(f[2], &s->rank) ||
+                setting(s, f[3], f[4]))
+                return -1;
+            u->ncommons++;
+        } else if (!strcmp(f[0], "request") && nf == 3) {
+            ours = !found && !strcmp(f[1], key_hex);
+            if (ours) {
+                if (strlen(f[2]) >= sizeof g_profile_hex)
+                    return -1;
+                strcpy(g_profile_hex, f[2]);
+                found = 1;
+            }
+        } else if (!strcmp(f[0], "alt") && nf == 1) {
+            if (ours) {
+                if (g_nalts >= MAX_ALTS)
+                    return -1;
+                g_alts[g_nalts++] = (struct alt){g_nneeds, 0};
+            }
+        } else if (!strcmp(f[0], "need") && nf == 3) {
+            struct need *need = &g_needs[g_nneeds];
+            char *id_save = NULL;
+            if (!ours)
+                continue;
+            if (!g_nalts || g_nneeds >= MAX_NEEDS || number(f[1], &need->count))
+                return -1;
+            need->first = g_npicks, need->n = 0;
+            for (char *id = strtok_r(f[2], ",", &id_save); id; id = strtok_r(NULL, ",", &id_save)) {
+                struct unit *u = unit_of(id);
+                if (!u || g_npicks >= MAX_PICKS)
+                    return -1;
+                u->wanted = 1;
+                g_picks[g_npicks++] = (int)(u - g_units);
+                need->n++;
+            }
+            g_nneeds++;
+            g_alts[g_nalts - 1].n++;
+        } else if (!strcmp(f[0], "end") && nf == 1) {
+            ended = 1;
+        } else {
+            return -1; /* a line this launcher does not know */
         }
     }
-    return ended ? 0 : -1;
+    return ended && found ? 0 : -1;
 }
 
-/* -- the choice: choose.py for whole cores (no --smt on the fast path) --------------------- */
+/* -- the mechanism: fit.fit and fit.environment ------------------------------------------- */
 
-static int node_listed(const int *nodes, int n, int node)
+/* The first alternative whose every need finds enough free units; 0, or -1 when none. */
+static int fit(void)
 {
-    for (int i = 0; i < n; i++)
-        if (nodes[i] == node)
-            return 1;
+    for (int a = 0; a < g_nalts; a++) {
+        int ok = 1;
+        g_nchosen = 0;
+        for (int k = 0; k < g_alts[a].n && ok; k++) {
+            struct need *need = &g_needs[g_alts[a].first + k];
+            int have = 0;
+            for (int i = 0; i < need->n && have < need->count; i++) {
+                int u = g_picks[need->first + i];
+                if (g_units[u].fd >= 0 && !g_units[u].chosen) {
+                    g_chosen[g_nchosen++] = u;
+                    g_units[u].chosen = 1;
+                    have++;
+                }
+            }
+            ok = have >= need->count;
+        }
+        if (ok)
+            return 0;
+        for (int i = 0; i < g_nchosen; i++)
+            g_units[g_chosen[i]].chosen = 0;
+    }
+    g_nchosen = 0;
+    return -1;
+}
+
+struct var {
+    char name[NAME_LEN + 16], value[4096];
+    int rank, agreed;
+};
+
+static struct var *var_named(struct var *vars, int *n, const char *name)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(vars[i].name, name))
+            return &vars[i];
+    if (*n >= MAX_ENV)
+        return NULL;
+    memset(&vars[*n], 0, sizeof vars[*n]);
+    snprintf(vars[*n].name, sizeof vars[*n].name, "%s", name);
+    vars[*n].rank = -1;
+    return &vars[(*n)++];
+}
+
+/* `template` with its INDEX replaced by i. */
+static void numbered(char *out, size_t size, const char *template, int i)
+{
+    const char *mark = strstr(template, LHW_INDEX);
+    if (mark)
+        snprintf(out, size, "%.*s%d%s", (int)(mark - template), template, i, mark + 1);
+    else
+        snprintf(out, size, "%s", template);
+}
+
+/* Sets the chosen units' variables; -1 if any would not fit (then nothing was set). */
+static int environment(void)
+{
+    static struct var exports[MAX_ENV], commons[MAX_ENV], counters[MAX_ENV];
+    int nexports = 0, ncommons = 0, ncounters = 0;
+    for (int c = 0; c < g_nchosen; c++) {
+        struct unit *u = &g_units[g_chosen[c]];
+        for (int e = 0; e < u->nexports; e++) {
+            struct setting *s = &u->exports[e];
+            struct var *counter = var_named(counters, &ncounters, s->var), *v;
+            char name[NAME_LEN + 16], value[TEXT_LEN];
+            size_t len;
+            if (!counter)
+                return -1;
+            numbered(name, sizeof name, s->var, counter->rank + 1);
+            if (!strcmp(s->value, LHW_INDEX))
+                snprintf(value, sizeof value, "%d", counter->rank + 1);
+            else
+                snprintf(value, sizeof value, "%s", s->value);
+            counter->rank++;
+            v = var_named(exports, &nexports, name);
+            if (!v)
+                return -1;
+            len = strlen(v->value);
+            if (len + strlen(value) + 2 > sizeof v->value)
+                return -1;
+            snprintf(v->value + len, sizeof v->value - len, "%s%s", len ? "," : "", value);
+        }
+        for (int k = 0; k < u->ncommons; k++) {
+            struct setting *s = &u->commons[k];
+            struct var *v = var_named(commons, &ncommons, s->var);
+            if (!v)
+                return -1;
+            if (v->rank < 0 || s->rank < v->rank) {
+                v->rank = s->rank, v->agreed = 1;
+                snprintf(v->value, sizeof v->value, "%s", s->value);
+            } else if (s->rank == v->rank && strcmp(v->value, s->value)) {
+                v->agreed = 0;
+            }
+        }
+    }
+    for (int i = 0; i < nexports; i++)
+        setenv(exports[i].name, exports[i].value, 1);
+    for (int i = 0; i < ncommons; i++)
+        if (commons[i].agreed)
+            setenv(commons[i].name, commons[i].value, 1);
     return 0;
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
+/* -- the state directory ----------------------------------------------------------------- */
 
-/*
- * First fit, lowest node first (all nodes as one when !same_node), lowest cores and NICs
- * first in the topology's order. Marks the picked ones `picked`; returns the node (or -1
- * when !same_node), or -2 when nothing fits. `ignore_busy`: what could ever fit.
- */
-static int choose(long want_cores, long want_nics, int same_node, int ignore_busy, int *picked_c,
-                  int *picked_n)
+static void log_usage(const char *state, const struct buf *line)
 {
-    static int nodes[MAX_CORES + MAX_NICS];
-    int nnodes = 0;
-    for (int i = 0; i < g_m.ncores; i++)
-        if (!node_listed(nodes, nnodes, g_m.cores[i].node))
-            nodes[nnodes++] = g_m.cores[i].node;
-    for (int i = 0; i < g_m.nnics; i++)
-        if (!node_listed(nodes, nnodes, g_m.nics[i].node))
-            nodes[nnodes++] = g_m.nics[i].node;
-    qsort(nodes, (size_t)nnodes, sizeof nodes[0], cmp_int);
-    if (!same_node)
-        nnodes = 1;
-    for (int k = 0; k < nnodes; k++) {
-        long got_c = 0, got_n = 0;
-        for (int i = 0; i < g_m.ncores; i++) {
-            struct core *c = &g_m.cores[i];
-            picked_c[i] = got_c < want_cores && c->reservable && (ignore_busy || !c->busy) &&
-                          (!same_node || c->node == nodes[k]);
-            got_c += picked_c[i];
-        }
-        for (int i = 0; i < g_m.nnics; i++) {
-            struct nic *x = &g_m.nics[i];
-            picked_n[i] = got_n < want_nics && x->reservable && (ignore_busy || !x->busy) &&
-                          (!same_node || x->node == nodes[k]);
-            got_n += picked_n[i];
-        }
-        if (got_c == want_cores && got_n == want_nics)
-            return same_node ? nodes[k] : -1;
-    }
-    return -2;
-}
-
-/* -- the reservation ----------------------------------------------------------------- */
-
-static void log_usage(const char *state, const char *fmt, ...)
-{
-    va_list ap;
-    int fd, n;
-    char text[4096], path[PATH_MAX];
-    va_start(ap, fmt);
-    n = vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof text)
-        return;
-    if (pathf(path, sizeof path, "%s/usage.log", state) < 0)
+    char path[PATH_MAX];
+    int fd;
+    if (line->full || pathf(path, sizeof path, "%s/%s", state, LHW_USAGE_LOG) < 0)
         return;
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0)
         return; /* as in Python the log only feeds `status`; the reservation stands */
     /* one write with O_APPEND: lines never interleave with other writers' */
-    if (write(fd, text, (size_t)n) != n)
+    if (write(fd, line->d, line->n) != (ssize_t)line->n)
         fprintf(stderr, "lessor hw: cannot write %s: %s\n", path, strerror(errno));
     close(fd);
 }
 
-/*
- * A lock file we just took may hold the record of a holder that died without releasing
- * (kill -9): record its release, as run._take does ("holder died").
- */
-static void release_stale(const char *state, int fd)
-{
-    char raw[65536], token[64];
-    ssize_t n = pread(fd, raw, sizeof raw - 1, 0);
-    const char *p;
-    long pid;
-    if (n <= 0)
-        return;
-    raw[n] = '\0';
-    /* wire.py writes compact JSON; `"pid":` cannot occur inside a string (quotes are escaped) */
-    p = strstr(raw, "\"pid\":");
-    if (!p || sscanf(p + 6, "%ld", &pid) != 1 || pid_alive(pid))
-        return;
-    p = strstr(raw, "\"token\":\"");
-    if (!p || sscanf(p + 9, "%63[0-9a-f]", token) != 1)
-        return;
-    log_usage(state, "{\"t\":%.7f,\"event\":\"release\",\"token\":\"%s\",\"why\":\"holder died\"}\n",
-              now(), token);
-}
-
+/* Whether any live process waits in the queue (then Python queues us behind it). */
 static int queue_empty(const char *state)
 {
     char path[PATH_MAX];
     DIR *d;
     struct dirent *e;
     int empty = 1;
-    if (pathf(path, sizeof path, "%s/queue", state) < 0)
+    if (pathf(path, sizeof path, "%s/%s", state, LHW_QUEUE_DIR) < 0)
         return 0;
     d = opendir(path);
     if (!d)
         return 0;
     while (empty && (e = readdir(d)) != NULL) {
         const char *dash = strchr(e->d_name, '-');
-        char entry[PATH_MAX];
         if (e->d_name[0] == '.')
             continue;
-        if (dash && !pid_alive(strtol(dash + 1, NULL, 10))) { /* a dead waiter: skipped */
-            if (pathf(entry, sizeof entry, "%s/%s", path, e->d_name) == 0)
-                unlink(entry);
-            continue;
-        }
-        empty = 0;
+        empty = dash && !pid_alive(strtol(dash + 1, NULL, 10)); /* a dead waiter: skipped */
     }
     closedir(d);
     return empty;
 }
 
-/* flock every reservable core and NIC that is free (as state.try_take); the rest are busy. */
-static int take_free(const char *state)
+static int protocol_ok(const char *state)
 {
-    char name[NAME_LEN + 16];
-    for (int i = 0; i < g_m.ncores + g_m.nnics; i++) {
-        int is_core = i < g_m.ncores;
-        int *fd = is_core ? &g_m.cores[i].fd : &g_m.nics[i - g_m.ncores].fd;
-        int *busy = is_core ? &g_m.cores[i].busy : &g_m.nics[i - g_m.ncores].busy;
-        if (is_core ? !g_m.cores[i].reservable : !g_m.nics[i - g_m.ncores].reservable)
-            continue;
-        if (is_core)
-            snprintf(name, sizeof name, "core-%d.lock", g_m.cores[i].id);
-        else
-            snprintf(name, sizeof name, "nic-%s.lock", g_m.nics[i - g_m.ncores].name);
-        *fd = open_shared(state, name);
-        if (*fd < 0)
-            return -1;
-        if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-            if (errno != EWOULDBLOCK)
-                return -1;
-            close(*fd);
-            *fd = -1;
-            *busy = 1;
-        }
-    }
-    return 0;
+    char path[PATH_MAX], text[256];
+    if (pathf(path, sizeof path, "%s/%s", state, LHW_PROTOCOL_FILE) < 0 ||
+        read_file(path, text, sizeof text) < 0)
+        return 0;
+    return !strcmp(text, LHW_PROTOCOL_LINE "\n");
 }
 
-/* Closes the lock fds not in the choice (every one when `keep` is NULL). */
-static void drop_locks(const int *keep_c, const int *keep_n)
+/* As state.state_dir. */
+static const char *state_dir(char *buf, size_t size)
 {
-    for (int i = 0; i < g_m.ncores; i++)
-        if (g_m.cores[i].fd >= 0 && !(keep_c && keep_c[i]))
-            close(g_m.cores[i].fd), g_m.cores[i].fd = -1;
-    for (int i = 0; i < g_m.nnics; i++)
-        if (g_m.nics[i].fd >= 0 && !(keep_n && keep_n[i]))
-            close(g_m.nics[i].fd), g_m.nics[i].fd = -1;
+    const char *runtime = env("XDG_RUNTIME_DIR");
+    if (env(LHW_STATE_ENV))
+        return env(LHW_STATE_ENV);
+    if (geteuid() == 0 || access(LHW_STATE_SHARED, W_OK) == 0)
+        return LHW_STATE_SHARED;
+    if (runtime ? pathf(buf, size, LHW_STATE_RUNTIME, runtime)
+                : pathf(buf, size, LHW_STATE_TMP, (unsigned)getuid()))
+        return NULL;
+    return buf;
 }
 
 /* -- running the command --------------------------------------------------------------- */
@@ -615,7 +641,7 @@ static void forward(int sig)
         kill(g_child, sig);
 }
 
-/* As run._exec: execve along PATH; a missing file tries the next directory. */
+/* As execvp: along PATH; a missing file tries the next directory. */
 static int exec_command(char **argv)
 {
     const char *path = getenv("PATH");
@@ -669,12 +695,12 @@ static int run(char **command, const cpu_set_t *cpus, int ncpus)
         else if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
             err = errno;
         else if (getppid() != parent)
-            _exit(EXIT_CANNOT_RUN); /* we died before prctl took effect: run nothing */
+            _exit(LHW_EXIT_CANNOT_RUN); /* we died before prctl took effect: run nothing */
         else
             err = exec_command(command);
         if (write(pipefd[1], &err, sizeof err) < 0)
-            _exit(EXIT_CANNOT_RUN);
-        _exit(EXIT_CANNOT_RUN);
+            _exit(LHW_EXIT_CANNOT_RUN);
+        _exit(LHW_EXIT_CANNOT_RUN);
     }
     g_child = pid;
     close(pipefd[1]);
@@ -686,7 +712,7 @@ static int run(char **command, const cpu_set_t *cpus, int ncpus)
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
         fprintf(stderr, "lessor hw: cannot run %s: %s\n", command[0], strerror(err));
-        return EXIT_CANNOT_RUN;
+        return LHW_EXIT_CANNOT_RUN;
     }
     {
         static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -707,7 +733,7 @@ static int run(char **command, const cpu_set_t *cpus, int ncpus)
 
 static const char *user_name(char *out, size_t size)
 {
-    static const char *vars[] = {"LOGNAME", "USER", "LNAME", "USERNAME"}; /* getpass.getuser */
+    static const char *vars[] = {"LOGNAME", "USER", "LNAME", "USERNAME"}; /* run.user_name */
     struct passwd *pw;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         if (env(vars[i]))
@@ -717,6 +743,43 @@ static const char *user_name(char *out, size_t size)
         return pw->pw_name;
     snprintf(out, size, "%u", (unsigned)getuid());
     return out;
+}
+
+/*
+ * The request's key as cache.request_key spells it, in hex: `--NAME VALUE` pairs of
+ * LHW_FAST_OPTIONS, each at most once, plain values, sorted by name. -1 otherwise.
+ */
+static int request_key(char **options, int n, struct buf *key)
+{
+    static const char *names[] = LHW_FAST_OPTIONS; /* sorted */
+    const char *values[sizeof names / sizeof names[0]] = {0};
+    int any = 0;
+    if (n % 2)
+        return -1;
+    for (int i = 0; i < n; i += 2) {
+        const char *v = options[i + 1];
+        size_t k;
+        if (strncmp(options[i], "--", 2))
+            return -1;
+        for (k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(options[i] + 2, names[k]))
+                break;
+        if (k == sizeof names / sizeof names[0] || values[k] || !v[0] || v[0] == '-' ||
+            strspn(v, LHW_VALUE_CHARS) != strlen(v))
+            return -1;
+        values[k] = v;
+        any = 1;
+    }
+    for (size_t k = 0, first = 1; k < sizeof names / sizeof names[0]; k++)
+        if (values[k]) {
+            if (!first)
+                put_hex(key, (const unsigned char *)" ", 1);
+            put_hex(key, (const unsigned char *)names[k], strlen(names[k]));
+            put_hex(key, (const unsigned char *)"=", 1);
+            put_hex(key, (const unsigned char *)values[k], strlen(values[k]));
+            first = 0;
+        }
+    return any && !key->full ? 0 : -1;
 }
 
 static void token_hex(char out[33])
@@ -733,186 +796,135 @@ static void token_hex(char out[33])
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 int main(int argc, char **argv)
 {
-    static int picked_c[MAX_CORES], picked_n[MAX_NICS];
-    long cores = -1, nics = -1, want_c, want_n;
-    const char *numa = NULL, *profile = NULL, *state, *sysfs, *config;
-    char state_buf[PATH_MAX], user_buf[32], token[33], cpu_list[8192] = "";
-    int cmd = -1, lock_fd, node, ncpus = 0, same_node, code;
+    static struct buf key, record, line, cpu_list;
+    static int sorted[MAX_UNITS * 4];
+    const char *state, *user;
+    char state_buf[PATH_MAX], user_buf[32], token[33];
+    int cmd = -1, lock_fd, ncpus = 0, code;
     cpu_set_t cpus, available;
     g_argv = argv;
 
-    /* lessor hw [--cores N] [--nics N] [--numa same|any] [--profile P] -- COMMAND... */
-    if (argc < 2 || strcmp(argv[1], "hw") || env("LESSOR_HW_SERVER"))
+    /* lessor hw OPTIONS -- COMMAND... */
+    if (argc < 2 || strcmp(argv[1], "hw"))
         python();
-    for (int i = 2; i < argc; i += 2) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--")) {
             cmd = i + 1;
             break;
         }
-        if (!v || v[0] == '-' || !v[0]) /* argv.py leaves these to argparse */
-            python();
-        if (!strcmp(argv[i], "--cores") && cores < 0 && !parse_count(v, &cores))
-            continue;
-        if (!strcmp(argv[i], "--nics") && nics < 0 && !parse_count(v, &nics))
-            continue;
-        if (!strcmp(argv[i], "--numa") && !numa && (!strcmp(v, "same") || !strcmp(v, "any"))) {
-            numa = v;
-            continue;
-        }
-        if (!strcmp(argv[i], "--profile") && !profile && strlen(v) < NAME_LEN) {
-            profile = v;
-            continue;
-        }
-        python(); /* any other option, a repeated one, a bad value */
-    }
-    if (cmd < 0 || cmd >= argc)
+    if (cmd < 0 || cmd >= argc || request_key(argv + 2, cmd - 3, &key) < 0)
         python();
+    key.d[key.n] = '\0';
 
-    /* state.state_dir, topology.sysfs_root, config.config_path */
-    state = env("LESSOR_HW_STATE_DIR");
-    if (!state) {
-        const char *runtime = env("XDG_RUNTIME_DIR");
-        if (geteuid() == 0 || access("/run/lessor/hw", W_OK) == 0)
-            state = "/run/lessor/hw";
-        else if (runtime ? pathf(state_buf, sizeof state_buf, "%s/lessor/hw", runtime)
-                         : pathf(state_buf, sizeof state_buf, "/tmp/lessor-hw-%u",
-                                 (unsigned)getuid()))
-            python();
-        else
-            state = state_buf;
-    }
-    sysfs = env("LESSOR_SYSFS_ROOT") ? env("LESSOR_SYSFS_ROOT") : "/sys";
-    config = env("LESSOR_HW_CONFIG") ? env("LESSOR_HW_CONFIG") : "/etc/lessor/hw.yaml";
-    if (load_machine(state, sysfs, config) < 0)
-        python(); /* no cache yet, or the machine or hw.yaml changed: Python rebuilds it */
-
-    want_c = cores, want_n = nics;
-    if (profile) {
-        int found = -1;
-        for (int i = 0; i < g_m.nprofiles; i++)
-            if (!strcmp(g_m.profiles[i].name, profile))
-                found = i;
-        if (found < 0)
-            python(); /* it says which profiles there are */
-        if (want_c < 0)
-            want_c = g_m.profiles[found].cores;
-        if (want_n < 0)
-            want_n = g_m.profiles[found].nics;
-    }
-    want_c = want_c < 0 ? 0 : want_c, want_n = want_n < 0 ? 0 : want_n;
-    if (want_c == 0 && want_n == 0)
-        python();
-    same_node = numa ? !strcmp(numa, "same") : want_c && want_n;
-    if (choose(want_c, want_n, same_node, 1, picked_c, picked_n) == -2)
-        python(); /* never possible here: Python says so (exit 69) */
+    state = state_dir(state_buf, sizeof state_buf);
+    if (!state || !protocol_ok(state) || load_plan(state, key.d) < 0)
+        python(); /* no plan for this request yet, or a stale one: Python writes it */
 
     /* one decision at a time (state.decision); FIFO: with anyone queued, Python queues us */
-    lock_fd = open_shared(state, "state.lock");
+    lock_fd = open_shared(state, LHW_DECISION_LOCK);
     if (lock_fd < 0)
         python();
     while (flock(lock_fd, LOCK_EX) < 0)
         if (errno != EINTR)
             python();
-    if (!queue_empty(state) || take_free(state) < 0)
+    if (!queue_empty(state))
         python();
-    node = choose(want_c, want_n, same_node, 0, picked_c, picked_n);
-    if (node == -2)
-        python(); /* busy: Python waits in the queue and says who holds it */
-    drop_locks(picked_c, picked_n);
-    for (int i = 0; i < g_m.ncores; i++)
-        if (picked_c[i])
-            release_stale(state, g_m.cores[i].fd);
-    for (int i = 0; i < g_m.nnics; i++)
-        if (picked_n[i])
-            release_stale(state, g_m.nics[i].fd);
+    for (int i = 0; i < g_nunits; i++) { /* state.try_take: the plan's free locks */
+        struct unit *u = &g_units[i];
+        if (!u->wanted)
+            continue;
+        u->fd = open_shared(state, u->lock);
+        if (u->fd < 0)
+            python();
+        if (flock(u->fd, LOCK_EX | LOCK_NB) < 0) {
+            if (errno != EWOULDBLOCK)
+                python();
+            close(u->fd), u->fd = -1;
+        }
+    }
+    if (fit() < 0)
+        python(); /* busy: Python waits in the queue and says who has it */
+    for (int i = 0; i < g_nunits; i++) /* Taken.keep: the rest are free again */
+        if (g_units[i].fd >= 0 && !g_units[i].chosen)
+            close(g_units[i].fd), g_units[i].fd = -1;
     close(lock_fd);
 
-    /* the holder record (run.holder_info), written into each lock file we hold */
+    /* the records (run.reservation_record, run.reserve_line) */
+    CPU_ZERO(&cpus);
+    for (int c = 0; c < g_nchosen; c++)
+        for (int j = 0; j < g_units[g_chosen[c]].ncpus; j++)
+            sorted[ncpus++] = g_units[g_chosen[c]].cpus[j];
+    qsort(sorted, (size_t)ncpus, sizeof sorted[0], cmp_int);
+    token_hex(token);
+    user = user_name(user_buf, sizeof user_buf);
+    put(&record, LHW_RESERVATION " token=%s pid=%ld since=%lld user=", token, (long)getpid(),
+        now_ns());
+    put_hex(&record, (const unsigned char *)user, strlen(user));
+    put(&record, " profile=%s command=", g_profile_hex);
     {
-        static int sorted[MAX_CORES * MAX_CORE_CPUS];
-        struct buf *h = &g_holder;
-        int first = 1;
-        for (int i = 0; i < g_m.ncores; i++)
-            for (int j = 0; picked_c[i] && j < g_m.cores[i].ncpus; j++)
-                sorted[ncpus++] = g_m.cores[i].cpus[j];
-        qsort(sorted, (size_t)ncpus, sizeof sorted[0], cmp_int);
-        token_hex(token);
-        put(h, "{\"user\":");
-        put_json(h, user_name(user_buf, sizeof user_buf));
-        put(h, ",\"pid\":%ld,\"command\":", (long)getpid());
-        put_json_joined(h, argv + cmd, argc - cmd, COMMAND_CHARS);
-        put(h, ",\"since\":%.7f,\"token\":\"%s\",\"profile\":", now(), token);
-        put_json(h, profile ? profile : "-");
-        put(h, ",\"cores\":%ld,\"nics\":%ld,\"cpus\":[", want_c, want_n);
-        CPU_ZERO(&cpus);
-        for (int i = 0; i < ncpus; i++) {
-            size_t len = strlen(cpu_list);
-            put(h, "%s%d", i ? "," : "", sorted[i]);
-            snprintf(cpu_list + len, sizeof cpu_list - len, "%s%d", i ? "," : "", sorted[i]);
-            CPU_SET((size_t)sorted[i], &cpus);
-        }
-        put(h, "],\"nic_names\":[");
-        for (int i = 0; i < g_m.nnics; i++)
-            if (picked_n[i]) {
-                put(h, first ? "" : ",");
-                put_json(h, g_m.nics[i].name);
-                first = 0;
-            }
-        put(h, "]}");
-        if (h->full)
-            python(); /* cannot happen with the limits above; if it did, Python does it */
-        for (int i = 0; i < g_m.ncores + g_m.nnics; i++) {
-            int fd = i < g_m.ncores ? g_m.cores[i].fd : g_m.nics[i - g_m.ncores].fd;
-            if (fd >= 0 && (ftruncate(fd, 0) < 0 || pwrite(fd, h->d, h->n, 0) != (ssize_t)h->n))
-                fprintf(stderr, "lessor hw: cannot write the holder record: %s\n",
-                        strerror(errno));
+        size_t room = LHW_COMMAND_BYTES;
+        for (int i = cmd; i < argc && room; i++) {
+            size_t len = strlen(argv[i]);
+            if (i > cmd)
+                put_hex(&record, (const unsigned char *)" ", 1), room--;
+            len = len < room ? len : room;
+            put_hex(&record, (const unsigned char *)argv[i], len);
+            room -= len;
         }
     }
-    g_line.n = 0;
-    put(&g_line, "{\"t\":%.7f,\"event\":\"reserve\",\"token\":\"%s\",\"profile\":", now(), token);
-    put_json(&g_line, profile ? profile : "-");
-    put(&g_line, ",\"cores\":%ld,\"nics\":%ld,\"pid\":%ld,\"user\":", want_c, want_n,
-        (long)getpid());
-    put_json(&g_line, user_name(user_buf, sizeof user_buf));
-    put(&g_line, "}\n");
-    if (!g_line.full)
-        log_usage(state, "%s", g_line.d);
+    put(&record, " units=");
+    for (int c = 0; c < g_nchosen; c++)
+        put(&record, "%s%s", c ? "," : "", g_units[g_chosen[c]].lock_hex);
+    put(&record, " cpus=");
+    for (int i = 0; i < ncpus; i++) {
+        put(&record, "%s%d", i ? "," : "", sorted[i]);
+        put(&cpu_list, "%s%d", i ? "," : "", sorted[i]);
+        CPU_SET((size_t)sorted[i], &cpus);
+    }
+    put(&record, "\n");
+    if (record.full || cpu_list.full || environment() < 0)
+        python(); /* cannot happen within the limits above; if it did, Python does it */
+    for (int c = 0; c < g_nchosen; c++) {
+        int fd = g_units[g_chosen[c]].fd;
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, record.d, record.n, 0) != (ssize_t)record.n)
+            fprintf(stderr, "lessor hw: cannot write the reservation record: %s\n",
+                    strerror(errno));
+    }
+    put(&line, LHW_RESERVE " t=%lld token=%s pid=%ld user=", now_ns(), token, (long)getpid());
+    put_hex(&line, (const unsigned char *)user, strlen(user));
+    put(&line, " profile=%s units=", g_profile_hex);
+    for (int c = 0; c < g_nchosen; c++)
+        put(&line, "%s%s", c ? "," : "", g_units[g_chosen[c]].lock_hex);
+    put(&line, "\n");
+    log_usage(state, &line);
 
-    /* the command's environment and affinity (run.run_command) */
-    setenv("LESSOR_CPUS", cpu_list, 1);
-    if (node >= 0) {
-        char text[16];
-        snprintf(text, sizeof text, "%d", node);
-        setenv("LESSOR_NUMA_NODE", text, 1);
-    }
-    for (int i = 0, k = 0; i < g_m.nnics; i++)
-        if (picked_n[i]) {
-            char var[32];
-            snprintf(var, sizeof var, "NIC%d", k);
-            setenv(var, g_m.nics[i].pci, 1);
-            snprintf(var, sizeof var, "NIC%d_NAME", k++);
-            setenv(var, g_m.nics[i].name, 1);
-        }
+    /* the command's affinity (run.run_command) */
+    cpu_list.d[cpu_list.n] = '\0';
+    setenv(LHW_CPUS_ENV, cpu_list.d, 1);
     if (sched_getaffinity(0, sizeof available, &available) == 0)
         CPU_AND(&cpus, &cpus, &available);
     if (ncpus && CPU_COUNT(&cpus) == 0)
         fprintf(stderr,
                 "lessor hw: CPUs %s are not on this machine (a fake sysfs?); affinity not set\n",
-                cpu_list);
-
+                cpu_list.d);
     code = run(argv + cmd, &cpus, CPU_COUNT(&cpus));
     if (code < 0) {
         fprintf(stderr, "lessor hw: cannot start the command: %s\n", strerror(errno));
-        code = 71; /* EX_OSERR */
+        code = LHW_EXIT_OS_ERROR;
     }
-    log_usage(state, "{\"t\":%.7f,\"event\":\"release\",\"token\":\"%s\"}\n", now(), token);
-    for (int i = 0; i < g_m.ncores + g_m.nnics; i++) { /* as Held.release: empty, then close */
-        int fd = i < g_m.ncores ? g_m.cores[i].fd : g_m.nics[i - g_m.ncores].fd;
-        if (fd < 0)
-            continue;
+    line.n = 0, line.full = 0;
+    put(&line, LHW_RELEASE " t=%lld token=%s\n", now_ns(), token);
+    log_usage(state, &line);
+    for (int c = 0; c < g_nchosen; c++) { /* as Taken.release: empty, then close */
+        int fd = g_units[g_chosen[c]].fd;
         if (ftruncate(fd, 0) < 0) {
             /* the release is the close; the emptied file only helps `status` */
         }

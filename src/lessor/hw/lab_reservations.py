@@ -1,10 +1,10 @@
-"""Who holds which server tickets, as seen on this machine: one flocked file per holder.
+"""Who reserved which server tickets, as seen on this machine: one flocked file per reservation.
 
 The server knows tickets, not people: a ticket has no owner or command.
 Every `lessor hw --server` on the machine therefore writes a small file in
 the state directory (user, pid, command, its ticket ids) and keeps it
 flocked for as long as it lives. `status` and waiters read them to say who
-holds what; a file whose lock is free belongs to a holder that died
+reserved what; a file whose lock is free belongs to a process that died
 (`kill -9`), so its tickets can be closed at once instead of after their
 lease: the lease stays the bound when nobody on this machine looks.
 """
@@ -16,10 +16,10 @@ import fcntl
 import json
 import os
 
-SUFFIX = ".holder"
+SUFFIX = ".reservation"
 
 
-class HolderFile:
+class ReservationFile:
     """Our own file: created locked (under a temporary name, then renamed), updated in place."""
 
     def __init__(self, directory: str, info: dict[str, object]) -> None:
@@ -51,8 +51,8 @@ class HolderFile:
         os.close(self.fd)
 
 
-def read_holders(directory: str) -> list[tuple[str, dict[str, object], bool]]:
-    """(path, info, alive) of every holder file; alive: its lock is held by a running process."""
+def read_reservations(directory: str) -> list[tuple[str, dict[str, object], bool]]:
+    """(path, info, alive) of every reservation file; alive: a running process holds its lock."""
     found = []
     with contextlib.suppress(OSError):
         names = sorted(n for n in os.listdir(directory) if n.endswith(SUFFIX))
@@ -61,7 +61,7 @@ def read_holders(directory: str) -> list[tuple[str, dict[str, object], bool]]:
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
-                continue  # gone meanwhile: its holder ended
+                continue  # gone meanwhile: its reservation ended
             try:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
