@@ -88,3 +88,31 @@ def test_pools_are_kept_as_loaded_and_a_drain_survives_a_reload(store: Store) ->
     assert kept == pool.evolve(max=3, drained=True, drain_reason="maintenance")
     assert store.set_drained("aws", False, "", NOW)
     assert store.stored_pools() == [pool.evolve(max=3)]
+
+
+def test_a_pools_starts_and_failures_are_kept_and_survive_its_definitions(store: Store) -> None:
+    pool = Pool("aws", tags=(Tag("x"),))
+    store.save_pool_definitions([pool], NOW)
+    store.create_resource("aws", ["x"], "{id}", NOW + 5)
+    said = "cmd_new exited with 1: quota exceeded"
+    store.start_failed("aws", said, NOW + 6)
+    store.start_failed("aws", said, NOW + 7)
+    store.save_pool_definitions([pool.evolve(max=9)], NOW + 8)  # a reload keeps the state
+    (saved,) = store.stored_pools()
+    assert (saved.max, saved.last_start, saved.start_failures) == (9, NOW + 5, 2)
+    assert (saved.failed_at, saved.last_failure) == (
+        NOW + 7,
+        "cmd_new exited with 1: quota exceeded",
+    )
+    store.start_succeeded("aws")
+    assert store.stored_pools()[0].start_failures == 0
+
+
+def test_a_resource_remembers_its_first_assignment_and_its_last_release(store: Store) -> None:
+    rid = up(store)
+    for at in (NOW + 10, NOW + 20):
+        t = store.open_ticket(["x"], "s", 0, at)
+        assert store.assign(t.id, rid, at) and store.close_ticket(t.id, at)
+        assert store.release(rid, "s", at) and store.release_done(rid, at)
+    r = store.get_resource(rid)
+    assert r is not None and (r.sandboxed_since, r.released_at) == (NOW + 10, NOW + 20)

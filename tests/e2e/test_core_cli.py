@@ -73,7 +73,7 @@ def test_ticket_check_exits_1_with_nothing_on_stdout_until_assigned(
 ) -> None:
     pools = write_pools(
         tmp_path / "pools.yaml",
-        "slow:\n  max: 1\n  max_prealloc: 0\n  tags: [slow]\n"
+        "slow:\n  max: 1\n  max_prealloc: 0\n  start_for_waiting: true\n  tags: [slow]\n"
         "  cmd_new: FAKE_CLOUD new\n  cmd_delete: FAKE_CLOUD delete\n",
     )
     server = start_server(pools, FAKE_CLOUD_BOOT_SECONDS="1.5")
@@ -245,7 +245,7 @@ def test_listings_and_pools_show_counts(start_server: Callable[..., ServerProces
     pools = json.loads(server.lessor("pools", "--json", check=True).stdout)
     by_name = {p["name"]: p for p in pools}
     assert by_name["fake_x86"]["counts"]["UP"] == 2
-    assert by_name["fake_arm"]["max_prealloc"] == 0
+    assert [t["name"] for t in by_name["fake_arm"]["tags_on_demand"]] == ["aarch64"]
     table = server.lessor("pools", check=True, COLUMNS="200").stdout
     assert "fake_x86" in table and "fake_arm" in table
     tickets = server.lessor("tickets", "--json", check=True).stdout

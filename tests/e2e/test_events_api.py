@@ -21,6 +21,7 @@ GATED_POOLS = """
 gated:
   max: 2
   max_prealloc: 0
+  start_for_waiting: true
   tags: [gated]
   cmd_new: "while [ ! -e {gate} ]; do sleep 0.02; done; echo 10.0.0.7"
   cmd_delete: "echo deleting >&2"

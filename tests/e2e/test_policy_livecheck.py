@@ -16,6 +16,7 @@ checked:
   max: 3
   max_starting: 2
   max_prealloc: 0
+  start_for_waiting: true
   tags: [fake]
   cmd_new: FAKE_CLOUD new
   cmd_livecheck: FAKE_CLOUD livecheck

@@ -13,6 +13,7 @@ reusing:
   max: 4
   max_starting: 2
   max_prealloc: 0
+  start_for_waiting: true
   tags: [fake]
   cmd_new: FAKE_CLOUD new
   cmd_release: FAKE_CLOUD release

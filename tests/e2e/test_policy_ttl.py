@@ -20,6 +20,7 @@ fast:
 slow:
   max: 2
   max_prealloc: 0
+  start_for_waiting: true
   tags: [slow]
   cmd_new: sleep 2.5 && FAKE_CLOUD new
   cmd_delete: FAKE_CLOUD delete

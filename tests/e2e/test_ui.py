@@ -23,6 +23,7 @@ gated:
   description: Starts a machine once the test opens the gate
   max: 2
   max_prealloc: 0
+  start_for_waiting: true
   tags: [gated]
   cmd_new: "while [ ! -e {gate} ]; do sleep 0.02; done; echo 10.0.0.7"
   cmd_delete: "true"
@@ -244,6 +245,7 @@ xss:
   description: "<script>window.pwned = 'description'</script>a pool with a script in it"
   max: 1
   max_prealloc: 0
+  start_for_waiting: true
   tags: [xss, "<img src=x onerror=window.pwned=4>"]
   cmd_new: >-
     echo '<script>window.pwned = 1</script>in the log' >&2;

@@ -24,7 +24,7 @@ def pools(tmp_path: Path) -> Path:
         # `ready` keeps one spare; `gated` makes resources only when the test opens the gate.
         "ready:\n  max: 3\n  max_prealloc: 1\n  tags: [ready, x86_64]\n"
         "  cmd_new: printf 'vm-%s\\n' $RESALLOC_ID\n"
-        "gated:\n  max: 1\n  max_prealloc: 0\n  tags: [gated]\n"
+        "gated:\n  max: 1\n  max_prealloc: 0\n  start_for_waiting: true\n  tags: [gated]\n"
         f"  cmd_new: while [ ! -e {gate} ]; do sleep 0.05; done; echo gated-$RESALLOC_ID\n"
     )
     return path

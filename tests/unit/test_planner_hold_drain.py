@@ -33,8 +33,8 @@ def test_a_held_spare_is_never_handed_out_and_a_replacement_starts() -> None:
     p = pool(max=4, max_starting=2, max_prealloc=1, cmd_livecheck="check", livecheck_period=1)
     plan_ = run([p], [res(1, hold_reason=HOLD)], [ticket(1)])
     assert untouched(plan_, 1)
-    assert starts(plan_)["p"] == 2  # one for the ticket, one spare
-    assert plan_.reasons[1] == "pool p: starting 1 for you"
+    assert starts(plan_)["p"] == 1  # the spare the held one no longer is
+    assert plan_.reasons[1] == "pool p: starting a spare (max_prealloc)"
 
 
 def test_a_held_resource_is_never_deleted_whatever_would_retire_it() -> None:
@@ -92,10 +92,15 @@ def test_a_drained_pool_still_finishes_releases_and_deletions() -> None:
 
 
 def test_tickets_go_to_another_pool_while_one_is_drained() -> None:
-    pools = [drained(priority=10), pool("q", max_prealloc=0)]
+    pools = [drained(priority=10), pool("q", max_prealloc=1)]
     plan_ = run(pools, [], [ticket(1)])
     assert of(plan_, Start) == [Start("q")]
-    assert plan_.reasons[1] == "pool p: drained (maintenance); pool q: starting 1 for you"
+    assert plan_.reasons[1] == "pool q: starting a spare (max_prealloc)"
+    plan_ = run(pools, [res(1, R.STARTING, pool_name="q")], [ticket(1), ticket(2)])
+    assert plan_.reasons[2] == (
+        "pool p: drained (maintenance); pool q: 1 spare kept (max_prealloc), all taken; "
+        "1 ahead of you in the queue"
+    )
 
 
 def test_undrained_the_pool_works_as_before() -> None:
@@ -103,11 +108,12 @@ def test_undrained_the_pool_works_as_before() -> None:
     assert of(plan_, Assign) == [Assign(1, 1)]
 
 
-def test_a_removed_pool_winds_down_and_takes_no_new_tickets() -> None:
+def test_a_removed_pool_winds_down_and_its_tickets_wait_for_another() -> None:
     gone = pool("old", "legacy", removed=True, drained=True)
     resources = [res(1, pool_name="old", tags=("legacy",)), res(2, R.STARTING, pool_name="old")]
     plan_ = run([gone, pool("p")], resources, [ticket(5, "legacy")])
-    assert of(plan_, FailTicket) == [FailTicket(5, "no pool provides tag 'legacy'")]
+    assert of(plan_, FailTicket) == [] and of(plan_, Assign) == []
+    assert plan_.reasons[5] == "pool old: removed from pools.yaml"
     assert [a.resource_id for a in of(plan_, Retire)] == [1]
     assert starts(plan_)["old"] == 0
 

@@ -1,5 +1,5 @@
-"""Livecheck policy: checks of ready and assigned resources; dead spares replaced, dead assigned
-resources reported on their ticket."""
+"""Livecheck policy: checks of ready and assigned resources; dead spares replaced; as resalloc,
+a dead assigned resource fails its ticket and is deleted."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from tests.unit.planner_data import NOW, of, pool, res, run, starts, ticket
 
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
-from lessor.planner.actions import Delete, Livecheck, Recycle, ReportOnTicket, Retire
+from lessor.planner.actions import Assign, Delete, FailTicket, Livecheck, Recycle, Retire
 
 CHECKED = {"cmd_livecheck": "check", "livecheck_period": 60, "livecheck_attempts": 3}
 
@@ -28,27 +28,31 @@ def test_an_assigned_resource_is_checked_too_when_due() -> None:
 
 def test_fewer_failures_than_attempts_change_nothing_for_the_ticket() -> None:
     r, t = assigned(failures=2, last_livecheck=NOW)
-    assert of(run([pool(**CHECKED)], [r], [t]), ReportOnTicket) == []  # type: ignore[list-item]
+    plan_ = run([pool(**CHECKED)], [r], [t])  # type: ignore[list-item]
+    assert of(plan_, FailTicket) == [] and of(plan_, Retire) == []
 
 
-def test_a_dead_assigned_resource_is_reported_on_its_ticket_and_kept() -> None:
+def test_a_dead_assigned_resource_fails_its_ticket_and_is_deleted() -> None:
     r, t = assigned(failures=3, last_livecheck=NOW)
     plan_ = run([pool(**CHECKED)], [r], [t])  # type: ignore[list-item]
-    (report,) = of(plan_, ReportOnTicket)
-    assert report.ticket_id == 1
-    assert report.message == (
-        "resource p_1 is not responding (3 livechecks failed in a row): check exited 1"
-    )
-    assert of(plan_, Recycle) == [] and of(plan_, Retire) == [] and of(plan_, Delete) == []
+    assert of(plan_, FailTicket) == [
+        FailTicket(
+            1, "resource p_1 is not responding (3 livechecks failed in a row): check exited 1"
+        )
+    ]
+    assert of(plan_, Retire) == [Retire(1, "3 livechecks failed in a row: check exited 1")]
+    held = r.evolve(hold_reason="look at it")  # type: ignore[attr-defined]
+    plan_ = run([pool(**CHECKED)], [held], [t])  # type: ignore[list-item]
+    assert of(plan_, FailTicket) == [] and of(plan_, Retire) == []  # a hold keeps it as it is
 
 
-def test_the_report_is_made_once_and_withdrawn_when_the_resource_answers_again() -> None:
-    r, t = assigned(failures=3, last_livecheck=NOW)
-    (report,) = of(run([pool(**CHECKED)], [r], [t]), ReportOnTicket)  # type: ignore[list-item]
-    reported = t.evolve(message=report.message)  # type: ignore[attr-defined]
-    assert of(run([pool(**CHECKED)], [r], [reported]), ReportOnTicket) == []  # type: ignore[list-item]
-    back = r.evolve(livecheck_failures=0)  # type: ignore[attr-defined]
-    assert of(run([pool(**CHECKED)], [back], [reported]), ReportOnTicket) == [ReportOnTicket(1, "")]
+def test_a_spare_whose_last_livecheck_failed_is_not_handed_out_until_one_passes() -> None:
+    p = pool(max_prealloc=0, **CHECKED)
+    failing = res(1, livecheck_failures=1, last_livecheck=NOW)
+    assert of(run([p], [failing], [ticket(1)]), Assign) == []
+    assert of(run([p], [failing.evolve(livecheck_failures=0)], [ticket(1)]), Assign) == [
+        Assign(1, 1)
+    ]
 
 
 def test_a_dead_resource_is_deleted_not_reused_when_its_ticket_closes() -> None:
@@ -63,6 +67,11 @@ def test_a_dead_spare_being_deleted_is_replaced() -> None:
     resources = [res(1, last_livecheck=NOW), res(2, R.DELETE_REQUESTED, next_attempt_at=NOW)]
     plan_ = run([p], resources)
     assert starts(plan_)["p"] == 1 and of(plan_, Delete) == [Delete(2)]
+
+
+def test_a_dead_spare_is_deleted() -> None:
+    plan_ = run([pool(max_prealloc=1, **CHECKED)], [res(1, livecheck_failures=3, message="down")])
+    assert of(plan_, Retire) == [Retire(1, "3 livechecks failed in a row: down")]
 
 
 def test_no_livecheck_without_cmd_livecheck() -> None:

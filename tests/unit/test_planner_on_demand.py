@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.planner_data import NOW, of, pool, res, run, starts, ticket
+from tests.unit.planner_data import of, pool, res, run, starts, ticket
 
 from lessor.domain.model import Tag
 from lessor.domain.states import ResourceState as R
@@ -61,16 +61,15 @@ def test_each_waiting_on_demand_ticket_starts_its_own_within_max_starting() -> N
     )
 
 
-def test_an_unclaimed_on_demand_resource_is_deleted_after_the_idle_time() -> None:
-    left = res(5, pool_name="big", tags=BIG_TAGS, age=700)
+def test_an_on_demand_resource_nobody_waits_for_is_deleted_at_once() -> None:
+    """As resalloc: its ticket went away; whatever idle_time says."""
+    left = res(5, pool_name="big", tags=BIG_TAGS, age=1)
     assert [a.resource_id for a in of(run([big(idle_time=600)], [left]), Retire)] == [5]
-    fresh = res(5, pool_name="big", tags=BIG_TAGS, age=100)
-    plan_ = run([big(idle_time=600)], [fresh])
-    assert of(plan_, Retire) == []
-    assert plan_.wake_at == NOW + 500
+    wanted = run([big(idle_time=600)], [left], [ticket(1, "bigmem")])
+    assert of(wanted, Retire) == [] and of(wanted, Assign) == [Assign(1, 5)]
 
 
 def test_a_normal_pool_serves_the_normal_tags_while_on_demand_ones_wait_for_theirs() -> None:
-    pools = [pool("small", "fedora", max_prealloc=0), big()]
+    pools = [pool("small", "fedora", max_prealloc=0, start_for_waiting=True), big()]
     plan_ = run(pools, [], [ticket(1, "fedora"), ticket(2, "fedora", "bigmem")])
     assert sorted(of(plan_, Start), key=str) == [Start("big", 2), Start("small")]

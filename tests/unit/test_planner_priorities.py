@@ -39,18 +39,21 @@ def test_equal_rank_goes_to_the_lowest_resource_id() -> None:
     assert of(run(pools, resources, [ticket(1)]), Assign) == [Assign(1, 3)]
 
 
+WAITING = {"start_for_waiting": True}
+
+
 def test_new_resources_start_in_the_cheapest_pool_with_room() -> None:
     pools = [
-        pool("dear", max_prealloc=0, priority=0),
-        pool("cheap", max_prealloc=0, priority=10),
+        pool("dear", max_prealloc=0, priority=0, **WAITING),
+        pool("cheap", max_prealloc=0, priority=10, **WAITING),
     ]
     assert of(run(pools, [], [ticket(1)]), Start) == [Start("cheap")]
 
 
 def test_a_full_cheap_pool_sends_new_resources_to_the_next_one() -> None:
     pools = [
-        Pool("aws", max=5, max_prealloc=0, tags=(Tag("x"),), priority=0),
-        Pool("local", max=5, max_prealloc=0, tags=(Tag("x"),), priority=10),
+        Pool("aws", max=5, max_prealloc=0, tags=(Tag("x"),), priority=0, start_for_waiting=True),
+        Pool("local", max=5, max_prealloc=0, tags=(Tag("x"),), priority=10, start_for_waiting=True),
     ]
     busy = [res(i, R.TAKEN, pool_name="local", ticket_id=i) for i in range(1, 6)]
     owners = [ticket(i, state=T.ASSIGNED, resource_id=i) for i in range(1, 6)]
@@ -59,14 +62,18 @@ def test_a_full_cheap_pool_sends_new_resources_to_the_next_one() -> None:
     assert plan_.reasons[9] == "pool local: 5/5 at max; pool aws: starting 1 for you"
 
 
-def test_equal_pools_start_in_the_order_of_pools_yaml() -> None:
-    pools = [pool("first", max_prealloc=0), pool("second", max_prealloc=0)]
-    assert of(run(pools, [], [ticket(1)]), Start) == [Start("first")]
-    assert of(run(pools[::-1], [], [ticket(1)]), Start) == [Start("second")]
+def test_equal_pools_start_in_the_order_of_their_names() -> None:
+    """As resalloc orders its on-demand pools: the same whatever the order of pools.yaml."""
+    pools = [
+        pool("b_second", max_prealloc=0, **WAITING),
+        pool("a_first", max_prealloc=0, **WAITING),
+    ]
+    assert of(run(pools, [], [ticket(1)]), Start) == [Start("a_first")]
+    assert of(run(pools[::-1], [], [ticket(1)]), Start) == [Start("a_first")]
 
 
 def test_the_one_start_left_goes_to_the_higher_priority_ticket_though_younger() -> None:
-    p = pool(max=1, max_prealloc=0)
+    p = pool(max=1, max_prealloc=0, **WAITING)
     plan_ = run([p], [], [ticket(1), ticket(2, priority=3)])
     assert plan_.reasons[2] == "pool p: starting 1 for you"
     assert plan_.reasons[1] == "pool p: 1/1 at max; 1 ahead of you in the queue"
@@ -80,7 +87,10 @@ def test_among_equal_priorities_the_older_ticket_is_served_first() -> None:
 
 
 def test_a_cheaper_pool_still_starting_is_counted_on_before_starting_a_dear_one() -> None:
-    pools = [pool("cheap", max_prealloc=0, priority=10), pool("dear", max_prealloc=0)]
+    pools = [
+        pool("cheap", max_prealloc=0, priority=10, **WAITING),
+        pool("dear", max_prealloc=0, **WAITING),
+    ]
     plan_ = run(pools, [res(4, R.STARTING, pool_name="cheap")], [ticket(1)])
     assert of(plan_, Start) == []
     assert plan_.reasons[1] == "pool cheap: resource 4 starting for you"

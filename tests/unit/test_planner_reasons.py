@@ -11,8 +11,8 @@ from lessor.domain.states import TicketState as T
 
 def test_the_example_of_the_issue() -> None:
     pools = [
-        Pool("aws", max=5, max_prealloc=0, tags=(Tag("x"),), priority=10),
-        Pool("local", max=3, max_prealloc=0, tags=(Tag("x"),)),
+        Pool("aws", max=5, max_prealloc=0, tags=(Tag("x"),), priority=10, start_for_waiting=True),
+        Pool("local", max=3, max_prealloc=0, tags=(Tag("x"),), start_for_waiting=True),
     ]
     in_use = [res(i, R.TAKEN, pool_name="aws", ticket_id=i) for i in range(1, 6)]
     owners = [ticket(i, state=T.ASSIGNED, resource_id=i) for i in range(1, 6)]
@@ -22,8 +22,8 @@ def test_the_example_of_the_issue() -> None:
 
 def test_every_pool_that_could_serve_says_what_holds_it_back() -> None:
     pools = [
-        pool("a", max=1, max_prealloc=0),
-        pool("b", max=5, max_starting=1, max_prealloc=0),
+        pool("a", max=1, max_prealloc=0, start_for_waiting=True),
+        pool("b", max=5, max_starting=1, max_prealloc=0, start_for_waiting=True),
     ]
     resources = [res(1, R.TAKEN, pool_name="a", ticket_id=1), res(2, R.STARTING, pool_name="b")]
     tickets = [ticket(1, state=T.ASSIGNED, resource_id=1), ticket(2), ticket(3)]
@@ -42,9 +42,9 @@ def test_a_long_queue_tells_each_ticket_how_many_wait_ahead() -> None:
     assert plan_.reasons[4] == "pool p: 0/0 at max; 3 ahead of you in the queue"
 
 
-def test_tickets_served_now_or_failed_get_no_reason() -> None:
+def test_tickets_served_now_get_no_reason_and_those_no_pool_serves_say_so() -> None:
     plan_ = run([pool()], [res(1)], [ticket(1), ticket(2, "nosuch")])
-    assert plan_.reasons == {}
+    assert plan_.reasons == {2: "no pool provides tag 'nosuch'"}
 
 
 def test_every_waiting_ticket_has_a_reason() -> None:

@@ -90,7 +90,7 @@ def test_a_released_resource_older_than_reuse_max_time_is_deleted() -> None:
 
 
 def test_a_ticket_waits_for_a_resource_being_released_in_its_sandbox() -> None:
-    p = pool(max_prealloc=0, **REUSING)
+    p = pool(max_prealloc=0, start_for_waiting=True, **REUSING)
     plan_ = run([p], [res(1, R.RELEASING, sandbox="s1", age=10)], [ticket(2, sandbox="s1")])
     assert of(plan_, Start) == []
     assert plan_.reasons[2] == "pool p: resource 1 is being released in your sandbox"
@@ -99,7 +99,7 @@ def test_a_ticket_waits_for_a_resource_being_released_in_its_sandbox() -> None:
 
 
 def test_a_ticket_counts_on_a_resource_its_sandbox_just_gave_back() -> None:
-    p = pool(max_prealloc=0, **REUSING)
+    p = pool(max_prealloc=0, start_for_waiting=True, **REUSING)
     back = res(1, R.TAKEN, ticket_id=1, sandbox="s1", age=10)
     tickets = [closed(), ticket(2, sandbox="s1")]
     plan_ = run([p], [back], tickets)

@@ -16,7 +16,13 @@ from lessor.sim.workload import Arrival, Durations, Workload
 
 
 def pool(name: str, **kw: object) -> Pool:
-    values: dict[str, object] = {"max": 5, "max_starting": 5, "max_prealloc": 0, "idle_time": 0}
+    values: dict[str, object] = {
+        "max": 5,
+        "max_starting": 5,
+        "max_prealloc": 0,
+        "idle_time": 0,
+        "start_for_waiting": True,  # lessor's burst policy: what these figures are about
+    }
     values.update(kw)
     tags = values.pop("tags", (Tag("x"),))
     return Pool(name, tags=tags, **values)  # type: ignore[arg-type]

@@ -64,6 +64,11 @@ class PoolConfig(BaseModel):
     secret_data: bool = Field(
         False, description="never show resource data in listings or the web UI (lessor)"
     )
+    start_for_waiting: bool = Field(
+        False,
+        description="also start resources for waiting tickets, beyond max_prealloc (lessor; "
+        "resalloc starts only spares)",
+    )
     start_backoff: float = Field(
         5, ge=0, description="seconds of pause after a failed cmd_new, doubling (lessor)"
     )
@@ -116,6 +121,7 @@ class PoolConfig(BaseModel):
             start_backoff_max=self.start_backoff_max,
             delete_backoff=self.delete_backoff,
             delete_backoff_max=self.delete_backoff_max,
+            start_for_waiting=self.start_for_waiting,
         )
 
 

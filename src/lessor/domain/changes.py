@@ -25,6 +25,19 @@ class _Increment:
 INCREMENT: Final = _Increment()
 """A change's value: the field's value plus one."""
 
+
+class Keep:
+    """A change's value: the field's value if it has one, else `default` (a first time)."""
+
+    __slots__ = ("default",)
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"Keep({self.default!r})"
+
+
 Change = Mapping[str, Any]
 E = TypeVar("E", bound=Evolving)
 
@@ -32,8 +45,18 @@ E = TypeVar("E", bound=Evolving)
 def applied(entity: E, change: Change, **also: Any) -> E:
     """The entity with the change (and the fields in `also`, its new state) made: what the
     store's UPDATE wrote."""
-    values = {k: getattr(entity, k) + 1 if v is INCREMENT else v for k, v in change.items()}
-    return entity.evolve(**values, **also)
+    values = {k: _value(entity, k, v) for k, v in change.items()}
+    values.update(also)
+    return entity.evolve(**values)
+
+
+def _value(entity: Evolving, field: str, value: Any) -> Any:
+    if value is INCREMENT:
+        return getattr(entity, field) + 1
+    if isinstance(value, Keep):
+        current = getattr(entity, field)
+        return current if current is not None else value.default
+    return value
 
 
 # ---- tickets ---------------------------------------------------------------
@@ -64,17 +87,19 @@ def resource_up(data: bytes, now: float) -> Change:
 
 
 def resource_taken(ticket_id: int, sandbox: str | None, now: float) -> Change:
-    """A ticket's now: its sandbox is the resource's from here on, its reservation void."""
+    """A ticket's now: its sandbox is the resource's from here on, its reservation void;
+    its first ticket starts the count of `reuse_max_time` (sandboxed_since)."""
     return {
         "ticket_id": ticket_id,
         "sandbox": sandbox,
         "state_since": now,
         "reserved_for": None,
+        "sandboxed_since": Keep(now),
     }
 
 
 def resource_releasing(sandbox: str | None, now: float) -> Change:
-    return {"sandbox": sandbox, "state_since": now}
+    return {"sandbox": sandbox, "state_since": now, "released_at": now}
 
 
 def resource_released(now: float) -> Change:

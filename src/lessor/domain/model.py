@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lessor.domain.hooks import Hook
 from lessor.domain.states import ResourceState, TicketState
 from lessor.domain.values import Evolving
+
+STATE = {"state": True}
+"""Field metadata: a field of the pool's state, not of its definition in pools.yaml."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,31 @@ class Pool(Evolving):
     delete_backoff: float = 10.0
     """Seconds before a failed cmd_delete is retried, doubling with each failure in a row."""
     delete_backoff_max: float = 3600.0
-    drained: bool = False
+    start_for_waiting: bool = False
+    """Start resources for waiting tickets too, beyond `max_prealloc` (lessor's; resalloc
+    starts only spares, and an on-demand pool only for the tickets that ask)."""
+    # What follows is the pool's state, kept in the database (pool_states), not its
+    # definition: every server sharing the database sees the same.
+    drained: bool = field(default=False, metadata=STATE)
     """An admin's drain: no new resources, spares deleted, assigned ones kept until closed."""
-    drain_reason: str = ""
-    removed: bool = False
+    drain_reason: str = field(default="", metadata=STATE)
+    removed: bool = field(default=False, metadata=STATE)
     """Gone from pools.yaml but resources remain: drained until the last one is deleted."""
+    last_start: float = field(default=0.0, metadata=STATE)
+    """When its last cmd_new started: `start_delay` counts from it, a failed start and a
+    restart included."""
+    start_failures: int = field(default=0, metadata=STATE)
+    """cmd_new failures in a row; one success resets it (see start_backoff)."""
+    last_failure: str = field(default="", metadata=STATE)
+    """What the last failed cmd_new said: its exit and the tail of its stderr (never for a
+    secret_data pool)."""
+    failed_at: float | None = field(default=None, metadata=STATE)
+    """When the last cmd_new failed; start_backoff counts from then."""
+
+    @property
+    def failing(self) -> bool:
+        """Its last start failed: it backs off before the next (see planner/starts.py)."""
+        return self.start_failures > 0
 
     @property
     def tag_names(self) -> frozenset[str]:
@@ -124,6 +147,10 @@ class Resource(Evolving):
     """The server that runs `hook`."""
     hook_until: float | None = None
     """When the claim on `hook` lapses unless its owner renews it (its owner died)."""
+    sandboxed_since: float | None = None
+    """When it was first assigned: `reuse_max_time` counts from then (resalloc's column)."""
+    released_at: float | None = None
+    """When its last ticket ended (resalloc's column)."""
 
     @property
     def held(self) -> bool:
@@ -162,6 +189,10 @@ class Ticket(Evolving):
     """Seconds the lease lasts without a renewal (ticket-extend); None: until closed."""
     expires_at: float | None = None
     """When the ticket is closed unless extended before; None without a TTL."""
+    key_hash: str | None = None
+    """The SHA-256 of the ticket's key (its holder's proof), never the key itself."""
+    idempotency_key: str | None = None
+    """The Idempotency-Key of the request that opened it, if it had one."""
 
 
 @dataclass(frozen=True)

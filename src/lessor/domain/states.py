@@ -43,7 +43,8 @@ class TicketState(StrEnum):
     CLOSED = "CLOSED"
     """Closed by its owner, an admin or its lease's expiry; its resource is recycled."""
     FAILED = "FAILED"
-    """Can never be satisfied (e.g. no pool has its tags); see its message."""
+    """Its resource died (livechecks, an admin's delete); see its message. It still names
+    the resource, as resalloc's do."""
 
 
 S = TypeVar("S", ResourceState, TicketState)
@@ -94,10 +95,14 @@ class ResourceMove:
         "delete_failed", (R.DELETING,), R.DELETE_REQUESTED, K.RESOURCE_DELETE_FAILED
     )
     RECOVER = _move(
-        "recover", (R.STARTING, R.DELETING), R.DELETE_REQUESTED, K.RESOURCE_DELETE_REQUESTED
+        "recover",
+        (R.STARTING, R.RELEASING, R.DELETING),
+        R.DELETE_REQUESTED,
+        K.RESOURCE_DELETE_REQUESTED,
     )
-    """A hook that made or deleted it was cut off (the server died): only cmd_delete,
-    which must be idempotent, can tell what exists, so it runs (again)."""
+    """A hook that made, cleaned or deleted it was cut off (the server died): only
+    cmd_delete, which must be idempotent, can tell what exists, so it runs (again). A
+    resource cut off in cmd_release is deleted too, as resalloc does."""
 
     ALL: tuple[Transition[ResourceState], ...] = (
         CREATE,
@@ -119,7 +124,9 @@ class TicketMove:
     OPEN = _move("open", (), T.OPEN, K.TICKET_OPENED)
     ASSIGN = _move("assign", (T.OPEN,), T.ASSIGNED, K.TICKET_ASSIGNED)
     CLOSE = _move("close", (T.OPEN, T.ASSIGNED, T.FAILED), T.CLOSED, K.TICKET_CLOSED)
-    FAIL = _move("fail", (T.OPEN,), T.FAILED, K.TICKET_FAILED)
+    FAIL = _move("fail", (T.OPEN, T.ASSIGNED), T.FAILED, K.TICKET_FAILED)
+    """It can never be served, or its resource died (failed its livechecks, deleted by an
+    admin); an assigned ticket keeps naming its resource, whose data it still yields."""
     EXPIRE = _move("expire", (T.OPEN, T.ASSIGNED), T.CLOSED, K.TICKET_EXPIRED)
 
     ALL: tuple[Transition[TicketState], ...] = (OPEN, ASSIGN, CLOSE, FAIL, EXPIRE)

@@ -60,7 +60,8 @@ class FinishRelease:
 
 @dataclass(frozen=True)
 class Retire:
-    """Have an UP resource deleted (reuse window over, idle spare, pool drained)."""
+    """Have a ready resource deleted: UP (reuse window over, idle spare, pool drained, dead)
+    or TAKEN by a ticket failed with it (dead)."""
 
     resource_id: int
     reason: str
@@ -77,7 +78,7 @@ class Delete:
 
 @dataclass(frozen=True)
 class FailTicket:
-    """An open ticket that no pool can ever serve."""
+    """A ticket whose resource died: FAILED, still naming the resource (its data stays)."""
 
     ticket_id: int
     message: str
@@ -86,18 +87,6 @@ class FailTicket:
 @dataclass(frozen=True)
 class ExpireTicket:
     """A ticket whose TTL ran out without a renewal: close it; its resource is recycled."""
-
-    ticket_id: int
-    message: str
-
-
-@dataclass(frozen=True)
-class ReportOnTicket:
-    """Set an assigned ticket's message: its resource stopped answering livechecks (or is back).
-
-    The ticket keeps its resource: its owner knows best whether the work on
-    it is lost, and closes the ticket when it is.
-    """
 
     ticket_id: int
     message: str
@@ -114,7 +103,6 @@ Action = (
     | Delete
     | FailTicket
     | ExpireTicket
-    | ReportOnTicket
 )
 
 

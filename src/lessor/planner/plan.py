@@ -7,13 +7,12 @@ it can be unit-tested with plain data and replayed in a simulator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from lessor.domain.matching import unservable_tags
-from lessor.domain.model import Pool, Snapshot, Ticket
+from lessor.domain.model import Snapshot, Ticket
 from lessor.domain.states import TicketState
 from lessor.planner import upkeep
-from lessor.planner.actions import Action, Assign, FailTicket, Plan, Recycle
+from lessor.planner.actions import Action, Assign, Plan, Recycle
 from lessor.planner.assign import assign
 from lessor.planner.starts import start
 from lessor.planner.timer import Timer
@@ -38,7 +37,6 @@ def plan(s: Snapshot) -> Plan:
     actions += started.starts
     actions += upkeep.recycle(v)
     actions += upkeep.maintain(v, taken, waiting_ids, timer)
-    actions += upkeep.report(v)
     return Plan(tuple(actions), timer.next, started.reasons)
 
 
@@ -55,31 +53,21 @@ def recycling(s: Snapshot) -> list[Recycle]:
 
 
 def _queue(s: Snapshot, timer: Timer) -> tuple[list[Action], list[Ticket], View]:
-    """The actions for tickets that expire or can never be served (they leave the
-    queue), the waiting tickets in queue order, and the view every rule plans with."""
+    """The expiry of tickets whose lease ran out (they leave the queue), the waiting
+    tickets in queue order, and the view every rule plans with.
+
+    A ticket no pool can serve waits, as in resalloc: a later pools.yaml may
+    add a pool for it; why it waits says which tag no pool provides.
+    """
     expired = list(upkeep.expire(View.of(s, frozenset()), timer))
-    actions: list[Action] = list(expired)
     gone = {a.ticket_id for a in expired}
-    queue = queue_order([t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone])
-    # A pool removed from pools.yaml takes no new tickets, even while it winds down.
-    failed = list(_fail_unservable([p for p in s.pools if not p.removed], queue))
-    actions += failed
-    queue = [t for t in queue if t.id not in {a.ticket_id for a in failed}]
-    return actions, queue, View.of(s, frozenset(t.id for t in queue))
+    on_demand = frozenset(t.name for p in s.pools for t in p.tags_on_demand)
+    waiting = [t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone]
+    queue = queue_order(waiting, on_demand)
+    return list(expired), queue, View.of(s, frozenset(t.id for t in queue))
 
 
-def queue_order(tickets: Iterable[Ticket]) -> list[Ticket]:
-    """Who is served first: the higher priority, then the older, then the lower id."""
-    return sorted(tickets, key=lambda t: (-t.priority, t.created_at, t.id))
-
-
-def _fail_unservable(pools: list[Pool], tickets: list[Ticket]) -> Iterator[FailTicket]:
-    for t in tickets:
-        missing = unservable_tags(pools, t.tags)
-        if missing:
-            yield FailTicket(t.id, no_pool_message(missing))
-
-
-def no_pool_message(missing: list[str]) -> str:
-    names = ", ".join(repr(m) for m in missing)
-    return f"no pool provides tag {names}" if len(missing) == 1 else f"no pool provides {names}"
+def queue_order(tickets: Iterable[Ticket], on_demand: frozenset[str] = frozenset()) -> list[Ticket]:
+    """Who is served first: the higher priority, then (as resalloc) those asking for an
+    on-demand tag, then the lower id (the older)."""
+    return sorted(tickets, key=lambda t: (-t.priority, on_demand.isdisjoint(t.tags), t.id))

@@ -23,8 +23,9 @@ def resource_rank(resource: Resource, ticket: Ticket, pool: Pool) -> int:
 
 
 def by_rank(pools: Iterable[Pool], tags: Collection[str]) -> list[Pool]:
-    """Cheapest first; pools of equal rank keep their order in pools.yaml."""
-    return sorted(pools, key=lambda p: -pool_rank(p, tags))
+    """Cheapest first; pools of equal rank by name, as resalloc orders its on-demand pools
+    (so the order of pools.yaml never decides)."""
+    return sorted(pools, key=lambda p: (-pool_rank(p, tags), p.name))
 
 
 def asks_on_demand(pool: Pool, ticket: Ticket) -> bool:

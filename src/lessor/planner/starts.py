@@ -1,18 +1,27 @@
-"""Starting resources: for waiting tickets first, in the cheapest pool with room; then spares.
+"""Starting resources: each pool's spares, and resources started for waiting tickets.
 
-Also says, for every ticket it cannot serve at once, why: the same accounting
-that decides what to start explains what it did not start.
+As resalloc: a pool keeps `max_prealloc` spares ready or starting, and starts
+nothing else; an on-demand pool keeps none and starts one for each ticket
+that asks for one of its on-demand tags, reserved for that ticket. A pool
+with `start_for_waiting` (lessor's) also starts one for any waiting ticket
+it could serve, beyond its spares. `max`, `max_starting`, `start_delay`, the
+backoff after failed starts and a drain bound them all.
+
+It also says, for every ticket it cannot serve at once, why: the same
+accounting that decides what to start explains what it did not start.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 
-from lessor.domain.matching import pool_serves, resource_fits
+from lessor.domain.matching import pool_serves, resource_fits, unservable_tags
 from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import ACTIVE_TICKET_STATES, LIVE_RESOURCE_STATES, ResourceState
 from lessor.planner.actions import Start
+from lessor.planner.messages import no_pool_message
 from lessor.planner.rank import asks_on_demand, by_rank
 from lessor.planner.timer import Timer
 from lessor.planner.upkeep import is_spare, may_reuse, spares_kept
@@ -28,20 +37,22 @@ class Starts:
 
 
 def start(v: View, waiting: list[Ticket], taken: set[int], timer: Timer) -> Starts:
-    """Start what the waiting tickets (in queue order), then the spares, need; within limits.
+    """The starts of this plan: first each pool's spares, then for the waiting tickets (in
+    queue order) what on-demand and start_for_waiting pools start for them.
 
-    A resource already starting (or being released in the ticket's own
-    sandbox) is supply: a ticket counts on it rather than start another, so a
-    burst of tickets never starts more than it needs. `max` and
-    `max_starting` bound everything; a draining pool starts nothing; an
-    on-demand pool starts only for a ticket asking for one of its on-demand
-    tags, and reserves what it starts for that ticket.
+    A resource already on its way (starting, or being released in the
+    ticket's own sandbox) is supply: a ticket counts on it rather than start
+    another, so a burst of tickets never starts more than it needs.
     """
     ledger = _Ledger.of(v, frozenset(t.id for t in waiting))
-    out = Starts()
+    out = Starts(starts=ledger.top_up(taken, timer))
+    live_pools = [p for p in v.s.pools if not p.removed]
     behind: Counter[str] = Counter()
     for t in waiting:
         candidates = by_rank((p for p in v.s.pools if pool_serves(p, t.tags)), t.tags)
+        if not candidates:
+            out.reasons[t.id] = no_pool_message(unservable_tags(live_pools, t.tags))
+            continue
         served, notes = ledger.serve(t, candidates, out.starts, timer)
         ahead = max((behind[p.name] for p in candidates), default=0)
         if ahead and not served:
@@ -49,8 +60,21 @@ def start(v: View, waiting: list[Ticket], taken: set[int], timer: Timer) -> Star
         for p in candidates:
             behind[p.name] += 1
         out.reasons[t.id] = "; ".join(notes)
-    out.starts += ledger.top_up(taken, timer)
     return out
+
+
+def backoff(pool: Pool) -> float:
+    """Seconds a pool waits after its last failed cmd_new before the next: `start_backoff`,
+    doubling with each failure in a row up to `start_backoff_max`, with a jitter of up to a
+    quarter either way so that pools failing together (a cloud's quota) do not retry
+    together. The jitter is drawn from the pool's name and failure count: the planner has
+    no randomness of its own, and replays give the same plan."""
+    if pool.start_failures <= 0 or pool.start_backoff <= 0:
+        return 0.0
+    pause: float = min(pool.start_backoff_max, pool.start_backoff * 2 ** (pool.start_failures - 1))
+    digest = hashlib.sha256(f"{pool.name}/{pool.start_failures}".encode()).digest()
+    jitter = digest[0] / 255 * 0.5 - 0.25
+    return pause * (1 + jitter)
 
 
 @dataclass
@@ -62,6 +86,8 @@ class _Ledger:
     coming: dict[str, list[Resource]]
     """Per pool, resources on their way to UP that no ticket counts on yet."""
     planned: Counter[str] = field(default_factory=Counter)
+    spares_planned: Counter[str] = field(default_factory=Counter)
+    """Spares this plan starts, per pool, that no ticket counts on yet."""
     last_start: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -86,34 +112,35 @@ class _Ledger:
             starting=Counter(r.pool for r in rs if r.state is R.STARTING),
             coming=coming,
             last_start={
-                p.name: max((r.created_at for r in rs if r.pool == p.name), default=0.0)
+                p.name: max([p.last_start, *(r.created_at for r in rs if r.pool == p.name)])
                 for p in v.s.pools
             },
         )
 
-    def _delay_left(self, p: Pool) -> float:
-        """Seconds until `start_delay` allows the pool's next cmd_new (resalloc's meaning)."""
-        if p.start_delay <= 0:
-            return 0.0
-        if self.planned[p.name]:
-            return p.start_delay  # one start per pass: the next one waits its turn
-        left = self.last_start.get(p.name, 0.0) + p.start_delay - self.v.s.now
-        return max(0.0, left)
+    def possible_at(self, p: Pool) -> float:
+        """When `start_delay` and the backoff after failed starts allow the pool's next
+        cmd_new (now or earlier: it may start now)."""
+        at = self.last_start.get(p.name, 0.0) + p.start_delay
+        if p.failing and p.failed_at is not None:
+            at = max(at, p.failed_at + backoff(p))
+        if self.planned[p.name] and p.start_delay > 0:
+            at = max(at, self.v.s.now + p.start_delay)  # one start a pass: the next waits
+        return at
 
     def room(self, p: Pool) -> tuple[int, float | None]:
-        """How many may start in `p` now, and when a start that `start_delay` holds back
-        may go (None: none is held back)."""
+        """How many may start in `p` now, and when a start that time holds back may go
+        (None: none is held back)."""
         if draining(p):
             return 0, None
-        left = self._delay_left(p)
-        if left > 0:
-            return 0, self.v.s.now + left
+        at = self.possible_at(p)
+        if at > self.v.s.now:
+            return 0, at
         n = self.planned[p.name]
         room = max(
             0, min(p.max - self.live[p.name] - n, p.max_starting - self.starting[p.name] - n)
         )
-        if p.start_delay > 0 and room > 1:
-            return 1, self.v.s.now + p.start_delay
+        if (p.start_delay > 0 or p.failing) and room > 1:
+            return 1, self.v.s.now + p.start_delay  # one at a time while it waits or fails
         return room, None
 
     def serve(
@@ -128,6 +155,9 @@ class _Ledger:
                         f"pool {p.name}: resource {r.id} is being released in your sandbox"
                     ]
                 return True, [f"pool {p.name}: resource {r.id} starting for you"]
+            if self.spares_planned[p.name] and not p.tags_on_demand:
+                self.spares_planned[p.name] -= 1
+                return True, [f"pool {p.name}: starting a spare (max_prealloc)"]
         notes = []
         for p in candidates:
             why, possible_at = self._why_not(p, t)
@@ -159,8 +189,7 @@ class _Ledger:
             r.sandbox is not None
             and r.sandbox == t.sandbox
             and resource_fits(r, t)
-            and not draining(p)
-            and self.v.s.now - r.created_at < p.reuse_max_time
+            and may_reuse(p, r, r.sandbox, self.v.s.now)
         )
 
     def _why_not(self, p: Pool, t: Ticket) -> tuple[str, float | None]:
@@ -176,16 +205,27 @@ class _Ledger:
         n = self.planned[p.name]
         if self.live[p.name] + n >= p.max:
             return f"{self.live[p.name] + n}/{p.max} at max", None
+        at = self.possible_at(p)
+        left = at - self.v.s.now
+        if left > 0 and p.failing and p.failed_at is not None and at == p.failed_at + backoff(p):
+            return f"failing, next start in {left:.0f}s (start_backoff): {p.last_failure}", at
+        if not p.tags_on_demand and not p.start_for_waiting:
+            kept = spares_kept(p)
+            return f"{kept} spare{'' if kept == 1 else 's'} kept (max_prealloc), all taken", None
         if self.starting[p.name] + n >= p.max_starting:
             starting = self.starting[p.name] + n
             return f"{starting}/{p.max_starting} starting at once (max_starting)", None
-        left = self._delay_left(p)
         if left > 0:
-            return f"next start in {left:.0f}s (start_delay)", self.v.s.now + left
+            return f"next start in {left:.0f}s (start_delay)", at
         return "", None
 
     def top_up(self, taken: set[int], timer: Timer) -> list[Start]:
-        """Keep the pool's spares (spares_kept) ready while there is room under `max`."""
+        """Keep each pool's spares (spares_kept) ready or starting, within its limits.
+
+        As resalloc counts them: the spares and every resource starting in the
+        pool; a start_for_waiting pool counts only those no ticket counts on,
+        so what it starts for tickets never stands in for its spares.
+        """
         spares = Counter(
             r.pool for r in self.v.s.resources if is_spare(self.v, r, taken, self.waiting_ids)
         )
@@ -194,13 +234,16 @@ class _Ledger:
             wanted = spares_kept(p)
             if not wanted:
                 continue
-            unclaimed = sum(
-                1
-                for r in self.coming[p.name]
-                if r.state is R.STARTING
-                and not self.v.reserved_for_other(r, None, self.waiting_ids)
-            )
-            missing = max(0, wanted - spares[p.name] - unclaimed)
+            if p.start_for_waiting:
+                on_the_way = sum(
+                    1
+                    for r in self.coming[p.name]
+                    if r.state is R.STARTING
+                    and not self.v.reserved_for_other(r, None, self.waiting_ids)
+                )
+            else:
+                on_the_way = self.starting[p.name]
+            missing = max(0, wanted - spares[p.name] - on_the_way)
             if not missing:
                 continue
             room, possible_at = self.room(p)
@@ -208,5 +251,7 @@ class _Ledger:
                 timer.remember(possible_at)
             extra = min(missing, room)
             self.planned[p.name] += extra
+            if not p.start_for_waiting:
+                self.spares_planned[p.name] += extra
             starts += [Start(p.name)] * extra
         return starts

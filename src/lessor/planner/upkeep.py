@@ -11,16 +11,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from lessor.domain.model import Pool, Resource
-from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceState, TicketState
+from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceState
 from lessor.planner.actions import (
     Action,
     Delete,
     ExpireTicket,
+    FailTicket,
     FinishRelease,
     Livecheck,
     Recycle,
     Release,
-    ReportOnTicket,
     Retire,
 )
 from lessor.planner.timer import Timer
@@ -38,7 +38,13 @@ def expire(v: View, timer: Timer) -> Iterator[ExpireTicket]:
 
 
 def recycle(v: View) -> Iterator[Recycle]:
-    """A TAKEN resource whose ticket is no longer active goes back, or away (held ones stay)."""
+    """A TAKEN resource whose ticket is no longer active goes back, or away (held ones stay).
+
+    As resalloc, cmd_release runs whenever the pool has one, whether or not
+    the resource is to be reused: some administrators' cmd_release collects
+    what a job left. A resource released but not to be reused is deleted
+    once it has run (see _retire_reason).
+    """
     active = {t.id for t in v.s.tickets if t.state in ACTIVE_TICKET_STATES}
     by_id = {t.id: t for t in v.s.tickets}
     for r in v.s.resources:
@@ -47,28 +53,38 @@ def recycle(v: View) -> Iterator[Recycle]:
         ticket = by_id.get(r.ticket_id) if r.ticket_id is not None else None
         sandbox = ticket.sandbox if ticket else r.sandbox
         pool = v.pools.get(r.pool)
-        if pool is not None and may_reuse(pool, r, sandbox, v.s.now):
-            yield Recycle(r.id, reuse=True, release_hook=needs_release_hook(pool))
-        else:
+        if pool is None:
             yield Recycle(r.id, reuse=False)
+        else:
+            reuse = may_reuse(pool, r, sandbox, v.s.now)
+            yield Recycle(r.id, reuse=reuse, release_hook=needs_release_hook(pool))
 
 
 def may_reuse(pool: Pool, r: Resource, sandbox: str | None, now: float) -> bool:
-    """Sandbox reuse: only within one sandbox, within the pool's limits, never a dead one."""
+    """Sandbox reuse: whether the resource may serve another ticket of `sandbox` once its
+    current one ended: only within one sandbox, within the pool's limits (a resource
+    serves `reuse_max_count` + 1 tickets; `reuse_max_time` counts from its first
+    assignment), never a dead one, never in a draining pool."""
     if not pool.reuses or sandbox is None or draining(pool) or dead(pool, r):
         return False
     if pool.reuse_max_count and r.releases + 1 > pool.reuse_max_count:
         return False
-    return now - r.created_at < pool.reuse_max_time
+    return not pool.reuse_max_time or now < sandboxed_since(r) + pool.reuse_max_time
+
+
+def sandboxed_since(r: Resource) -> float:
+    """When the resource got its first ticket (resalloc's sandboxed_since)."""
+    return r.sandboxed_since if r.sandboxed_since is not None else r.created_at
 
 
 def needs_release_hook(pool: Pool) -> bool:
-    """A released resource is UP for its sandbox only after cmd_release, if the pool has one."""
+    """A closed ticket's resource runs cmd_release first, if its pool has one."""
     return bool(pool.cmd_release)
 
 
 def spares_kept(pool: Pool) -> int:
-    """The spares a pool keeps ready: `max_prealloc`, none for an on-demand pool."""
+    """The spares a pool keeps ready or starting: `max_prealloc`, none for an on-demand pool
+    (resalloc) or a draining one."""
     return 0 if pool.tags_on_demand or draining(pool) else pool.max_prealloc
 
 
@@ -89,7 +105,12 @@ def maintain(
             elif _livecheck_due(pool, r, timer):
                 yield Livecheck(r.id)
         elif r.state is R.TAKEN and r.ticket_id in active:
-            if _livecheck_due(pool, r, timer):
+            if dead(pool, r):
+                # As resalloc: its ticket fails (and still yields the data), it is deleted.
+                assert r.ticket_id is not None
+                yield FailTicket(r.ticket_id, dead_message(r))
+                yield Retire(r.id, _dead_reason(r))
+            elif _livecheck_due(pool, r, timer):
                 yield Livecheck(r.id)
         elif r.state is R.RELEASING:
             yield Release(r.id) if needs_release_hook(pool) else FinishRelease(r.id)
@@ -98,20 +119,29 @@ def maintain(
 
 
 def _retire_reason(pool: Pool, r: Resource, timer: Timer) -> str:
-    """Why an UP resource goes (empty: it stays): drained, dead, its reuse window over."""
+    """Why an UP resource goes (empty: it stays): drained, dead, released but not to be
+    reused, its reuse window over."""
     if pool.removed:
         return "its pool was removed from pools.yaml"
     if pool.drained:
         return "its pool is drained"
     if dead(pool, r):
-        return f"{r.livecheck_failures} livechecks failed in a row: {r.message}"
-    if r.sandbox is None:
-        return ""
+        return _dead_reason(r)
+    if r.sandbox is None and r.releases == 0:
+        return ""  # a spare
+    if r.sandbox is None or not pool.reuses:
+        return "released; its pool does not reuse it"
+    if pool.reuse_max_count and r.releases > pool.reuse_max_count:
+        return f"released {r.releases} times: reuse_max_count ({pool.reuse_max_count})"
     if timer.due(r.state_since + pool.reuse_opportunity_time):
         return "no ticket of its sandbox came within reuse_opportunity_time"
-    if timer.due(r.created_at + pool.reuse_max_time):
-        return "older than reuse_max_time"
+    if pool.reuse_max_time and timer.due(sandboxed_since(r) + pool.reuse_max_time):
+        return "first assigned longer than reuse_max_time ago"
     return ""
+
+
+def _dead_reason(r: Resource) -> str:
+    return f"{r.livecheck_failures} livechecks failed in a row: {r.message}"
 
 
 def spares_beyond_demand(
@@ -134,12 +164,13 @@ def spares_beyond_demand(
 
 
 def is_spare(v: View, r: Resource, taken: set[int], waiting_ids: frozenset[int]) -> bool:
-    """An UP resource of no sandbox that no ticket has or waits for (held or dead ones are
-    not)."""
+    """An UP resource never assigned (of no sandbox, never released) that no ticket has or
+    waits for (held or dead ones are not)."""
     pool = v.pools.get(r.pool)
     return (
         r.state is R.UP
         and r.sandbox is None
+        and r.releases == 0
         and not r.held
         and r.id not in taken
         and not v.reserved_for_other(r, None, waiting_ids)
@@ -150,9 +181,12 @@ def is_spare(v: View, r: Resource, taken: set[int], waiting_ids: frozenset[int])
 def _idle_surplus(
     v: View, taken: set[int], waiting_ids: frozenset[int], timer: Timer
 ) -> dict[int, str]:
-    out = {}
+    out: dict[int, str] = {}
     for name, rs in spares_beyond_demand(v, taken, waiting_ids).items():
         pool = v.pools[name]
+        if pool.tags_on_demand:  # as resalloc: a leftover nobody waits for goes at once
+            out.update((r.id, "started on demand for a ticket that no longer waits") for r in rs)
+            continue
         for r in rs:
             if timer.due(r.state_since + pool.idle_time):
                 out[r.id] = f"spare beyond max_prealloc, unused for idle_time ({pool.idle_time:g}s)"
@@ -174,28 +208,8 @@ def delete_retry_at(pool: Pool, attempts: int, now: float) -> float:
     return now + min(pool.delete_backoff_max, pause)
 
 
-def report(v: View) -> Iterator[ReportOnTicket]:
-    """Tell an assigned ticket that its resource stopped answering, and when it is back."""
-    resources = {r.id: r for r in v.s.resources}
-    for t in v.s.tickets:
-        if t.state is not TicketState.ASSIGNED or t.resource_id is None:
-            continue
-        r = resources.get(t.resource_id)
-        pool = v.pools.get(r.pool) if r is not None else None
-        if r is None or pool is None or r.state is not R.TAKEN:
-            continue
-        if dead(pool, r):
-            message = dead_message(r)
-            if t.message != message:
-                yield ReportOnTicket(t.id, message)
-        elif t.message.startswith(_dead_prefix(r)):
-            yield ReportOnTicket(t.id, "")
-
-
-def _dead_prefix(r: Resource) -> str:
-    return f"resource {r.name} is not responding"
-
-
 def dead_message(r: Resource) -> str:
+    """What a ticket whose resource died is told."""
     why = f": {r.message}" if r.message else ""
-    return f"{_dead_prefix(r)} ({r.livecheck_failures} livechecks failed in a row){why}"
+    failed = f"{r.livecheck_failures} livechecks failed in a row"
+    return f"resource {r.name} is not responding ({failed}){why}"

@@ -28,16 +28,17 @@ class View:
         )
 
     def free(self, r: Resource) -> bool:
-        """An UP resource that may be handed out: not held, not mid-hook, not dead, its pool
-        not drained."""
+        """An UP resource that may be handed out: not held, not mid-hook, its last livecheck
+        passed (resalloc's rule), its pool not drained; a released one only to its sandbox."""
         pool = self.pools.get(r.pool)
         return (
             r.state is R.UP
             and not r.held
             and not r.busy
+            and r.livecheck_failures == 0
+            and (r.releases == 0 or r.sandbox is not None)
             and pool is not None
             and not draining(pool)
-            and not dead(pool, r)
         )
 
 

@@ -147,7 +147,10 @@ class Reconciler:
         if said:
             log.warning("%s: %s", r.name, said)
         self._hook_event(launch, result)
-        outcome = HookOutcome(result.ok, result.data, said)
+        tail = ""
+        if hook is Hook.NEW and not result.ok and not launch.pool.secret_data:
+            tail = self.runner.log_tail(r.id, hook)
+        outcome = HookOutcome(result.ok, result.data, said, tail)
         self.applier.finished(launch, outcome, self.service.clock())
 
     @writes

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 RUN_TOKEN_ENV = "LESSOR_HOOK_RUN"
 """Environment variable carrying a per-run token: a last net for hooks a crash left behind."""
 
+TAIL = 2048
+"""Bytes of a failed hook's log said along with its failure (a pool's last_failure)."""
+
 TIMEOUT_EXIT = 124
 """Exit code reported for a hook killed at its timeout (as timeout(1) and resalloc)."""
 
@@ -115,6 +118,22 @@ class HookRunner:
 
     def log_path(self, resource_id: int, hook: Hook) -> Path:
         return self.hooks_dir / f"{resource_id:06d}_{hook.log_suffix}"
+
+    def log_tail(self, resource_id: int, hook: Hook, limit: int = TAIL) -> str:
+        """The last `limit` bytes of a resource's log of `hook`, as text (from the start of a
+        line, control characters but newlines shown as ?): what to say of a failure."""
+        try:
+            with self.log_path(resource_id, hook).open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - limit))
+                tail = f.read()
+        except OSError:
+            return ""
+        if size > limit and b"\n" in tail:
+            tail = tail.split(b"\n", 1)[1]
+        text = tail.decode(errors="replace").strip()
+        return "".join(c if c.isprintable() or c == "\n" else "?" for c in text)
 
     def output_path(self, resource_id: int) -> Path:
         """Where cmd_new's stdout for a resource is kept until its outcome is stored."""

@@ -23,6 +23,7 @@ from lessor.domain.states import CHECKABLE_STATES, ResourceState
 from lessor.planner import actions as act
 from lessor.planner.actions import Action, Plan
 from lessor.planner.upkeep import delete_retry_at
+from lessor.planner.view import dead
 from lessor.store.interface import Store
 
 R = ResourceState
@@ -50,6 +51,8 @@ class HookOutcome:
     ok: bool
     stdout: bytes = b""
     said: str = ""
+    tail: str = ""
+    """The end of what it wrote to its log, for a failed cmd_new (never a secret pool's)."""
 
 
 @dataclass
@@ -103,12 +106,12 @@ class Applier:
         """Apply a recycle decision: the resource as it now is when it is UP again at once
         (no hook to run), else None (whether it moved or not: read it to know)."""
         sandbox = ticket.sandbox if ticket else r.sandbox
-        if not a.reuse:
-            self.store.request_delete(r.id, [R.TAKEN], CLOSED, now)
-        elif a.release_hook or sandbox is None:
+        if a.release_hook:  # cmd_release first, reused or not (then deleted: see planner)
             self.store.release(r.id, sandbox, now)
-        else:
+        elif a.reuse and sandbox is not None:
             return self.store.reuse_at_once(r, sandbox, now)
+        else:
+            self.store.request_delete(r.id, [R.TAKEN], CLOSED, now)
         return None
 
     def _apply(self, a: Action, seen: _Seen, now: float, out: Applied) -> None:
@@ -124,9 +127,6 @@ class Applier:
                 if store.expire_ticket(ticket_id, message, now):
                     out.touched.append(ticket_id)
                     out.changed = True  # its resource is recycled in the next pass
-            case act.ReportOnTicket(ticket_id, message):
-                if store.set_ticket_message(ticket_id, message):
-                    out.touched.append(ticket_id)
             case act.Start(pool_name, for_ticket):
                 self._start(seen.pools[pool_name], for_ticket, now, out)
             case act.Recycle(resource_id):
@@ -135,7 +135,7 @@ class Applier:
                 self.recycle(a, r, ticket, now)
                 out.changed = True
             case act.Retire(resource_id, reason):
-                out.changed |= store.request_delete(resource_id, [R.UP], reason, now)
+                out.changed |= store.request_delete(resource_id, [R.UP, R.TAKEN], reason, now)
             case act.Livecheck(resource_id):
                 self._launch(Hook.LIVECHECK, seen.resources[resource_id], seen, now, out)
             case act.Release(resource_id):
@@ -185,13 +185,21 @@ class Applier:
                 if not outcome.ok:
                     store.request_delete(r.id, [R.STARTING], outcome.said, now)
                     store.save_data(r.id, outcome.stdout)  # cmd_delete may need it
-                elif not store.mark_up(r.id, outcome.stdout, now):
-                    store.save_data(r.id, outcome.stdout)
+                    said = f"{outcome.said}: {outcome.tail}" if outcome.tail else outcome.said
+                    store.start_failed(pool.name, said, now)
+                else:
+                    if not store.mark_up(r.id, outcome.stdout, now):
+                        store.save_data(r.id, outcome.stdout)
+                    if not pool.cmd_livecheck:  # else its first passed check says it works
+                        store.start_succeeded(pool.name)
             case Hook.LIVECHECK:
                 if outcome.ok:
                     store.livecheck_passed(r.id, now)
+                    store.start_succeeded(pool.name)
                 else:
                     store.livecheck_failed(r.id, pool.livecheck_attempts, outcome.said, now)
+                    if _dies_unused(pool, r):  # a pool whose new resources die backs off
+                        store.start_failed(pool.name, f"a new resource died: {outcome.said}", now)
             case Hook.RELEASE:
                 if outcome.ok:
                     store.release_done(r.id, now)
@@ -204,3 +212,11 @@ class Applier:
                     retry_at = delete_retry_at(pool, r.delete_attempts + 1, now)
                     store.delete_failed(r.id, outcome.said, retry_at, now)
         store.end_hook(r.id, self.owner)
+
+
+def _dies_unused(pool: Pool, r: Resource) -> bool:
+    """Whether this failed livecheck is the one that makes a resource that never served a
+    ticket dead (Resource `r` as it was before the check)."""
+    never_used = r.state is R.UP and r.releases == 0 and r.sandbox is None
+    after = r.evolve(livecheck_failures=r.livecheck_failures + 1)
+    return never_used and dead(pool, after) and not dead(pool, r)

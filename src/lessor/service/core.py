@@ -14,7 +14,8 @@ from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
-from lessor.planner.plan import assignments, no_pool_message, recycling
+from lessor.planner.messages import no_pool_message
+from lessor.planner.plan import assignments, recycling
 from lessor.service import events
 from lessor.service.apply import Applier
 from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
@@ -25,6 +26,8 @@ from lessor.service.signals import SOON, UPKEEP, Signals
 from lessor.store.interface import Store
 
 R = ResourceState
+
+DELETED = "deleted by an admin"
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class LessorService(PolicyCases):
 
     @writes
     def delete_resource(self, resource_id: int) -> Resource:
-        """Ask for deletion; cmd_delete runs as soon as no other hook runs on it."""
+        """Ask for deletion; cmd_delete runs as soon as no other hook runs on it. As
+        resalloc's, the ticket that holds it fails (and still yields its data)."""
         resource = self.get_resource(resource_id)
         allowed = LIVE_RESOURCE_STATES - {R.DELETING, R.DELETE_REQUESTED}
         if resource.state in (R.DELETING, R.DELETE_REQUESTED, R.ENDED):
@@ -206,10 +210,13 @@ class LessorService(PolicyCases):
             raise Conflict(
                 f"resource {resource_id} is on hold ({resource.hold_reason}); unhold it first"
             )
-        if not self.store.request_delete(resource_id, allowed, "deleted by an admin", self.clock()):
+        now = self.clock()
+        if not self.store.request_delete(resource_id, allowed, DELETED, now):
             raise Conflict(f"resource {resource_id} changed state; try again")
-        if resource.ticket_id is not None:
-            self.signals.ticket_changed(resource.ticket_id)
+        if resource.state is R.TAKEN and resource.ticket_id is not None:
+            why = f"resource {resource.name} was deleted by an admin"
+            if self.store.fail_ticket(resource.ticket_id, why, now):
+                self.signals.ticket_changed(resource.ticket_id)
         self.signals.wake_reconciler()
         return self.get_resource(resource_id)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from lessor.config.yamlfile import ConfigError
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
@@ -38,6 +38,12 @@ class Reloaded:
     changed: tuple[str, ...]
 
 
+def _state_of(pool: Pool) -> dict[str, object]:
+    """The state fields of a stored pool (those the database keeps), to lay over its
+    definition as configured now."""
+    return {f.name: getattr(pool, f.name) for f in fields(Pool) if f.metadata.get("state")}
+
+
 def check_ttl(ttl: float | None) -> None:
     if ttl is not None and not 0 < ttl <= MAX_TTL:
         raise InvalidRequest(f"ttl: must be more than 0 and at most {MAX_TTL:g} seconds")
@@ -58,14 +64,14 @@ class PolicyCases:
     def effective_pools(self) -> tuple[Pool, ...]:
         """The configured pools with their drain state, and removed ones that still have resources.
 
-        Drain state lives in the database, so every server sharing it agrees.
+        A pool's state (its drain, its last start and failures) lives in the
+        database, so every server sharing it agrees.
         """
         stored = {p.name: p for p in self.store.stored_pools()}
         pools = []
         for p in self.pools:
-            saved = stored.get(p.name, p)
-            drain = {"drained": True, "drain_reason": saved.drain_reason}
-            pools.append(p.evolve(**drain) if saved.drained else p)
+            saved = stored.get(p.name)
+            pools.append(p if saved is None else p.evolve(**_state_of(saved)))
         configured = {p.name for p in self.pools}
         leftovers = [p for name, p in stored.items() if name not in configured]
         if leftovers:

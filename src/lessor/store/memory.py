@@ -41,6 +41,7 @@ from lessor.domain.states import (
     state_after,
 )
 from lessor.store.interface import EventListener
+from lessor.store.pools import STATE as POOL_STATE
 
 R = ResourceState
 T = TicketState
@@ -402,9 +403,6 @@ class MemoryStore:
         change = changes.ticket_extended(ttl, now)
         return self._update_ticket(ticket_id, ACTIVE_TICKET_STATES, change)
 
-    def set_ticket_message(self, ticket_id: int, message: str) -> bool:
-        return self._update_ticket(ticket_id, [T.ASSIGNED], {"message": message})
-
     def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
         with self._tx.write():
             t = self.tickets.get(ticket_id)
@@ -513,6 +511,8 @@ class MemoryStore:
                 created = changes.applied(created, changes.hook_claimed(claim))
             self._put(self.resources, rid, created)
             self._record(events.resource_created(created))
+            saved = self.pool_rows.get(pool, Pool(pool))
+            self._put(self.pool_rows, pool, saved.evolve(last_start=now))
         return created
 
     def mark_up(self, resource_id: int, data: bytes, now: float) -> bool:
@@ -629,8 +629,8 @@ class MemoryStore:
         with self._tx.write():
             for p in pools:
                 saved = self.pool_rows.get(p.name, Pool(p.name))
-                drain = {"drained": saved.drained, "drain_reason": saved.drain_reason}
-                self._put(self.pool_rows, p.name, p.evolve(**drain))
+                state = {name: getattr(saved, name) for name in POOL_STATE}
+                self._put(self.pool_rows, p.name, p.evolve(**state))
 
     def stored_pools(self) -> list[Pool]:
         with self._tx.read():
@@ -646,6 +646,19 @@ class MemoryStore:
             kind = K.POOL_DRAINED if drained else K.POOL_UNDRAINED
             self._record(Event(kind, now, pool=pool, message=why))
         return True
+
+    def start_failed(self, pool: str, message: str, now: float) -> None:
+        with self._tx.write():
+            saved = self.pool_rows.get(pool, Pool(pool))
+            failures = saved.start_failures + 1
+            failed = saved.evolve(start_failures=failures, last_failure=message, failed_at=now)
+            self._put(self.pool_rows, pool, failed)
+
+    def start_succeeded(self, pool: str) -> None:
+        with self._tx.write():
+            saved = self.pool_rows.get(pool)
+            if saved is not None and saved.start_failures:
+                self._put(self.pool_rows, pool, saved.evolve(start_failures=0))
 
     # ---- the event log -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from lessor.domain.model import Pool, Tag
 
-_RUNTIME = frozenset({"drained", "drain_reason", "removed"})
+_RUNTIME = frozenset(f.name for f in dataclasses.fields(Pool) if f.metadata.get("state"))
 """State, not configuration: kept in their own columns."""
 _TUPLES = ("named_counters",)
 _TAGS = ("tags", "tags_on_demand")

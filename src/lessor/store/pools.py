@@ -33,7 +33,7 @@ class PoolRows(SqlBase):
         pools = []
         for row in rows:
             pool = pool_from_definition(row.name, row.definition or {})
-            pools.append(pool.evolve(drained=bool(row.drained), drain_reason=row.drain_reason))
+            pools.append(pool.evolve(**{name: getattr(row, name) for name in STATE}))
         return pools
 
     def set_drained(self, pool: str, drained: bool, reason: str, now: float) -> bool:
@@ -50,6 +50,36 @@ class PoolRows(SqlBase):
             kind = K.POOL_DRAINED if drained else K.POOL_UNDRAINED
             eventlog.record(conn, Event(kind, now, pool=pool, message=why))
         return True
+
+    def start_failed(self, pool: str, message: str, now: float) -> None:
+        with self._write() as conn:
+            _upsert(conn, {"name": pool, "updated_at": now})
+            conn.execute(
+                pool_states.update()
+                .where(pool_states.c.name == pool)
+                .values(
+                    start_failures=pool_states.c.start_failures + 1,
+                    last_failure=message,
+                    failed_at=now,
+                )
+            )
+
+    def start_succeeded(self, pool: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                pool_states.update()
+                .where(pool_states.c.name == pool, pool_states.c.start_failures > 0)
+                .values(start_failures=0)
+            )
+
+
+STATE = ("drained", "drain_reason", "last_start", "start_failures", "last_failure", "failed_at")
+"""The columns of a pool's state (the Pool fields of metadata STATE but `removed`)."""
+
+
+def note_start(conn: sa.Connection, pool: str, now: float) -> None:
+    """The pool's last start is now (start_delay counts from it): with its cmd_new's row."""
+    _upsert(conn, {"name": pool, "updated_at": now, "last_start": now})
 
 
 def _upsert(conn: sa.Connection, values: dict[str, Any]) -> None:

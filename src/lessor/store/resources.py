@@ -22,6 +22,7 @@ from lessor.domain.states import (
 from lessor.store import eventlog, numbering
 from lessor.store import statements as st
 from lessor.store.base import SqlBase
+from lessor.store.pools import note_start
 from lessor.store.rows import resource_of
 from lessor.store.tables import resources
 
@@ -122,6 +123,7 @@ class ResourceRows(SqlBase):
             rid = conn.execute(resources.insert().values(values).returning(resources.c.id)).one()
             name = resource_name(name_pattern, pool, rid.id, id_in_pool, now, held)
             conn.execute(resources.update().where(resources.c.id == rid.id).values(name=name))
+            note_start(conn, pool, now)
             created = resource_of(
                 conn.execute(resources.select().where(resources.c.id == rid.id)).one()
             )

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lessor.domain.changes import INCREMENT
+from lessor.domain.changes import INCREMENT, Keep
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.store import eventlog, prepared
@@ -99,7 +99,9 @@ def guarded_update(
     It returns the columns an event about the row needs (eventlog.subject_columns) and those
     named in `returning` (ALL: every column): whether a row moved is whether a row came back.
     """
-    increments = tuple(sorted(k for k, v in values.items() if v is INCREMENT))
+    increments = tuple(
+        sorted(k for k, v in values.items() if v is INCREMENT or isinstance(v, Keep))
+    )
     key = (
         table.name,
         tuple(sorted(expected)),
@@ -110,10 +112,7 @@ def guarded_update(
     )
     update = GUARDED.get(key)
     if update is None:
-        bound = {
-            k: table.c[k] + 1 if v is INCREMENT else sa.bindparam(BOUND + k, type_=table.c[k].type)
-            for k, v in values.items()
-        }
+        bound = {k: _set(table.c[k], v) for k, v in values.items()}
         statement = table.update().where(table.c.id == sa.bindparam(BOUND + "id"))
         if expected:
             # One bind per state, not an IN list: expanding binds are rendered per call.
@@ -130,8 +129,20 @@ def guarded_update(
     return update
 
 
+def _set(column: sa.Column[Any], value: Any) -> Any:
+    """What SET assigns the column for a change's value (domain/changes.py)."""
+    if value is INCREMENT:
+        return column + 1
+    bound = sa.bindparam(BOUND + column.key, type_=column.type)
+    return sa.func.coalesce(column, bound) if isinstance(value, Keep) else bound
+
+
 def guarded_params(row_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters of `guarded_update(…, values)` for the row `row_id`."""
-    params = {BOUND + k: v for k, v in values.items() if v is not INCREMENT}
+    params = {
+        BOUND + k: v.default if isinstance(v, Keep) else v
+        for k, v in values.items()
+        if v is not INCREMENT
+    }
     params[BOUND + "id"] = row_id
     return params

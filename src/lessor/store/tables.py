@@ -46,6 +46,17 @@ tickets = sa.Table(
     # A lease: closed at expires_at unless extended (by ttl seconds) before.
     sa.Column("ttl", sa.Float),
     sa.Column("expires_at", sa.Float),
+    # The ticket key's SHA-256 (the key itself is given out once, never stored).
+    sa.Column("key_hash", sa.String(64)),
+    # The client's Idempotency-Key of the request that opened it: a retry gets this ticket.
+    sa.Column("idempotency_key", sa.String(128)),
+    sa.Index(
+        "uq_tickets_idempotency_key",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
     sa.Index(
         "ix_tickets_active",
         "state",
@@ -85,6 +96,9 @@ resources = sa.Table(
     sa.Column("hook", sa.String(32)),
     sa.Column("hook_owner", sa.String(64), nullable=False, server_default=""),
     sa.Column("hook_until", sa.Float),
+    # resalloc's columns: its first assignment (reuse_max_time counts from it), its last release.
+    sa.Column("sandboxed_since", sa.Float),
+    sa.Column("released_at", sa.Float),
     # Live rows are few and hot; ENDED ones pile up as history.
     sa.Index(
         "ix_resources_live",
@@ -139,4 +153,18 @@ pool_states = sa.Table(
     # can still have its resources deleted, even after a restart.
     sa.Column("definition", sa.JSON),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # When its last cmd_new started (start_delay), and its failures in a row (start_backoff).
+    sa.Column("last_start", sa.Float, nullable=False, server_default="0"),
+    sa.Column("start_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_failure", sa.Text, nullable=False, server_default=""),
+    sa.Column("failed_at", sa.Float),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    # database_id: the identity a log directory is marked with, so that one never holds
+    # the hook logs of two databases.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )

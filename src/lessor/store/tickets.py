@@ -119,10 +119,6 @@ class TicketRows(SqlBase):
             tickets, ticket_id, ACTIVE_TICKET_STATES, changes.ticket_extended(ttl, now)
         )
 
-    def set_ticket_message(self, ticket_id: int, message: str) -> bool:
-        """What an assigned ticket's owner should know (its resource stopped answering)."""
-        return self._update(tickets, ticket_id, [T.ASSIGNED], {"message": message})
-
     def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
         try:
             with self._write(savepoint=True) as conn:
