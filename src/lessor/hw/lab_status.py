@@ -8,9 +8,9 @@ its holder died: its lease end says when it is freed at the latest.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from lessor.client.http import LessorClient
+from lessor.client.models import TicketOut, to_json
 from lessor.hw.lab import holder_tickets, host_slots, is_free, slot_of
 from lessor.hw.lab_holders import read_holders, ticket_ids
 from lessor.hw.lab_pools import GATE_TAG
@@ -24,9 +24,9 @@ def status(client: LessorClient, host: str, state_dir: str, as_json: bool) -> in
     assigned, waiting = holder_tickets(client, host)
     local = [(info, alive) for _, info, alive in read_holders(state_dir)]
     owner = {tid: info for info, alive in local if alive for tid in ticket_ids(info)}
-    holders = [_holder(t, owner.get(t["id"])) for t in assigned if GATE_TAG not in t["tags"]]
-    waiters = [_holder(t, owner.get(t["id"])) for t in waiting if GATE_TAG in t["tags"]]
-    gate = [_holder(t, owner.get(t["id"])) for t in assigned if GATE_TAG in t["tags"]]
+    holders = [_holder(t, owner.get(t.id)) for t in assigned if GATE_TAG not in t.tags]
+    waiters = [_holder(t, owner.get(t.id)) for t in waiting if GATE_TAG in t.tags]
+    gate = [_holder(t, owner.get(t.id)) for t in assigned if GATE_TAG in t.tags]
     summary = {
         "server": client.server,
         "host": host,
@@ -60,7 +60,7 @@ def status(client: LessorClient, host: str, state_dir: str, as_json: bool) -> in
     return 0
 
 
-def _holder(ticket: dict[str, Any], info: dict[str, object] | None) -> dict[str, object]:
+def _holder(ticket: TicketOut, info: dict[str, object] | None) -> dict[str, object]:
     slot = slot_of(ticket)
     what = ""
     if isinstance(slot, Core):
@@ -68,9 +68,9 @@ def _holder(ticket: dict[str, Any], info: dict[str, object] | None) -> dict[str,
     elif slot is not None:
         what = f"nic {slot.name} ({slot.pci})"
     return {
-        "ticket": ticket["id"],
+        "ticket": ticket.id,
         "slot": what,
-        "lease_until": ticket.get("expires_at"),
+        "lease_until": to_json(ticket)["expires_at"],
         "user": info.get("user") if info else None,
         "pid": info.get("pid") if info else None,
         "command": info.get("command") if info else None,
