@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -45,7 +46,15 @@ class ClientError(Exception):
 
 
 class ServerUnreachable(Exception):
-    """No lessor server answered at the given address."""
+    """No lessor server answered at the given address.
+
+    `reached`: the request got there, the answer did not (a server going
+    away mid-request), as opposed to no connection at all.
+    """
+
+    def __init__(self, message: str, reached: bool = False) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 class BadServerAddress(ValueError):
@@ -60,7 +69,10 @@ def server_url(explicit: str | None = None) -> str:
 def normalized_server(text: str) -> str:
     """`host:port` means http://host:port (a bare host: lessor's port); URLs stay as given."""
     raw = text.strip()
-    url = raw if "://" in raw else f"http://{raw}"
+    bare = "://" not in raw
+    if bare and "/" in raw.rstrip("/"):
+        raise BadServerAddress(f"{text!r} is not a server address: give HOST:PORT or a URL")
+    url = f"http://{raw.rstrip('/')}" if bare else raw
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -69,17 +81,19 @@ def normalized_server(text: str) -> str:
     host = parts.hostname or ""
     if (
         parts.scheme not in ("http", "https")
-        or not host
+        or not _HOST.fullmatch(host)
         or parts.query
         or parts.fragment
-        or any(c.isspace() or c in "@\\" for c in parts.netloc)
+        or "@" in parts.netloc
     ):
-        raise BadServerAddress(
-            f"{text!r} is not a server address: give HOST:PORT or http://HOST:PORT"
-        )
-    if "://" not in raw and port is None:
-        url = f"{url.rstrip('/')}:{DEFAULT_PORT}"
+        raise BadServerAddress(f"{text!r} is not a server address: give HOST:PORT or a URL")
+    if bare and port is None:
+        url = f"{url}:{DEFAULT_PORT}"
     return url.rstrip("/")
+
+
+_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%A-Za-z]*")
+"""A name or IPv4 address, or an IPv6 address (urlsplit has taken off its brackets)."""
 
 
 class LessorClient:
@@ -110,7 +124,9 @@ class LessorClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
-            raise ServerUnreachable(f"cannot reach the lessor server at {self.server}: {e}") from e
+            reached = not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
+            message = f"cannot reach the lessor server at {self.server}: {e}"
+            raise ServerUnreachable(message, reached) from e
         if response.status_code >= 400:
             raise ClientError(response.status_code, _detail(response))
         return response.json()

@@ -196,9 +196,9 @@ def _wait(
 class _Outage:
     """A server that went away during a wait: said once, asked again with a growing pause.
 
-    Only a server that answered this wait before counts as going away; one
-    that never answered is the wrong address (exit 3). A 5xx is a server on
-    its way down or up.
+    Only a server that was there for this wait counts as going away; one
+    that never took a connection is the wrong address (exit 3). A 5xx is a
+    server on its way down or up.
     """
 
     def __init__(self, server: str) -> None:
@@ -208,9 +208,11 @@ class _Outage:
         self.wait = PAUSE_FIRST
 
     def passing(self, e: Exception) -> bool:
+        """Whether the error is the server going away (rather than a refusal or no server)."""
         if isinstance(e, ClientError):
+            self.seen = True  # it answered: there is a server
             return e.status >= 500
-        return self.seen
+        return self.seen or (isinstance(e, ServerUnreachable) and e.reached)
 
     def pause(self, left: float | None) -> None:
         if not self.told:
