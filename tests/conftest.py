@@ -239,6 +239,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             **os.environ,
             "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
             "LESSOR_DELETE_RETRY_BASE": "0.2",
+            "XDG_STATE_HOME": str(tmp_path / "state"),  # the CLI's ticket keys: not in ~
             **env,
         }
         full_env.pop("LESSOR_SERVER", None)
