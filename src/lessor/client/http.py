@@ -57,8 +57,12 @@ class ServerUnreachable(Exception):
         self.reached = reached
 
 
-class BadServerAddress(ValueError):
-    """Not a server address: HOST[:PORT] or http(s)://HOST[:PORT][/PATH] is expected."""
+class BadServerAddress(ServerUnreachable, ValueError):
+    """Not a server address: HOST[:PORT] or http(s)://HOST[:PORT][/PATH] is expected.
+
+    A ServerUnreachable too: no server answers at such an address, and
+    callers that handle the one (lessor hw) handle the other.
+    """
 
 
 def server_url(explicit: str | None = None) -> str:
