@@ -170,11 +170,12 @@ class LessorClient:
             except (ServerUnreachable, ClientError) as e:
                 if isinstance(e, ClientError) and e.status not in RETRYABLE:
                     raise
-                if time.monotonic() + pause > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise
                 if on_retry is not None:
                     on_retry(e)
-                time.sleep(pause)
+                time.sleep(min(pause, left))  # the last attempt at the deadline
                 pause = min(pause * 2, 2.0)
 
     def get_ticket(self, ticket_id: int, wait: float = 0, key: str | None = None) -> TicketOut:
