@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 KEPT_UNCHECKED = 24 * 3600.0
 """Seconds a key is kept before a sweep asks the server whether its ticket still lives."""
@@ -49,8 +49,7 @@ class TicketKeys:
 
     def get(self, server: str, ticket_id: int) -> str | None:
         entry = self._servers().get(server, {}).get("tickets", {}).get(str(ticket_id))
-        key = entry.get("key") if isinstance(entry, dict) else None
-        return key if isinstance(key, str) else None
+        return None if entry is None else str(entry["key"])
 
     def put(self, server: str, ticket_id: int, key: str) -> None:
         def edit(servers: Servers) -> None:
@@ -84,7 +83,7 @@ class TicketKeys:
         old = [
             int(tid)
             for tid, e in entry.get("tickets", {}).items()
-            if isinstance(e, dict) and now - float(e.get("saved", 0)) > KEPT_UNCHECKED
+            if now - float(e["saved"]) > KEPT_UNCHECKED
         ]
         if old:
             self._change(lambda servers: servers.setdefault(server, {}).update(swept=now))
@@ -125,7 +124,7 @@ class TicketKeys:
             self._say(f"ignoring {self.path}: not a file of ticket keys ({e}); starting anew")
             return {}, True
         servers = found.get("servers") if isinstance(found, dict) else None
-        if not isinstance(servers, dict) or not all(isinstance(v, dict) for v in servers.values()):
+        if not _well_formed(servers):
             self._say(f"ignoring {self.path}: not a file of ticket keys; starting anew")
             return {}, True
         return servers, True
@@ -150,6 +149,30 @@ class TicketKeys:
         if st.st_uid == os.geteuid() and st.st_mode & 0o077:
             directory.chmod(0o700)  # keys are secrets: nobody else lists or opens them
         return directory
+
+
+def _well_formed(servers: object) -> TypeGuard[Servers]:
+    """The shape `Servers` says, down to each entry: what the rest of the module relies on."""
+
+    def number(x: object) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool)
+
+    def entry(tid: object, e: object) -> bool:
+        return (
+            isinstance(tid, str)
+            and tid.isdigit()
+            and isinstance(e, dict)
+            and isinstance(e.get("key"), str)
+            and number(e.get("saved"))
+        )
+
+    return isinstance(servers, dict) and all(
+        isinstance(s, dict)
+        and number(s.get("swept", 0))
+        and isinstance(s.get("tickets", {}), dict)
+        and all(entry(tid, e) for tid, e in s.get("tickets", {}).items())
+        for s in servers.values()
+    )
 
 
 @contextlib.contextmanager
