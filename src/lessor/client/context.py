@@ -16,6 +16,7 @@ from lessor.client.http import (
     LessorClient,
     ServerUnreachable,
     normalized_server,
+    server_url,
 )
 
 T = TypeVar("T")
@@ -85,13 +86,13 @@ def errors(ctx: click.Context, admin: bool = False) -> Iterator[None]:
         fail(str(e), EXIT_UNREACHABLE)
     except ClientError as e:
         if admin and e.status in (401, 403):
-            fail(admin_refusal(ctx_of(ctx), e), EXIT_REJECTED)
+            fail(_admin_refusal(ctx_of(ctx), e.status), EXIT_REJECTED)
         fail(str(e), EXIT_REJECTED)
 
 
-def admin_refusal(c: Ctx, e: ClientError) -> str:
-    server = c.server or DEFAULT_SERVER
-    if e.status == 403:
+def _admin_refusal(c: Ctx, status: int) -> str:
+    server = server_url(c.server)
+    if status == 403:
         return (
             f"no admin token configured on the server at {server}: "
             "admin operations are disabled there"

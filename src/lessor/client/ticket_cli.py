@@ -107,7 +107,7 @@ def _sweep(client: LessorClient, kept: TicketKeys) -> None:
     ended = []
     for tid in kept.due_for_sweep(client.server)[:SWEEP_AT_MOST]:
         try:
-            if client.get_ticket(tid).ended:
+            if client.get_ticket(tid, key=kept.get(client.server, tid)).ended:
                 ended.append(tid)
         except ClientError as e:
             if e.status == 404:
