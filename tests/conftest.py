@@ -243,6 +243,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             **os.environ,
             "FAKE_CLOUD_DIR": str(tmp_path / "cloud"),
             "LESSOR_HOOK_ENV": "FAKE_CLOUD_*",  # hooks get only the variables passed on
+            "XDG_STATE_HOME": str(tmp_path / "state"),  # the CLI's ticket keys: not in ~
             **env,
         }
         full_env.pop("LESSOR_SERVER", None)

@@ -120,6 +120,8 @@ Exit codes:
     "server_admin_token",
     envvar="LESSOR_SERVER_ADMIN_TOKEN",
     hidden=True,
+    help="Refused on the command line (every local user reads it in ps): "
+    "use --admin-token-file or LESSOR_SERVER_ADMIN_TOKEN.",
 )
 @click.option(
     "--sleeptime",

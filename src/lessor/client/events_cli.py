@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from lessor.client.cli import Ctx, _call, _errors
+from lessor.client.context import call, ctx_of, errors
+from lessor.client.models import EventOut, to_json
 
 
 @click.command("events")
@@ -66,10 +67,10 @@ def events(
         "limit": limit,
     }
     if not follow:
-        for event in _call(ctx, lambda c: c.events(**filters)):
+        for event in call(ctx, lambda c: c.events(**filters)):
             _print(event, as_json)
         return
-    with _errors(), ctx.find_object(Ctx).client() as client:  # type: ignore[union-attr]
+    with errors(ctx), ctx_of(ctx).client() as client:
         try:
             for event in client.follow_events(**filters):
                 _print(event, as_json)
@@ -79,22 +80,21 @@ def events(
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _print(e: dict[str, Any], as_json: bool) -> None:
+def _print(e: EventOut, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(e, separators=(",", ":")))
+        click.echo(json.dumps(to_json(e), separators=(",", ":")))
         return
-    at = datetime.fromisoformat(e["at"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    at = e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     about = " ".join(
-        f"{label}={e[key]}"
-        for label, key in (("ticket", "ticket_id"), ("resource", "resource_id"), ("pool", "pool"))
-        if e.get(key) is not None
+        f"{label}={value}"
+        for label, value in (("ticket", e.ticket_id), ("resource", e.resource_id), ("pool", e.pool))
+        if value is not None
     )
-    details = e.get("details") or {}
     extra = ""
-    if e["kind"] == "hook.finished":
-        extra = f" (exit {details.get('exit_code')}, {details.get('duration', 0):.2f}s)"
-    elif e["kind"] == "ticket.assigned":
-        extra = f" (waited {details.get('waited', 0):.2f}s)"
-    message = f"  {e['message']}{extra}" if e.get("message") or extra else ""
-    click.echo(f"{at}  {e['kind']:<26} {about}{message}")
+    if e.kind == "hook.finished":
+        extra = f" (exit {e.details.get('exit_code')}, {e.details.get('duration', 0):.2f}s)"
+    elif e.kind == "ticket.assigned":
+        extra = f" (waited {e.details.get('waited', 0):.2f}s)"
+    message = f"  {e.message}{extra}" if e.message or extra else ""
+    click.echo(f"{at}  {e.kind:<26} {about}{message}")
     sys.stdout.flush()

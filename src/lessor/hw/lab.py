@@ -26,9 +26,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lessor.client.http import ClientError, LessorClient, ServerUnreachable
+from lessor.client.models import ResourceOut, TicketOut, to_json
 from lessor.hw.config import Reservable
 from lessor.hw.fit import Grant, fit, possible
 from lessor.hw.lab_pools import GATE_TAG, HW_TAG, SANDBOX, host_tag
@@ -50,10 +50,10 @@ def host_of(explicit: str | None) -> str:
     return explicit or os.environ.get(HOST_ENV) or socket.gethostname()
 
 
-def slot_of(resource: dict[str, Any]) -> Slot | None:
+def slot_of(resource: ResourceOut | TicketOut) -> Slot | None:
     """The core, NIC or GPU a resource stands for, from what its cmd_new printed."""
     try:
-        d = json.loads(resource.get("data") or "")
+        d = json.loads(resource.data or "")
         if d["kind"] == "core":
             return Core(int(d["core"]), int(d["node"]), tuple(int(c) for c in d["cpus"]))
         if d["kind"] == "nic":
@@ -78,12 +78,12 @@ def kind_of(slot: Slot) -> str:
     return "core" if isinstance(slot, Core) else "nic" if isinstance(slot, Nic) else "gpu"
 
 
-def host_slots(client: LessorClient, host: str) -> list[tuple[dict[str, Any], Slot]]:
+def host_slots(client: LessorClient, host: str) -> list[tuple[ResourceOut, Slot]]:
     """This host's live slots with their resources."""
     wanted = {HW_TAG, host_tag(host)}
     found = []
     for r in client.resources():
-        if wanted <= set(r["tags"]):
+        if wanted <= set(r.tags):
             slot = slot_of(r)
             if slot is not None:
                 found.append((r, slot))
@@ -105,8 +105,8 @@ def _topology(slots: list[Slot]) -> tuple[Topology, Reservable]:
     return topo, every
 
 
-def is_free(r: dict[str, Any]) -> bool:
-    return r["state"] == "UP" and not r.get("hold_reason") and r.get("sandbox") in (None, SANDBOX)
+def is_free(r: ResourceOut) -> bool:
+    return r.state == "UP" and not r.hold_reason and r.sandbox in (None, SANDBOX)
 
 
 class Leases:
@@ -156,7 +156,7 @@ class Lab:
     def _lost(self, tid: int, why: str) -> None:
         self.lost(tid, why)  # set once the command runs: it is the one to stop
 
-    def _open(self, tags: list[str]) -> dict[str, Any]:
+    def _open(self, tags: list[str]) -> TicketOut:
         try:
             t = self.client.open_ticket(tags, sandbox=SANDBOX, ttl=self.leases.ttl)
         except ClientError as e:
@@ -167,7 +167,7 @@ class Lab:
                     EXIT_IMPOSSIBLE,
                 ) from e
             raise
-        self.leases.ids.append(t["id"])
+        self.leases.ids.append(t.id)
         if self.file is not None:
             self.file.update(tickets=list(self.leases.ids))
         return t
@@ -216,15 +216,15 @@ class Lab:
 
         gate = self._open([GATE_TAG, host_tag(self.host)])
         try:
-            while gate["state"] == "OPEN":
+            while gate.state == "OPEN":
                 self._free_dead()
                 give_up_or_wait()
                 left = 1.0
                 if limits.wait_timeout is not None:
                     left = min(left, max(0.0, limits.wait_timeout - time.monotonic() + started))
-                gate = self.client.get_ticket(gate["id"], wait=left or 0.01)
-            if gate["state"] != "ASSIGNED":
-                raise Unavailable(f"gate ticket {gate['id']}: {gate['message']}", EXIT_BUSY)
+                gate = self.client.get_ticket(gate.id, wait=left or 0.01)
+            if gate.state != "ASSIGNED":
+                raise Unavailable(f"gate ticket {gate.id}: {gate.message}", EXIT_BUSY)
             # We have the gate: nobody else takes this host's slots until we give it back.
             while True:
                 free = {_lock(s) for r, s in host_slots(self.client, self.host) if is_free(r)}
@@ -240,7 +240,7 @@ class Lab:
                 self._close(tid)
             raise
         finally:
-            self._close(gate["id"])
+            self._close(gate.id)
 
     def _take(self, pick: Grant, req: Request) -> Grant:
         """A ticket for each picked unit's pool; the grant is what the server assigned."""
@@ -249,11 +249,11 @@ class Lab:
         got: list[Slot] = []
         for first in opened:
             t = first
-            while t["state"] == "OPEN":  # only if someone outside lessor hw took a slot
-                t = self.client.get_ticket(t["id"], wait=5)
-            slot = slot_of(t) if t["state"] == "ASSIGNED" else None
+            while t.state == "OPEN":  # only if someone outside lessor hw took a slot
+                t = self.client.get_ticket(t.id, wait=5)
+            slot = slot_of(t) if t.state == "ASSIGNED" else None
             if slot is None:
-                raise Unavailable(f"ticket {t['id']} {t['state']}: {t['message']}", EXIT_BUSY)
+                raise Unavailable(f"ticket {t.id} {t.state}: {t.message}", EXIT_BUSY)
             got.append(slot)
         # the same rules over exactly what was assigned: the order, the CPUs with --smt
         topo, every = _topology(got)
@@ -295,16 +295,12 @@ def _lock(slot: Slot) -> str:
     return lock_name(kind_of(slot), key)
 
 
-def reserved_tickets(
-    client: LessorClient, host: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def reserved_tickets(client: LessorClient, host: str) -> tuple[list[TicketOut], list[TicketOut]]:
     """(assigned, open) tickets of this host's pools, oldest first."""
     mine = {host_tag(host)}
-    tickets = [t for t in client.tickets(["OPEN", "ASSIGNED"]) if mine <= set(t["tags"])]
-    tickets.sort(key=lambda t: t["id"])
-    return [t for t in tickets if t["state"] == "ASSIGNED"], [
-        t for t in tickets if t["state"] == "OPEN"
-    ]
+    tickets = [t for t in client.tickets(["OPEN", "ASSIGNED"]) if mine <= set(t.tags)]
+    tickets.sort(key=lambda t: t.id)
+    return [t for t in tickets if t.state == "ASSIGNED"], [t for t in tickets if t.state == "OPEN"]
 
 
 def describe_reservations(client: LessorClient, host: str, state_dir: str) -> str:
@@ -320,9 +316,10 @@ def describe_reservations(client: LessorClient, host: str, state_dir: str) -> st
     seen: set[int] = set()
     parts = []
     for t in assigned:
-        info = by_ticket.get(t["id"])
+        info = by_ticket.get(t.id)
         if info is None:
-            parts.append(f"ticket {t['id']} (lease until {t.get('expires_at') or 'closed'})")
+            until = to_json(t)["expires_at"] or "closed"
+            parts.append(f"ticket {t.id} (lease until {until})")
         elif id(info) not in seen:
             seen.add(id(info))
             parts.append(f"{info.get('user')} pid {info.get('pid')} ({info.get('command')})")

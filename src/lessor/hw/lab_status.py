@@ -8,9 +8,9 @@ or its process died: its lease end says when it is freed at the latest.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from lessor.client.http import LessorClient
+from lessor.client.models import TicketOut, to_json
 from lessor.hw.lab import host_slots, is_free, kind_of, reserved_tickets, slot_of
 from lessor.hw.lab_pools import GATE_TAG
 from lessor.hw.lab_reservations import read_reservations, ticket_ids
@@ -25,9 +25,9 @@ def status(client: LessorClient, host: str, state_dir: str, as_json: bool) -> in
     assigned, waiting = reserved_tickets(client, host)
     local = [(info, alive) for _, info, alive in read_reservations(state_dir)]
     owner = {tid: info for info, alive in local if alive for tid in ticket_ids(info)}
-    reservations = [_line(t, owner.get(t["id"])) for t in assigned if GATE_TAG not in t["tags"]]
-    waiters = [_line(t, owner.get(t["id"])) for t in waiting if GATE_TAG in t["tags"]]
-    gate = [_line(t, owner.get(t["id"])) for t in assigned if GATE_TAG in t["tags"]]
+    reservations = [_line(t, owner.get(t.id)) for t in assigned if GATE_TAG not in t.tags]
+    waiters = [_line(t, owner.get(t.id)) for t in waiting if GATE_TAG in t.tags]
+    gate = [_line(t, owner.get(t.id)) for t in assigned if GATE_TAG in t.tags]
     counts: dict[str, int] = {}
     for kind, plural in KINDS:
         mine = [r for r, s in slots if kind_of(s) == kind]
@@ -58,7 +58,7 @@ def status(client: LessorClient, host: str, state_dir: str, as_json: bool) -> in
     return 0
 
 
-def _line(ticket: dict[str, Any], info: dict[str, object] | None) -> dict[str, object]:
+def _line(ticket: TicketOut, info: dict[str, object] | None) -> dict[str, object]:
     slot = slot_of(ticket)
     what = ""
     if isinstance(slot, Core):
@@ -68,9 +68,9 @@ def _line(ticket: dict[str, Any], info: dict[str, object] | None) -> dict[str, o
     elif isinstance(slot, Gpu):
         what = f"gpu {slot.pci} ({slot.vendor})"
     return {
-        "ticket": ticket["id"],
+        "ticket": ticket.id,
         "slot": what,
-        "lease_until": ticket.get("expires_at"),
+        "lease_until": to_json(ticket)["expires_at"],
         "user": info.get("user") if info else None,
         "pid": info.get("pid") if info else None,
         "command": info.get("command") if info else None,
