@@ -37,9 +37,10 @@ hanging:
 """
 
 
-def test_a_dead_assigned_resource_is_reported_on_its_ticket_and_the_user_decides(
+def test_a_dead_assigned_resource_fails_its_ticket_and_is_deleted(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
+    """As resalloc: the ticket FAILED (still yielding the data), the resource deleted."""
     server = start_server(write_pools(tmp_path / "pools.yaml", POOLS))
     tid = open_ticket(server, "--tag", "fake", "--sandbox", "ci")
     server.lessor("ticket-wait", str(tid), check=True)
@@ -47,16 +48,16 @@ def test_a_dead_assigned_resource_is_reported_on_its_ticket_and_the_user_decides
 
     vm = tmp_path / "cloud" / r["name"]
     os.kill(int((vm / "pid").read_text()), signal.SIGKILL)  # the "VM" dies under its user
-    wait_until(lambda: "not responding" in ticket(server, tid)["message"], message="the report")
-    assert ticket(server, tid)["state"] == "ASSIGNED"
-    assert resource(server, r["id"])["state"] == "TAKEN"  # not deleted under the user
-    check = server.lessor("ticket-check", str(tid))
-    assert check.returncode == 0 and check.stdout == r["data"]
-    assert f"WARNING: resource {r['name']} is not responding" in check.stderr
-
-    # The user closes it: a dead resource is deleted, not kept for reuse.
-    server.lessor("ticket-close", str(tid), check=True)
+    wait_until(lambda: ticket(server, tid)["state"] == "FAILED", message="the ticket failed")
+    assert "not responding" in ticket(server, tid)["message"]
+    assert ticket(server, tid)["resource_id"] == r["id"]
     wait_until(lambda: resource(server, r["id"])["state"] == "ENDED", message="deletion")
+    check = server.lessor("ticket-check", str(tid))
+    assert check.returncode == 1 and check.stdout == r["data"]
+    lines = check.stderr.splitlines()
+    assert lines[0] == "WARNING: assigned resource failed"
+    assert f"resource {r['name']} is not responding" in lines[1]
+    server.lessor("ticket-close", str(tid), check=True)  # closing a failed ticket is fine
 
 
 def test_a_hanging_livecheck_times_out_and_the_spare_is_replaced(

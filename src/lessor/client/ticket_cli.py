@@ -282,24 +282,21 @@ def ticket_check(ctx: click.Context, ticket_id: int, key_file: IO[str] | None) -
                 raise
     if t is None or t.ended:
         keys.forget([ticket_id])
+    # resalloc's lines, in its order; lessor's own (why it failed, why it waits) after them
     if t is None:
         click.echo("WARNING: non-existing ticket", err=True)
-        sys.exit(EXIT_NOT_READY)
-    if t.resource_id is not None:
-        write_data(t)
-    if t.state == "ASSIGNED":
-        if t.message:  # e.g. its resource stopped answering livechecks
-            click.echo(f"WARNING: {t.message}", err=True)
-        return
-    if t.state == "CLOSED":
+    elif t.state == "CLOSED":
         click.echo("WARNING: already closed ticket", err=True)
     elif t.state == "FAILED":
-        why = f": {t.message}" if t.message else ""
-        click.echo(f"WARNING: ticket failed{why}", err=True)
-    else:
-        click.echo("ticket is still not processed", err=True)
-        if t.waiting_reason:
-            click.echo(f"waiting: {t.waiting_reason}", err=True)
+        click.echo("WARNING: assigned resource failed", err=True)
+    if t is not None and t.resource_id is not None:
+        write_data(t)
+        if t.state == "FAILED" and t.message:
+            click.echo(t.message, err=True)
+        sys.exit(0 if t.state == "ASSIGNED" else EXIT_NOT_READY)
+    click.echo("ticket is still not processed", err=True)
+    if t is not None and t.waiting_reason:
+        click.echo(f"waiting: {t.waiting_reason}", err=True)
     sys.exit(EXIT_NOT_READY)
 
 
