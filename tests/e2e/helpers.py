@@ -53,3 +53,10 @@ def open_ticket(server: ServerProcess, *args: str) -> int:
 def admin(server: ServerProcess, *args: str) -> Any:
     """The real CLI with the admin token."""
     return server.lessor(*args, LESSOR_ADMIN_TOKEN=TOKEN)
+
+
+def events(server: ServerProcess, **filters: object) -> list[dict[str, Any]]:
+    """The server's event log (GET /api/v1/events) with these filters, oldest first."""
+    answer = api(server, "GET", "/api/v1/events", params={"limit": 1000, **filters})
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]

@@ -164,7 +164,7 @@ def test_admin_refusals_say_which_of_token_and_server_is_wrong(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     pools = write_pools(tmp_path / "pools.yaml", POOLS)
-    server = start_server(pools, extra=("--admin-token", TOKEN))
+    server = start_server(pools, LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
     wrong = server.lessor("reload", LESSOR_ADMIN_TOKEN="not-it")
     assert wrong.returncode == 4 and wrong.stderr.count("\n") == 1
     assert "token not accepted" in wrong.stderr

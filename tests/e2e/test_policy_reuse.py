@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.helpers import open_ticket, resource, resources, ticket, write_pools
+from tests.e2e.helpers import events, open_ticket, resource, resources, ticket, write_pools
 
 POOLS = """\
 reusing:
@@ -72,9 +72,10 @@ def test_a_released_resource_serves_its_sandbox_again_within_the_limits(
     assert "reuse_opportunity_time" in resource(server, other["id"])["message"]  # type: ignore[arg-type]
 
 
-def test_without_a_sandbox_a_released_resource_is_deleted_at_once(
+def test_without_a_sandbox_a_released_resource_runs_cmd_release_then_is_deleted(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
+    """As resalloc: cmd_release runs at every close of a pool that has one, reused or not."""
     server = start_server(write_pools(tmp_path / "pools.yaml", POOLS))
     mine = taken(server)
     server.lessor("ticket-close", str(mine["ticket"]), check=True)
@@ -82,6 +83,7 @@ def test_without_a_sandbox_a_released_resource_is_deleted_at_once(
         lambda: resource(server, mine["id"])["state"] == "ENDED",  # type: ignore[arg-type]
         message="deletion",
     )
-    logs = tmp_path / "data" / "logs" / "hooks"
-    assert not (logs / f"{mine['id']:06d}_release").exists()  # never released for reuse
+    hooks = [e["details"]["hook"] for e in events(server, resource=mine["id"], kind="hook.started")]
+    assert hooks == ["cmd_new", "cmd_release", "cmd_delete"]
+    assert "does not reuse" in resource(server, mine["id"])["message"]  # type: ignore[arg-type]
     assert resources(server) == []
