@@ -194,7 +194,8 @@ def _serve(ready: Ready) -> None:
 
     from lessor.api.fastlane import FastLane
     from lessor.config.database import safe_url
-    from lessor.server import Server, Settings
+    from lessor.config.startup import EXIT_CONFIG
+    from lessor.server import LogdirTaken, Server, Settings
 
     cfg = ready.startup.config
     level = cfg.loglevel.upper()
@@ -217,7 +218,11 @@ def _serve(ready: Ready) -> None:
     # switch interval each one queues behind a busy reconciler pass for up to
     # 5 ms per hand-over, which dominated ticket latency.
     sys.setswitchinterval(0.0005)
-    server = Server(settings)
+    try:
+        server = Server(settings, safe_url(settings.db_url))
+    except LogdirTaken as e:
+        _say(str(e))
+        sys.exit(EXIT_CONFIG)
     url = f"http://{cfg.hostname}:{cfg.port}"
     admin = "admin token set" if cfg.admin_token else "no admin token: admin requests refused"
     count = len(settings.pools)
@@ -242,7 +247,25 @@ def _serve(ready: Ready) -> None:
         timeout_graceful_shutdown=2,
     )
     # The socket was bound before the banner: a port in use was one line, not a traceback.
-    uvicorn.Server(config).run(sockets=[ready.sock])
+    _uvicorn_server()(config, on_exit=server.stopping).run(sockets=[ready.sock])
+
+
+def _uvicorn_server() -> type:
+    import uvicorn
+
+    class Stopping(uvicorn.Server):
+        """uvicorn's server, telling lessor's waiters first when asked to stop: a long-poll
+        then answers the ticket as it is, and a stop waits for no waiting client."""
+
+        def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+            super().__init__(config)
+            self.on_exit = on_exit
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            self.on_exit()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    return Stopping
 
 
 def _pools_loader(path: Path | None) -> Callable[[], tuple[Pool, ...]] | None:

@@ -96,13 +96,58 @@ def api_app(parts: Parts, logdir: Path, admin_token: str | None = None) -> FastA
     )
 
 
+MARKER = ".lessor-database"
+"""The file in a log directory naming the database whose hook logs it holds."""
+
+
+class LogdirTaken(Exception):
+    """The log directory holds another database's hook logs: the message says which and why."""
+
+
+def check_logdir(logdir: Path, url: str, shown_url: str) -> None:
+    """Refuse a log directory that holds another database's hook logs, before the database is
+    touched: hook logs are named by resource id, so two databases' logs in one directory
+    mix (a resource 1 of each in one file) and the UI would show one server another's
+    output. A new database (no identity yet) cannot be the directory's either."""
+    try:
+        owner = (logdir / MARKER).read_text().strip()
+    except FileNotFoundError:
+        return
+    if url == MEMORY:
+        return
+    peek = SqlStore.connect(url, migrate_schema=False)
+    try:
+        database_id: str | None = peek.database_id()
+    except Exception:  # no identity yet: a new database, or one of before 0004
+        database_id = None
+    finally:
+        peek.close()
+    if database_id != owner:
+        raise LogdirTaken(
+            f"{logdir} holds the hook logs of another database ({logdir / MARKER} says "
+            f"{owner}; {shown_url} is {database_id or 'a new database'}): give this server "
+            "a log directory of its own (--data-dir, or logdir: in server.yaml)"
+        )
+
+
+def mark_logdir(logdir: Path, database_id: str) -> None:
+    """The log directory is this database's from now on."""
+    marker = logdir / MARKER
+    if not marker.exists():
+        logdir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{database_id}\n")
+
+
 class Server:
     """A running server's parts: built before it listens, so a database that cannot be
-    opened is reported before anything is announced."""
+    opened, or a log directory that is another's, is reported before anything is
+    announced."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, shown_url: str = "") -> None:
         self.settings = settings
+        check_logdir(settings.logdir, settings.db_url, shown_url)
         self.parts = build(settings.db_url, settings.pools)
+        mark_logdir(settings.logdir, self.parts.store.database_id())
         self.parts.service.pools_loader = settings.pools_loader
         self.runner = HookRunner(settings.logdir, pass_env=settings.hook_env)
         self.reconciler = Reconciler(
@@ -133,6 +178,10 @@ class Server:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             parts.close()
+
+    def stopping(self) -> None:
+        """The process is asked to stop: its waiting clients are answered now."""
+        self.parts.service.signals.stop()
 
     def reload_in_background(self) -> None:
         """For SIGHUP: reread pools.yaml off the signal handler, logging instead of raising."""

@@ -57,3 +57,53 @@ def test_ticket_wait_reconnects_across_a_restart_and_prints_the_data(
     assert out.startswith(b"ready-")  # the data, byte for byte
     assert err.read_text().count("went away; reconnecting") == 1
     assert "Traceback" not in err.read_text()
+
+
+def test_a_stop_answers_long_polls_and_streams_at_once_and_logs_no_error(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    import httpx
+
+    pools = write_pools(
+        tmp_path / "pools.yaml",
+        "w:\n  max: 1\n  max_prealloc: 0\n  tags: [w]\n  cmd_new: echo x\n  cmd_delete: 'true'\n",
+    )
+    server = start_server(pools)
+    tid = server.lessor("ticket", "--tag", "w", check=True).stdout.strip()  # waits: no spare
+    answers: dict[str, object] = {}
+
+    def long_poll() -> None:
+        answers["poll"] = httpx.get(f"{server.url}/api/v1/tickets/{tid}?wait=60", timeout=90)
+
+    def stream() -> None:
+        with httpx.stream("GET", f"{server.url}/api/v1/events?follow=1", timeout=90) as r:
+            answers["stream"] = sum(1 for _ in r.iter_lines())
+
+    threads = [threading.Thread(target=f) for f in (long_poll, stream)]
+    for t in threads:
+        t.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    wait_until(
+        lambda: (
+            sum(
+                c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                for c in psutil.Process(server.proc.pid).net_connections()
+            )
+            >= 2
+        ),
+        message="both requests in flight",
+    )
+    stopped = time.monotonic()
+    server.stop()
+    for t in threads:
+        t.join(30)
+    assert time.monotonic() - stopped < 5  # not the long-poll's 60 s, nor a forced cut
+    poll = answers["poll"]
+    assert isinstance(poll, httpx.Response) and poll.status_code == 200
+    assert poll.json()["state"] == "OPEN"  # the ticket still waits: the client asks again
+    assert "stream" in answers  # the stream ended cleanly; EventSource resumes by id
+    log = server.log.read_text()
+    assert "Traceback" not in log and "ERROR" not in log and "CancelledError" not in log

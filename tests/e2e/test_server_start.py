@@ -243,3 +243,17 @@ def test_the_example_pools_work_from_any_directory(tmp_path: Path) -> None:
         for pidfile in (tmp_path / "cloud").glob("*/pid"):  # the pretend VMs
             with contextlib.suppress(OSError, ValueError):
                 os.kill(int(pidfile.read_text()), 9)
+
+
+def test_a_log_directory_belongs_to_one_database(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Hook logs are named by resource id: two databases' logs in one directory would mix."""
+    pools = write_pools(tmp_path / "pools.yaml", POOL)
+    first = start_server(pools, db=f"sqlite:///{tmp_path / 'one.sqlite'}")
+    first.stop()
+    first.start()  # the same database again: its own logs
+    first.stop()
+    other = f"sqlite:///{tmp_path / 'two.sqlite'}"
+    line = refused(lessor_server(tmp_path, "--db", other, "--data-dir", str(tmp_path / "data")))
+    assert "holds the hook logs of another database" in line and str(tmp_path / "data") in line

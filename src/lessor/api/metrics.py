@@ -42,6 +42,11 @@ class StateCollector(Collector):
         drained = GaugeMetricFamily(
             "lessor_pool_drained", "1 if an admin drained the pool", labels=["pool"]
         )
+        failures = GaugeMetricFamily(
+            "lessor_pool_start_failures",
+            "The pool's failed starts in a row (0: it is not failing; it backs off while not)",
+            labels=["pool"],
+        )
         for status in self.service.pool_statuses():
             name = status.pool.name
             for state in ResourceState:
@@ -50,7 +55,8 @@ class StateCollector(Collector):
             limits.add_metric([name], status.pool.max)
             prealloc.add_metric([name], status.pool.max_prealloc)
             drained.add_metric([name], int(status.pool.drained))
-        yield from (resources, limits, prealloc, drained)
+            failures.add_metric([name], status.pool.start_failures)
+        yield from (resources, limits, prealloc, drained, failures)
 
         active = self.service.list_tickets([TicketState.OPEN, TicketState.ASSIGNED])
         tickets = GaugeMetricFamily(

@@ -151,6 +151,16 @@ class PoolOut(BaseModel):
     drained: bool = Field(False, description="no new resources; spares deleted")
     drain_reason: str = ""
     removed: bool = Field(False, description="gone from pools.yaml; drains until empty")
+    failing: bool = Field(
+        False, description="its last start failed: it backs off before the next (start_backoff)"
+    )
+    start_failures: int = Field(0, description="failed starts in a row")
+    last_failure: str = Field(
+        "", description="what the last failed cmd_new said, and the end of its log"
+    )
+    start_for_waiting: bool = Field(
+        False, description="also starts resources for waiting tickets beyond max_prealloc"
+    )
 
     @classmethod
     def of(cls, s: PoolStatus) -> PoolOut:
@@ -167,6 +177,10 @@ class PoolOut(BaseModel):
             drained=p.drained,
             drain_reason=p.drain_reason,
             removed=p.removed,
+            failing=p.failing,
+            start_failures=p.start_failures,
+            last_failure=p.last_failure,
+            start_for_waiting=p.start_for_waiting,
             counts={
                 state: s.counts.get(state, 0)
                 for state in ResourceState

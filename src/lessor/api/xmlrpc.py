@@ -97,6 +97,8 @@ class ResallocApi:
                 raise RpcError(f"no such ticket {tid}") from e
             if ticket.resource_id is not None:
                 return Binary(await self._data(ticket.resource_id) or b"")
+            if self.service.signals.stopping:  # resalloc's client asks again, of the next one
+                raise RpcError(f"the server is stopping; ticket {tid} still waits: ask again")
             if ticket.state is not TicketState.OPEN:
                 why = f": {ticket.message}" if ticket.message else ""
                 raise RpcError(f"ticket {tid} is {ticket.state}{why}; it will get no resource")

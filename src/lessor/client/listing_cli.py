@@ -181,7 +181,7 @@ def pools(ctx: click.Context, as_json: bool) -> None:
         [
             (
                 p.name,
-                "removed" if p.removed else "drained" if p.drained else "active",
+                _status(p),
                 ",".join(t.name for t in p.tags),
                 str(p.max),
                 str(p.max_starting),
@@ -192,6 +192,22 @@ def pools(ctx: click.Context, as_json: bool) -> None:
         ],
         empty="no pools",
     )
+    for p in rows:
+        if p.failing and p.last_failure:  # what it said, on a line of its own (stderr)
+            said = p.last_failure.strip().splitlines()
+            click.echo(f"{p.name}: last failure: {said[0]}", err=True)
+            for line in said[1:][-5:]:
+                click.echo(f"  {line}", err=True)
+
+
+def _status(p: PoolOut) -> str:
+    if p.removed:
+        return "removed"
+    if p.drained:
+        return "drained"
+    if p.failing:
+        return f"failing ({p.start_failures} in a row)"
+    return "active"
 
 
 COMMANDS = (tickets, resources, resource_show, pools)

@@ -176,6 +176,12 @@ class PoolOut(NamedTuple):
     drain_reason: str
     removed: bool
     """Gone from pools.yaml; drains until empty."""
+    failing: bool
+    """Its last start failed: it backs off before the next."""
+    start_failures: int
+    last_failure: str
+    """What the last failed cmd_new said, and the end of its log."""
+    start_for_waiting: bool
 
     @classmethod
     def from_json(cls, j: JSON) -> PoolOut:
@@ -192,6 +198,10 @@ class PoolOut(NamedTuple):
             drained=j.get("drained", False),
             drain_reason=j.get("drain_reason", ""),
             removed=j.get("removed", False),
+            failing=j.get("failing", False),
+            start_failures=j.get("start_failures", 0),
+            last_failure=j.get("last_failure", ""),
+            start_for_waiting=j.get("start_for_waiting", False),
         )
 
 

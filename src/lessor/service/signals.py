@@ -36,6 +36,8 @@ class Signals:
         self._timer: asyncio.TimerHandle | None = None
         self._local = threading.local()
         """Per thread: `deferred`, the signals of the transaction running there."""
+        self.stopping = False
+        """The server is stopping: waiters answer now with what they have (see stop)."""
         self.waiting = False
         """Whether the reconciler's last pass left tickets waiting. A hint, deciding nothing
         but how soon a resource freed at once wakes the next pass (SOON, else UPKEEP)."""
@@ -120,9 +122,27 @@ class Signals:
         if self._loop is not None:
             self._call(lambda: self._resolve(ticket_id))
 
+    def stop(self) -> None:
+        """The server is stopping: every waiter (long-polls, event streams, XML-RPC waits) is
+        woken to answer cleanly now, before the connections are cut. From a signal handler
+        or another thread too."""
+        self.stopping = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        for waiters in list(self._waiters.values()):
+            for fut in list(waiters):
+                if not fut.done():
+                    fut.set_result(None)
+        self._resolve_events()
+
     def watch_ticket(self, ticket_id: int) -> asyncio.Future[None]:
         """A future that completes at the ticket's next change; register before reading it."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.stopping:
+            fut.set_result(None)
+            return fut
         self._waiters[ticket_id].add(fut)
         fut.add_done_callback(lambda f: self._forget(ticket_id, f))
         return fut
@@ -137,6 +157,9 @@ class Signals:
     def watch_events(self) -> asyncio.Future[None]:
         """A future that completes when the next events are committed; register before reading."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.stopping:
+            fut.set_result(None)
+            return fut
         self._event_waiters.add(fut)
         fut.add_done_callback(self._event_waiters.discard)
         return fut

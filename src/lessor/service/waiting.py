@@ -23,7 +23,8 @@ from lessor.service.executor import Executor
 async def wait_ticket(
     executor: Executor, service: LessorService, ticket_id: int, timeout: float
 ) -> Ticket:
-    """The ticket as soon as it is no longer OPEN, or as it is after `timeout` seconds."""
+    """The ticket as soon as it is no longer OPEN, or as it is after `timeout` seconds, or
+    when the server stops (the client asks again, of the server that comes back)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -31,7 +32,7 @@ async def wait_ticket(
         try:
             ticket = await executor.run(service.get_ticket, ticket_id)
             remaining = deadline - loop.time()
-            if ticket.state is not TicketState.OPEN or remaining <= 0:
+            if ticket.state is not TicketState.OPEN or remaining <= 0 or service.signals.stopping:
                 return ticket
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(change), remaining)
@@ -47,10 +48,11 @@ async def follow_events(
     Woken by the store's commit (through the signals), never by polling; an
     empty batch comes after `heartbeat` idle seconds, which keeps proxies
     from closing the stream and also picks up events written by other
-    servers on a shared database, whose commits do not wake this one.
+    servers on a shared database, whose commits do not wake this one. It
+    ends when the server stops (a client resumes with Last-Event-ID).
     """
     after = f.after_id or 0
-    while True:
+    while not service.signals.stopping:
         change = service.signals.watch_events()
         try:
             page = f.evolve(after_id=after, limit=PAGE)

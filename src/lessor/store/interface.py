@@ -202,3 +202,7 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raises if the database cannot be reached."""
         ...
+
+    def database_id(self) -> str:
+        """This database's identity (made with its schema; a copy of the database keeps it)."""
+        ...

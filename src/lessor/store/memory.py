@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -207,6 +208,7 @@ class MemoryStore:
         """Each pool as last saved, with its drain state (drained, drain_reason)."""
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
+        self._identity = uuid.uuid4().hex
 
     @property
     def transactions(self) -> MemoryTransactions:
@@ -217,6 +219,9 @@ class MemoryStore:
 
     def ping(self) -> None:
         pass
+
+    def database_id(self) -> str:
+        return self._identity
 
     # ---- the machinery: guarded writes that can be undone ---------------------
 

@@ -15,6 +15,7 @@ from lessor.store.engine import make_engine
 from lessor.store.eventrows import EventRows
 from lessor.store.pools import PoolRows
 from lessor.store.resources import ResourceRows
+from lessor.store.tables import meta
 from lessor.store.tickets import TicketRows
 from lessor.store.transactions import Transactions
 
@@ -39,6 +40,11 @@ class SqlStore(TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
     def ping(self) -> None:
         with self._read() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+    def database_id(self) -> str:
+        with self._read() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == "database_id"))
+            return str(value.scalar_one())
 
     def close(self) -> None:
         self._tx.close()
