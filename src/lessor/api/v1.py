@@ -11,7 +11,7 @@ from lessor.api.deps import executor_of, service_of
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
-from lessor.service.core import Holding, LessorService
+from lessor.service.core import LessorService, TicketAndResource
 from lessor.service.waiting import wait_ticket
 
 MAX_WAIT = 300.0
@@ -23,7 +23,10 @@ router = APIRouter(prefix="/api/v1", responses={404: {"model": ErrorOut}, 422: {
 
 
 def _render(
-    service: LessorService, held: Holding, listing: bool = False, reason: str | None = None
+    service: LessorService,
+    held: TicketAndResource,
+    listing: bool = False,
+    reason: str | None = None,
 ) -> TicketOut:
     """A ticket; in a listing, without the data of pools that keep it secret.
 
@@ -64,7 +67,12 @@ def list_tickets(
     tickets = service.list_tickets(state)
     reasons = service.why_waiting(tickets)
     return [
-        _render(service, Holding(t, service.resource_of(t)), listing=True, reason=reasons.get(t.id))
+        _render(
+            service,
+            TicketAndResource(t, service.resource_of(t)),
+            listing=True,
+            reason=reasons.get(t.id),
+        )
         for t in tickets
     ]
 
@@ -83,7 +91,7 @@ async def get_ticket(
     ticket = await wait_ticket(executor, service, ticket_id, min(wait, MAX_WAIT))
     resource = await executor.run(service.resource_of, ticket)
     reasons = await executor.run(service.why_waiting, [ticket])
-    return _render(service, Holding(ticket, resource), reason=reasons.get(ticket.id))
+    return _render(service, TicketAndResource(ticket, resource), reason=reasons.get(ticket.id))
 
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)

@@ -37,8 +37,8 @@ class PoolStatus:
 
 
 @dataclass(frozen=True)
-class Holding:
-    """A ticket and the resource it holds or held: what a use case on one ticket answers."""
+class TicketAndResource:
+    """A ticket and the resource it has or had: what a use case on one ticket answers."""
 
     ticket: Ticket
     resource: Resource | None
@@ -95,7 +95,7 @@ class LessorService(PolicyCases):
         sandbox: str | None = None,
         priority: int = 0,
         ttl: float | None = None,
-    ) -> Holding:
+    ) -> TicketAndResource:
         """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket)."""
         tags = [t.strip() for t in tags]
         if not tags or any(not t for t in tags):
@@ -111,7 +111,7 @@ class LessorService(PolicyCases):
         self.signals.wake_reconciler(UPKEEP if held.resource is not None else 0.0)
         return held
 
-    def _assign_at_once(self, ticket: Ticket) -> Holding:
+    def _assign_at_once(self, ticket: Ticket) -> TicketAndResource:
         """The fast path: a ready spare goes to a new ticket within its own request.
 
         Taken only when no older ticket waits, so queue order stays the
@@ -123,18 +123,18 @@ class LessorService(PolicyCases):
         pools = self.recent_pools()  # a drained pool's spares are not handed out
         serving = [p.name for p in pools if pool_serves(p, ticket.tags)]
         if not serving or self.store.open_tickets_before(ticket.id):
-            return Holding(ticket, None)
+            return TicketAndResource(ticket, None)
         # The planner's first choice in each pool is the first of these (see Store.spares).
         spares = tuple(self.store.spares(serving, ticket.sandbox, 1))
         if not spares:
-            return Holding(ticket, None)
+            return TicketAndResource(ticket, None)
         now = self.clock()
         for action in assignments(Snapshot(now, pools, spares, (ticket,))):
             spare = next(r for r in spares if r.id == action.resource_id)
             taken = self.store.assign_opened(ticket, spare, now)
             if taken is not None:
-                return Holding(*taken)
-        return Holding(ticket, None)
+                return TicketAndResource(*taken)
+        return TicketAndResource(ticket, None)
 
     def get_ticket(self, ticket_id: int) -> Ticket:
         ticket = self.store.get_ticket(ticket_id)
@@ -143,7 +143,7 @@ class LessorService(PolicyCases):
         return ticket
 
     @writes
-    def close_ticket(self, ticket_id: int) -> Holding:
+    def close_ticket(self, ticket_id: int) -> TicketAndResource:
         """Close it, and give its resource back in the same transaction when no hook has to
         run for that: a resource reused without cmd_release is ready for the next ticket of
         its sandbox at once, with no reconciler pass in between."""
@@ -151,14 +151,14 @@ class LessorService(PolicyCases):
         closed = self.store.close_ticket(ticket_id, now)
         if closed is None:  # closed already (or no such ticket: NotFound)
             ticket = self.get_ticket(ticket_id)
-            return Holding(ticket, self.resource_of(ticket))
+            return TicketAndResource(ticket, self.resource_of(ticket))
         ticket, resource = closed
         resource = self._recycle_at_once(ticket, resource, now)
         self.signals.ticket_changed(ticket_id)
         reused = resource is not None and resource.state is R.UP
         # a resource up again at once matters now only to tickets that wait
         self.signals.wake_reconciler(UPKEEP if reused and not self.signals.waiting else SOON)
-        return Holding(ticket, resource)
+        return TicketAndResource(ticket, resource)
 
     def _recycle_at_once(
         self, ticket: Ticket, resource: Resource | None, now: float
