@@ -8,6 +8,7 @@ Status and JSON must be the same, ids and times aside.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from lessor.api.app import Settings, create_app
-from lessor.api.fastlane import ASGIApp, FastLane
+from lessor.api.fastlane import MAX_BODY, ASGIApp, FastLane
 from lessor.domain.model import Pool, Tag
 from lessor.service.core import LessorService
 from lessor.store.sql import SqlStore
@@ -121,3 +122,64 @@ def test_the_lane_answers_as_fastapi_does(tmp_path: Path) -> None:
 def test_the_lane_serves_both_databases(service: LessorService, tmp_path: Path) -> None:
     answers = exchange(app_of(service, tmp_path, lane=True), STEPS[:2])
     assert [a[1]["state"] for a in answers] == ["ASSIGNED", "CLOSED"]
+
+
+async def _call(
+    app: ASGIApp, path: str, chunks: list[bytes], headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[int, Any]:
+    """One POST as uvicorn delivers it: `chunks` of body, the last marked as such; after
+    that `receive` blocks until the answer is complete, as a connection that stays open."""
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    answered = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"lessor"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=5)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b'{"tags": [' + b'"x", ' * 14_000 + b'"x"]}'],  # one chunk past the lane's limit
+        [b'{"tags": [' + b'"x", ' * 12_000, b'"x", ' * 2_000 + b'"x"]}'],  # the last crosses it
+    ],
+    ids=["one-chunk", "last-chunk-crosses"],
+)
+def test_a_body_past_the_lanes_limit_in_its_last_chunk_is_answered(
+    service: LessorService, tmp_path: Path, chunks: list[bytes]
+) -> None:
+    assert sum(map(len, chunks)) > MAX_BODY
+    status, answer = asyncio.run(
+        _call(app_of(service, tmp_path, lane=True), "/api/v1/tickets", chunks)
+    )
+    assert status == 201 and answer["tags"] == ["x"]

@@ -48,11 +48,14 @@ class FastLane:
         if scope["type"] != "http" or scope["method"] != "POST" or not (opening or closing):
             await self.app(scope, receive, send)
             return
-        body, whole = await _body(receive)
-        ticket_in = _ticket_in(body) if opening and whole else None
-        if not whole or (opening and ticket_in is None):
-            # too big, cut off or invalid: FastAPI says what is wrong, as ever
-            await self.app(scope, _replay(body, whole, receive), send)
+        body, more = await _body(receive)
+        if body is None:
+            return  # the client went away: nobody to answer
+        small = not more and len(body) <= MAX_BODY
+        ticket_in = _ticket_in(body) if opening and small else None
+        if not small or (opening and ticket_in is None):
+            # too big or invalid: FastAPI says what is wrong, as ever
+            await self.app(scope, _replay(body, more, receive), send)
             return
         scope["app"] = self.app  # what Starlette sets, for the endpoints' Request
         request = Request(scope, receive)
@@ -90,24 +93,32 @@ async def _answer(send: Send, status: int, endpoint: Awaitable[BaseModel]) -> No
     await send({"type": "http.response.body", "body": body})
 
 
-async def _body(receive: Receive) -> tuple[bytes, bool]:
-    """The body, and whether it is all of it (not when over MAX_BODY or cut off)."""
+async def _body(receive: Receive) -> tuple[bytes | None, bool]:
+    """The body up to MAX_BODY or a little more, and whether the client has more to send.
+
+    None when the client went away before it sent all of it.
+    """
     chunks: list[bytes] = []
     size = 0
-    while True:
+    more = True
+    while more and size <= MAX_BODY:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return b"".join(chunks), False
+        if message["type"] != "http.request":
+            return None, False
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
         more = message.get("more_body", False)
-        if size > MAX_BODY or not more:
-            return b"".join(chunks), size <= MAX_BODY
+    return b"".join(chunks), more
 
 
-def _replay(body: bytes, whole: bool, receive: Receive) -> Receive:
-    """A `receive` that hands FastAPI the body this lane has read, then goes on."""
+def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
+    """A `receive` that hands FastAPI the body this lane has read, then goes on.
+
+    `more` is what the client said: a body whose last chunk the lane has
+    read is replayed as complete, however large (or FastAPI would wait for
+    a chunk that never comes).
+    """
     sent = False
 
     async def replayed() -> Message:
@@ -115,6 +126,6 @@ def _replay(body: bytes, whole: bool, receive: Receive) -> Receive:
         if sent:
             return await receive()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": not whole}
+        return {"type": "http.request", "body": body, "more_body": more}
 
     return replayed
