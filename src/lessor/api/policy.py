@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from lessor.api.auth import Admin
 from lessor.api.deps import service_of
+from lessor.api.fields import Id, Name
 from lessor.api.schemas import (
     ErrorOut,
     ExtendIn,
@@ -31,7 +32,7 @@ router = APIRouter(
 
 @router.post("/tickets/{ticket_id}/extend", response_model=TicketOut)
 def extend_ticket(
-    ticket_id: int, request: Request, body: Annotated[ExtendIn | None, Body()] = None
+    ticket_id: Id, request: Request, body: Annotated[ExtendIn | None, Body()] = None
 ) -> TicketOut:
     """Renew the ticket's lease: it now ends `ttl` seconds from now (default: its own TTL).
 
@@ -46,7 +47,7 @@ def extend_ticket(
 
 @router.post("/resources/{resource_id}/hold", response_model=ResourceOut)
 def hold_resource(
-    resource_id: int,
+    resource_id: Id,
     request: Request,
     _: Admin,
     body: Annotated[ReasonIn | None, Body()] = None,
@@ -57,7 +58,7 @@ def hold_resource(
 
 
 @router.post("/resources/{resource_id}/unhold", response_model=ResourceOut)
-def unhold_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
+def unhold_resource(resource_id: Id, request: Request, _: Admin) -> ResourceOut:
     """Release the hold: the usual rules apply to the resource again (admin)."""
     return ResourceOut.of(service_of(request).unhold_resource(resource_id))
 
@@ -69,7 +70,7 @@ def _pool_out(service: LessorService, name: str) -> PoolOut:
 
 @router.post("/pools/{name}/drain", response_model=PoolOut)
 def drain_pool(
-    name: str,
+    name: Name,
     request: Request,
     _: Admin,
     body: Annotated[ReasonIn | None, Body()] = None,
@@ -81,7 +82,7 @@ def drain_pool(
 
 
 @router.post("/pools/{name}/undrain", response_model=PoolOut)
-def undrain_pool(name: str, request: Request, _: Admin) -> PoolOut:
+def undrain_pool(name: Name, request: Request, _: Admin) -> PoolOut:
     service = service_of(request)
     service.undrain_pool(name)
     return _pool_out(service, name)
