@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import errors, events, metrics, policy, v1, xmlrpc
+from lessor.api import errors, events, guards, metrics, policy, v1, xmlrpc
 from lessor.api.schemas import ErrorOut
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
@@ -102,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"status": "ready"})
 
     _error_handlers(app)
+    guards.install(app)  # content type, origin and body size of state-changing requests
     return app
 
 
@@ -126,4 +127,5 @@ def _error_handlers(app: FastAPI) -> None:
 
 def _error(exc: Exception, where: str = "") -> Response:
     status, body = errors.rendered(exc, where)
-    return Response(body, status_code=status, media_type="application/json")
+    headers = getattr(exc, "headers", None)  # 405's Allow, for one
+    return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from lessor.api import errors, v1
+from lessor.api.guards import Guard
 from lessor.api.schemas import TicketIn
 
 Scope = MutableMapping[str, Any]
@@ -40,6 +41,7 @@ MAX_BODY = 64 * 1024
 class FastLane:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        self.guard: Guard = app.state.guard  # what FastAPI's routes check, checked here too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -47,6 +49,10 @@ class FastLane:
         closing = None if opening else _CLOSE.fullmatch(path)
         if scope["type"] != "http" or scope["method"] != "POST" or not (opening or closing):
             await self.app(scope, receive, send)
+            return
+        refused = self.guard.refusal(scope)
+        if refused is not None:
+            await refused.answer(send)
             return
         body, more = await _body(receive)
         if body is None:

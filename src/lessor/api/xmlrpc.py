@@ -23,6 +23,7 @@ from xmlrpc.client import Binary, Fault, dumps, loads
 from fastapi import APIRouter, Request, Response
 
 from lessor.api.deps import service_of
+from lessor.api.guards import BodyTooLarge
 from lessor.domain.states import TicketState
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
@@ -156,6 +157,8 @@ async def xmlrpc(request: Request) -> Response:
     """One XML-RPC call: errors are faults in a 200 answer, as XML-RPC wants them."""
     try:
         params, name = loads(await request.body())
+    except BodyTooLarge as e:  # reported where resalloc's client shows it: a fault
+        return _reply(Fault(FAULT, str(e.detail)))
     except Exception as e:  # any malformed body, whatever the parser raises
         return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
     api = ResallocApi(service_of(request), request)
