@@ -163,6 +163,7 @@ def server(
 def _serve(cfg: object, pools: object) -> None:
     import uvicorn
 
+    from lessor.api import limits
     from lessor.api.app import Settings, create_app
     from lessor.api.fastlane import FastLane
     from lessor.config.server import ServerConfig
@@ -208,6 +209,9 @@ def _serve(cfg: object, pools: object) -> None:
         # Long-polls (waitTicket, ?wait=) would otherwise hold a stop for as
         # long as their tickets wait; their clients simply ask again.
         timeout_graceful_shutdown=2,
+        # headers bounded, a request read within a deadline (api/limits.py)
+        http=limits.Http,
+        timeout_keep_alive=limits.KEEP_ALIVE,
     )
 
 
