@@ -109,7 +109,9 @@ def create_app(settings: Settings) -> FastAPI:
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     @app.exception_handler(StarletteHTTPException)
-    async def known_error(_: Request, exc: Exception) -> Response:
+    async def known_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+            return _error(exc, headers={"Allow": errors.allowed_methods(request)})
         return _error(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -125,7 +127,6 @@ def _error_handlers(app: FastAPI) -> None:
         return _error(exc, f"{request.method} {request.url.path}")
 
 
-def _error(exc: Exception, where: str = "") -> Response:
+def _error(exc: Exception, where: str = "", headers: dict[str, str] | None = None) -> Response:
     status, body = errors.rendered(exc, where)
-    headers = getattr(exc, "headers", None)  # 405's Allow, for one
     return Response(body, status_code=status, media_type="application/json", headers=headers)

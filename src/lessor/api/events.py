@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic.json_schema import SkipJsonSchema
 
 from lessor.api.deps import service_of
 from lessor.api.fields import FIRST_YEAR, LAST_YEAR, EventId, Id, Kind, Name, Time
@@ -62,10 +63,23 @@ def _filter(
 
 
 Filter = Annotated[EventFilter, Depends(_filter)]
-LastEventId = Annotated[EventId | None, Header(description="resume a stream after this id")]
+LastEventId = Annotated[
+    # a header is there or not: "null" is no value it can have
+    EventId | SkipJsonSchema[None],
+    Header(description="resume a stream after this id"),
+]
 
 
-@router.get("/events", response_model=list[EventOut])
+@router.get(
+    "/events",
+    response_model=list[EventOut],
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "the events; with `follow`, then every new one (text/event-stream)",
+        }
+    },
+)
 async def list_events(
     request: Request,
     f: Filter,

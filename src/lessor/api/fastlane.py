@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from lessor.api import errors, v1
+from lessor.api.fields import MAX_ID
 from lessor.api.guards import Guard
 from lessor.api.schemas import TicketIn
 
@@ -32,7 +33,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_CLOSE = re.compile(r"/api/v1/tickets/([0-9]{1,18})/close")
+_CLOSE = re.compile(rf"/api/v1/tickets/([0-9]{{1,{len(str(MAX_ID))}}})/close")
 
 MAX_BODY = 64 * 1024
 """Bytes of a body the lane reads at most; a larger one is FastAPI's to judge."""
@@ -47,6 +48,8 @@ class FastLane:
         path = scope.get("path", "")
         opening = path == "/api/v1/tickets"
         closing = None if opening else _CLOSE.fullmatch(path)
+        if closing is not None and not 0 < int(closing.group(1)) <= MAX_ID:
+            closing = None  # FastAPI's 422 names the limit
         if scope["type"] != "http" or scope["method"] != "POST" or not (opening or closing):
             await self.app(scope, receive, send)
             return

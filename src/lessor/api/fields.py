@@ -4,23 +4,25 @@ Every body field, path and query parameter is one of these, so a value out
 of range is refused at the edge with a 422 naming the field, the same on
 SQLite and PostgreSQL, and the OpenAPI document states the limits (lengths,
 ranges, patterns) the answers hold to. The store's columns bound what these
-allow: `sandbox` and pool names are VARCHAR(255) on PostgreSQL; ids are
-64-bit on SQLite and (as INTEGER columns) 32-bit on PostgreSQL, where a
-larger id in range here simply names no row (404).
+allow: `sandbox` and pool names are VARCHAR(255) on PostgreSQL, and ids are
+INTEGER columns: 64-bit on SQLite but 32-bit on PostgreSQL, which refuses
+even to compare a larger number with one.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from annotated_types import Interval
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from lessor.service.policy import MAX_TTL
 
-MAX_ID = 2**63 - 1
-"""The largest id: SQLite's INTEGER, PostgreSQL's BIGINT."""
+MAX_ID = 2**31 - 1
+"""The largest id both databases store (PostgreSQL's INTEGER); 2**63 - 1 once ids are BIGINT."""
 
 MAX_NAME = 255
 """Characters of a tag, a sandbox or a pool name (VARCHAR(255) columns)."""
@@ -53,14 +55,18 @@ EventId = Annotated[int, Interval(ge=0, le=MAX_ID)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 FIRST_YEAR, LAST_YEAR = 1970, 9999
+YEARS = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
+"""How a time in the years FIRST_YEAR..LAST_YEAR begins: year 1 has no timestamp."""
 
 
-def _sane_time(t: datetime) -> datetime:
-    """A time whose timestamp exists on every platform (no year 1, no year 10000)."""
-    if not FIRST_YEAR <= t.year <= LAST_YEAR:
-        raise ValueError(f"must be a time in the years {FIRST_YEAR} to {LAST_YEAR}")
-    return t
+def _time_text(value: object) -> object:
+    """A time is ISO 8601 text of a sane year, not a number of seconds (pydantic takes both)."""
+    if not isinstance(value, str) or not re.match(YEARS, value):
+        raise PydanticCustomError(
+            "time", f"must be an ISO 8601 time in the years {FIRST_YEAR} to {LAST_YEAR}"
+        )
+    return value
 
 
-Time = Annotated[datetime, AfterValidator(_sane_time)]
-"""ISO 8601; without a zone, the server's local time."""
+Time = Annotated[datetime, BeforeValidator(_time_text), Field(json_schema_extra={"pattern": YEARS})]
+"""ISO 8601 (`2024-05-01T10:00:00Z`, `2024-05-01 10:00`); without a zone, the server's."""

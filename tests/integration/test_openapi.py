@@ -1,0 +1,83 @@
+"""Every answer of the API is one its OpenAPI document promises, on both databases.
+
+schemathesis generates requests from the document (valid ones and ones that
+break its limits), sends them to the app as `lessor server` serves it (the
+fast lane in front), with the admin token so admin routes run too, and
+checks each answer: never a 500, a documented status and content type, a
+body of the documented shape, invalid input refused, 405 with `Allow`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+from tests.integration.inprocess import POOLS, service_on
+
+from lessor.api.app import Settings, create_app
+from lessor.api.fastlane import ASGIApp, FastLane
+
+TOKEN = "sesame"
+EXAMPLES = 40
+"""Generated requests per operation and database, besides schemathesis's boundary values:
+about a minute for both databases on the test machine."""
+
+
+def without_lifespan(app: ASGIApp) -> ASGIApp:
+    """The app with its service set by the test: no lifespan (no reconciler) to start."""
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan")  # before any message: servers take it as none
+        await app(scope, receive, send)
+
+    return served
+
+
+APP = create_app(Settings(db_url="", pools=POOLS, logdir=Path("/nonexistent"), admin_token=TOKEN))
+schema = schemathesis.openapi.from_asgi("/openapi.json", without_lifespan(FastLane(APP)))
+
+
+@pytest.fixture(autouse=True)
+def service(db_url: str) -> Iterator[None]:
+    """The app's service, on a database of its own for each operation."""
+    APP.state.service = service_on(db_url)
+    APP.state.reconciler = SimpleNamespace(alive=True)  # for /readyz
+    yield
+    APP.state.service.store.close()
+
+
+@schemathesis.check
+def valid_input_accepted(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    """schemathesis's positive_data_acceptance, less the 422 no schema can foresee: a tag
+    no configured pool serves."""
+    if response.status_code == 422 and response.json()["detail"].startswith("no pool provides"):
+        return None
+    return positive_data_acceptance(ctx, response, case)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_answer_is_one_the_document_promises(case: schemathesis.Case) -> None:
+    query = case.query or {}
+    if "wait" in query:
+        query["wait"] = 0  # a long-poll on an OPEN ticket answers only after `wait`
+    # a stream never ends: what came within its timeout is its answer
+    streams = case.path.endswith("/stream") or query.get("follow") in (True, "true")
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=0.1 if streams else 10,
+        excluded_checks=[positive_data_acceptance],
+        additional_checks=[valid_input_accepted],
+    )
