@@ -48,9 +48,9 @@ class FastLane:
         path = scope.get("path", "")
         opening = path == "/api/v1/tickets"
         closing = None if opening else _CLOSE.fullmatch(path)
-        if closing is not None and not 0 < int(closing.group(1)) <= MAX_ID:
-            closing = None  # FastAPI's 422 names the limit
-        if scope["type"] != "http" or scope["method"] != "POST" or not (opening or closing):
+        ticket_id = int(closing.group(1)) if closing is not None else 0
+        ours = opening or 0 < ticket_id <= MAX_ID  # else FastAPI's 422 names the limit
+        if scope["type"] != "http" or scope["method"] != "POST" or not ours:
             await self.app(scope, receive, send)
             return
         refused = self.guard.refusal(scope)
@@ -71,8 +71,7 @@ class FastLane:
         if ticket_in is not None:
             await _answer(send, v1.OPEN_STATUS, v1.open_ticket(ticket_in, request))
         else:
-            assert closing is not None
-            await _answer(send, 200, v1.close_ticket(int(closing.group(1)), request))
+            await _answer(send, 200, v1.close_ticket(ticket_id, request))
 
 
 def _ticket_in(body: bytes) -> TicketIn | None:
