@@ -16,7 +16,7 @@ import httpx
 import pytest
 from tests.integration.inprocess import app_of, call, service_on
 
-from lessor.api.fastlane import MAX_BODY, ASGIApp
+from lessor.api.fastlane import LANE_BODY, ASGIApp
 from lessor.service.core import LessorService
 
 VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at"}
@@ -113,7 +113,7 @@ def test_the_lane_serves_both_databases(service: LessorService, tmp_path: Path) 
 def test_a_body_past_the_lanes_limit_in_its_last_chunk_is_answered(
     service: LessorService, tmp_path: Path, chunks: list[bytes]
 ) -> None:
-    assert sum(map(len, chunks)) > MAX_BODY
+    assert sum(map(len, chunks)) > LANE_BODY
     status, answer = asyncio.run(
         call(app_of(service, tmp_path, lane=True), "POST", "/api/v1/tickets", chunks)
     )

@@ -95,9 +95,9 @@ def head(method: str, path: str, length: int, content_type: bytes = b"applicatio
 def test_a_body_trickled_past_the_deadline_is_answered_408_and_closed(
     served: Served, path: str, content_type: bytes
 ) -> None:
+    started = time.monotonic()
     with served.connect() as s:
         s.sendall(head("POST", path, 100, content_type) + b'{"tags": ')
-        started = time.monotonic()
         status, body = answer(s)
     assert status == 408
     assert json.loads(body) == {"detail": f"request not received within {DEADLINE:g} seconds"}

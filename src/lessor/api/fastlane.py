@@ -7,7 +7,8 @@ app (`lessor server` serves `FastLane(app)`), answers exactly
 `POST /api/v1/tickets` with a small valid body and
 `POST /api/v1/tickets/{id}/close` by calling the very endpoint functions of
 `api/v1.py` (same use case, same schemas, same status codes), and renders
-their errors as the app does. Everything else, a body that does not
+their errors as the app does. It runs the guard's checks first, as the app's
+middleware does (api/guards.py). Everything else, a body that does not
 validate included, goes on to FastAPI untouched (the body replayed), so its
 answers and the OpenAPI document stay the reference.
 """
@@ -35,8 +36,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _CLOSE = re.compile(rf"/api/v1/tickets/([0-9]{{1,{len(str(MAX_ID))}}})/close")
 
-MAX_BODY = 64 * 1024
-"""Bytes of a body the lane reads at most; a larger one is FastAPI's to judge."""
+LANE_BODY = 64 * 1024
+"""Bytes of a body the lane takes itself; a larger one is FastAPI's to judge (up to the
+guard's MAX_BODY)."""
 
 
 class FastLane:
@@ -60,7 +62,7 @@ class FastLane:
         body, more = await _body(receive)
         if body is None:
             return  # the client went away: nobody to answer
-        small = not more and len(body) <= MAX_BODY
+        small = not more and len(body) <= LANE_BODY
         ticket_in = _ticket_in(body) if opening and small else None
         if not small or (opening and ticket_in is None):
             # too big or invalid: FastAPI says what is wrong, as ever
@@ -102,14 +104,14 @@ async def _answer(send: Send, status: int, endpoint: Awaitable[BaseModel]) -> No
 
 
 async def _body(receive: Receive) -> tuple[bytes | None, bool]:
-    """The body up to MAX_BODY or a little more, and whether the client has more to send.
+    """The body up to LANE_BODY or a little more, and whether the client has more to send.
 
     None when the client went away before it sent all of it.
     """
     chunks: list[bytes] = []
     size = 0
     more = True
-    while more and size <= MAX_BODY:
+    while more and size <= LANE_BODY:
         message = await receive()
         if message["type"] != "http.request":
             return None, False
