@@ -12,12 +12,20 @@ even to compare a larger number with one.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from annotated_types import Interval
-from pydantic import BeforeValidator, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from lessor.service.policy import MAX_TTL
 
@@ -39,16 +47,56 @@ MAX_REASON = 1000
 NO_NUL = r"^[^\x00]*$"
 """No NUL character: PostgreSQL's text cannot hold one."""
 
+SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What str.strip() removes (str.isspace), as a regular expression's character class."""
+
+NOT_BLANK = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
+"""No NUL, and more than spaces: the service strips a tag, and an empty one is no tag."""
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Text matching `pattern`, stated in the JSON schema; else the error `message`.
+
+    StringConstraints' own pattern says only "should match pattern '^[^\\x00]*$'".
+    """
+
+    pattern: str
+    message: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        regex = re.compile(self.pattern)
+
+        def check(value: str) -> str:
+            if regex.match(value) is None:
+                raise PydanticCustomError("pattern", self.message)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["pattern"] = self.pattern
+        return found
+
+
+NoNul = Matching(NO_NUL, "must not contain a NUL character")
+NotBlank = Matching(NOT_BLANK, "must be more than spaces, without a NUL character")
+
 Id = Annotated[int, Interval(ge=1, le=MAX_ID)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=NO_NUL)]
-Tag = Name
-Sandbox = Annotated[str, StringConstraints(max_length=MAX_NAME, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), NoNul]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), NotBlank]
+Sandbox = Annotated[str, StringConstraints(max_length=MAX_NAME), NoNul]
 Tags = Annotated[list[Tag], Field(min_length=1, max_length=MAX_TAGS)]
 Priority = Annotated[int, Interval(ge=-MAX_PRIORITY, le=MAX_PRIORITY)]
 Ttl = Annotated[float, Field(gt=0, le=MAX_TTL, allow_inf_nan=False)]
 """Seconds of a lease: at most 30 days (the service's MAX_TTL)."""
-Reason = Annotated[str, StringConstraints(max_length=MAX_REASON, pattern=NO_NUL)]
-Kind = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON), NoNul]
+Kind = Annotated[str, StringConstraints(min_length=1, max_length=64), NoNul]
 """An event kind (the events table's VARCHAR(64))."""
 EventId = Annotated[int, Interval(ge=0, le=MAX_ID)]
 """An event id to resume after: 0 for the very first."""
