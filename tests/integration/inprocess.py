@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lessor.api.app import Settings, create_app
-from lessor.api.fastlane import ASGIApp, FastLane
-from lessor.api.guards import Guard
+from lessor.api.fastlane import FastLane
+from lessor.api.guards import ASGIApp, Guard
 from lessor.domain.model import Pool, Tag
 from lessor.service.core import LessorService
 from lessor.store.sql import SqlStore

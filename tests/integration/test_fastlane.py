@@ -16,7 +16,8 @@ import httpx
 import pytest
 from tests.integration.inprocess import app_of, call, service_on
 
-from lessor.api.fastlane import LANE_BODY, ASGIApp
+from lessor.api.fastlane import LANE_BODY
+from lessor.api.guards import ASGIApp
 from lessor.service.core import LessorService
 
 VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at"}

@@ -18,8 +18,7 @@ import httpx
 import pytest
 from tests.integration.inprocess import app_of, call, service_on
 
-from lessor.api.fastlane import ASGIApp
-from lessor.api.guards import MAX_BODY, Guard
+from lessor.api.guards import MAX_BODY, ASGIApp, Guard
 from lessor.service.core import LessorService
 
 TOKEN = "sesame"

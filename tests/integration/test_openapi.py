@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from tests.integration.inprocess import POOLS, service_on
 
 from lessor.api.app import Settings, create_app
-from lessor.api.fastlane import ASGIApp, FastLane
+from lessor.api.fastlane import FastLane
+from lessor.api.guards import ASGIApp
 
 TOKEN = "sesame"
 EXAMPLES = 40

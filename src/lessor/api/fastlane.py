@@ -16,8 +16,7 @@ answers and the OpenAPI document stay the reference.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
@@ -25,14 +24,8 @@ from starlette.requests import Request
 
 from lessor.api import errors, v1
 from lessor.api.fields import MAX_ID
-from lessor.api.guards import Guard
+from lessor.api.guards import Guard, Message, Receive, Scope, Send
 from lessor.api.schemas import TicketIn
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _CLOSE = re.compile(rf"/api/v1/tickets/([0-9]{{1,{len(str(MAX_ID))}}})/close")
 
