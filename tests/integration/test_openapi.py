@@ -9,11 +9,13 @@ body of the documented shape, invalid input refused, 405 with `Allow`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -81,4 +83,38 @@ def test_every_answer_is_one_the_document_promises(case: schemathesis.Case) -> N
         timeout=0.1 if streams else 10,
         excluded_checks=[positive_data_acceptance],
         additional_checks=[valid_input_accepted],
+    )
+
+
+def answer(method: str, path: str, **kw: Any) -> tuple[int, dict[str, str], Any]:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=FastLane(APP))
+        async with httpx.AsyncClient(transport=transport, base_url="http://lessor") as client:
+            return await client.request(method, path, **kw)
+
+    r = asyncio.run(run())
+    return r.status_code, dict(r.headers), r.json()
+
+
+def test_a_method_a_path_does_not_serve_is_405_with_every_method_it_does() -> None:
+    status, headers, body = answer("PATCH", "/api/v1/tickets")
+    assert (status, headers["allow"], body) == (
+        405,
+        "GET, HEAD, POST",
+        {"detail": "Method Not Allowed"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"tags": ["\xff"]}', "body: not UTF-8 (invalid start byte)"),
+        (b'{"tags": ', "body: not JSON (Expecting value at character 9)"),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_422_saying_so(body: bytes, detail: str) -> None:
+    json = {"content-type": "application/json"}
+    assert answer("POST", "/api/v1/tickets", content=body, headers=json)[::2] == (
+        422,
+        {"detail": detail},
     )

@@ -111,13 +111,18 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def known_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
-            return _error(exc, headers={"Allow": errors.allowed_methods(request)})
+            named = (exc.headers or {}).get("Allow", "")
+            return _error(exc, headers={"Allow": errors.allowed_methods(request, named)})
         return _error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # its loc is a character's position
+                at = err["loc"][-1]
+                parts.append(f"body: not JSON ({err['ctx']['error']} at character {at})")
+                continue
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)

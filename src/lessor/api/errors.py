@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.routing import Match
 
 from lessor.service.errors import ServiceError
 
@@ -35,15 +36,26 @@ def _detail(message: str) -> bytes:
     return json.dumps({"detail": message}).encode()
 
 
-def allowed_methods(request: Request) -> str:
-    """What a 405 answer's Allow lists: the methods of every route at the request's path.
+def allowed_methods(request: Request, named: str) -> str:
+    """What a 405 answer's Allow lists: every method served at the request's path.
 
-    Starlette names only those of the first route there (POST /api/v1/tickets
-    would hide GET).
+    The router names (`named`) those of the first route there only: POST
+    /api/v1/tickets hid GET. The OpenAPI document has them all.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    methods = {m.strip() for m in named.split(",") if m.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if _path_pattern(template).fullmatch(request.url.path):
+            methods |= {m.upper() for m in operations if m.upper() in _METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.cache
+def _path_pattern(template: str) -> re.Pattern[str]:
+    """`/api/v1/tickets/{ticket_id}` as a pattern of the paths it serves."""
+    parts = re.split(r"\{[^}]*\}", template)
+    return re.compile("[^/]+".join(re.escape(p) for p in parts))
