@@ -192,6 +192,7 @@ def _say(line: str) -> None:
 def _serve(ready: Ready) -> None:
     import uvicorn
 
+    from lessor.api import limits
     from lessor.api.fastlane import FastLane
     from lessor.config.database import safe_url
     from lessor.config.startup import EXIT_CONFIG
@@ -212,7 +213,8 @@ def _serve(ready: Ready) -> None:
         admin_token=cfg.admin_token,
         sleeptime=cfg.sleeptime,
         pools_loader=_pools_loader(cfg.pools),
-        hook_env=tuple(os.environ.get("LESSOR_HOOK_ENV", "").split()),
+        hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),
+        allowed_origins=tuple(cfg.allowed_origins),
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to
@@ -245,6 +247,9 @@ def _serve(ready: Ready) -> None:
         # Long-polls (waitTicket, ?wait=) would otherwise hold a stop for as
         # long as their tickets wait; their clients simply ask again.
         timeout_graceful_shutdown=2,
+        # headers bounded, a request read within a deadline (api/limits.py)
+        http=limits.Http,
+        timeout_keep_alive=limits.KEEP_ALIVE,
     )
     # The socket was bound before the banner: a port in use was one line, not a traceback.
     _uvicorn_server()(config, on_exit=server.stopping).run(sockets=[ready.sock])

@@ -44,6 +44,8 @@ class Settings:
     """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
     hook_env: tuple[str, ...] = ()
     """Names (or PREFIX*) of the server's environment variables every hook gets."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins besides its own whose pages may change state (server.yaml)."""
 
 
 def open_store(url: str, *, migrate: bool = True) -> tuple[Store, Transactions]:
@@ -160,6 +162,7 @@ class Server:
             logdir=settings.logdir,
             alive=lambda: self.reconciler.alive,
             lifespan=self._lifespan,
+            allowed_origins=settings.allowed_origins,
         )
 
     @asynccontextmanager

@@ -95,8 +95,8 @@ new)
     ;;
 delete)
     env | grep '^RESALLOC_' | sort > "$TRACE/$RESALLOC_ID.tmp"
+    rm -f "$CLOUD/$RESALLOC_NAME"  # gone before the trace says so: the test looks then
     mv "$TRACE/$RESALLOC_ID.tmp" "$TRACE/$RESALLOC_ID.deleted"
-    rm -f "$CLOUD/$RESALLOC_NAME"
     ;;
 esac
 """

@@ -8,43 +8,19 @@ Status and JSON must be the same, ids and times aside.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.integration.inprocess import app_of, call, service_on
 
-from lessor.api.fastlane import ASGIApp, FastLane
-from lessor.domain.model import Pool, Tag
-from lessor.server import Parts, api_app, build
+from lessor.api.fastlane import LANE_BODY
+from lessor.api.guards import ASGIApp
+from lessor.server import Parts
 
-POOLS = (
-    Pool("p", tags=(Tag("x"),), reuse_opportunity_time=600.0),
-    Pool("q", tags=(Tag("y"),), max=1),
-)
 VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at"}
-
-
-def app_of(service: Parts, tmp: Path, lane: bool) -> ASGIApp:
-    """The app as `lessor server` serves it, or FastAPI alone."""
-    app = api_app(service, tmp)  # no lifespan: no reconciler, nothing but the API
-    return FastLane(app) if lane else app
-
-
-def service_on(url: str) -> Parts:
-    """A service with two spares in pool p and one (binary data) in pool q."""
-    parts = build(url, POOLS)
-    store = parts.store
-    for pool, tag, data in (
-        ("p", "x", b"10.0.0.1\n"),
-        ("p", "x", b"10.0.0.2\n"),
-        ("q", "y", b"\xff"),
-    ):
-        r = store.create_resource(pool, [tag], "{id}", 1.0)
-        assert store.mark_up(r.id, data, time.time())
-    return parts
 
 
 @pytest.fixture
@@ -64,7 +40,9 @@ def exchange(app: ASGIApp, steps: list[tuple[str, str, Any]]) -> list[tuple[int,
         async with httpx.AsyncClient(transport=transport, base_url="http://lessor") as client:
             for method, path, body in steps:
                 kw: dict[str, Any] = (
-                    {"content": body} if isinstance(body, bytes) else {"json": body}
+                    {"content": body, "headers": {"content-type": "application/json"}}
+                    if isinstance(body, bytes)
+                    else {"json": body}
                 )
                 r = await client.request(method, path.format(id=last_id), **kw)
                 answer = r.json()
@@ -97,7 +75,9 @@ STEPS: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/tickets", {"tags": ["x"], "ttl": -1}),
     ("POST", "/api/v1/tickets/999999/close", None),  # 404
     ("POST", "/api/v1/tickets/abc/close", None),  # not an id: FastAPI's 422
-    ("POST", "/api/v1/tickets", {"tags": ["y"] * 20_000}),  # too big for the lane: FastAPI's
+    ("POST", "/api/v1/tickets", b'{"tags": ["y"]' + b" " * 70_000 + b"}"),  # FastAPI's: big
+    ("POST", "/api/v1/tickets", {"tags": ["y"] * 20_000}),  # too many tags: 422 naming them
+    ("POST", "/api/v1/tickets", {"tags": ["x"], "colour": "red"}),  # unknown field: 422
     ("GET", "/api/v1/tickets?state=CLOSED", None),  # not the lane's
 ]
 
@@ -108,14 +88,34 @@ def test_the_lane_answers_as_fastapi_does(tmp_path: Path) -> None:
     plain = exchange(app_of(reference, tmp_path, lane=False), STEPS)
     for svc in (served, reference):
         svc.store.close()  # type: ignore[attr-defined]
-    statuses = [201, 200, 200, 201, 201, 201, 422, 422, 422, 422, 404, 422, 201, 200]
+    statuses = [201, 200, 200, 201, 201, 201, 422, 422, 422, 422, 404, 422, 201, 422, 422, 200]
     assert [status for status, _ in lane] == statuses
     assert lane == plain
     assert lane[0][1]["state"] == "ASSIGNED" and lane[0][1]["data"] == "10.0.0.1\n"
     assert lane[1][1]["state"] == "CLOSED"
     assert lane[6][1] == {"detail": "no pool provides tag 'nope'"}
+    assert lane[13][1]["detail"].startswith("tags: List should have at most 64 items")
+    assert lane[14][1]["detail"] == "colour: Extra inputs are not permitted"
 
 
 def test_the_lane_serves_both_databases(service: Parts, tmp_path: Path) -> None:
     answers = exchange(app_of(service, tmp_path, lane=True), STEPS[:2])
     assert [a[1]["state"] for a in answers] == ["ASSIGNED", "CLOSED"]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b'{"tags": ["x"]' + b" " * 70_000 + b"}"],  # one chunk past the lane's limit
+        [b'{"tags": ["x"]' + b" " * 60_000, b" " * 10_000 + b"}"],  # the last crosses it
+    ],
+    ids=["one-chunk", "last-chunk-crosses"],
+)
+def test_a_body_past_the_lanes_limit_in_its_last_chunk_is_answered(
+    service: Parts, tmp_path: Path, chunks: list[bytes]
+) -> None:
+    assert sum(map(len, chunks)) > LANE_BODY
+    status, answer = asyncio.run(
+        call(app_of(service, tmp_path, lane=True), "POST", "/api/v1/tickets", chunks)
+    )
+    assert status == 201 and answer["tags"] == ["x"]

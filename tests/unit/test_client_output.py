@@ -119,6 +119,10 @@ def test_answers_give_back_the_server_s_json_exactly() -> None:
         "drained": False,
         "drain_reason": "",
         "removed": False,
+        "failing": True,
+        "start_failures": 2,
+        "last_failure": "cmd_new exited with 1",
+        "start_for_waiting": False,
     }
     assert to_json(PoolOut.from_json(pool)) == pool
 

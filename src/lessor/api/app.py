@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import docs, errors, events, metrics, policy, v1, whoami, xmlrpc
+from lessor.api import docs, errors, events, guards, metrics, policy, v1, whoami, xmlrpc
+from lessor.api.deps import service_of
 from lessor.api.schemas import ErrorOut
 from lessor.service.core import LessorService
 from lessor.service.errors import ServiceError
@@ -32,6 +33,7 @@ def create_app(
     logdir: Path,
     alive: Callable[[], bool],
     lifespan: Lifespan | None = None,
+    allowed_origins: Iterable[str] = (),
 ) -> FastAPI:
     """The HTTP face of a server whose parts lessor.server built; `alive`: whether its
     reconciler runs (for /readyz); `lifespan`: what runs while the app serves."""
@@ -45,6 +47,7 @@ def create_app(
     )
     app.state.service = service
     app.state.executor = executor
+    app.state.alive = alive
     app.state.admin_token = admin_token
     app.state.logdir = logdir  # the web UI serves hook logs from there
     app.include_router(v1.router)
@@ -68,30 +71,39 @@ def create_app(
         """Ready to serve: the database answers and the reconciler runs."""
         problems = []
         try:
-            await asyncio.to_thread(service.check_database)
+            await asyncio.to_thread(service_of(request).check_database)
         except Exception as e:
             first_line = (str(e).splitlines() or [""])[0]
             problems.append(f"database unreachable ({type(e).__name__}: {first_line})")
-        if not alive():
+        if not request.app.state.alive():
             problems.append("the reconciler is not running")
         if problems:
             return JSONResponse({"detail": "; ".join(problems)}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     _error_handlers(app)
+    # content type, origin and body size of state-changing requests
+    guards.install(app, allowed_origins)
     return app
 
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     @app.exception_handler(StarletteHTTPException)
-    async def known_error(_: Request, exc: Exception) -> Response:
+    async def known_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+            named = (exc.headers or {}).get("Allow", "")
+            return _error(exc, headers={"Allow": errors.allowed_methods(request, named)})
         return _error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # its loc is a character's position
+                at = err["loc"][-1]
+                parts.append(f"body: not JSON ({err['ctx']['error']} at character {at})")
+                continue
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
@@ -101,6 +113,6 @@ def _error_handlers(app: FastAPI) -> None:
         return _error(exc, f"{request.method} {request.url.path}")
 
 
-def _error(exc: Exception, where: str = "") -> Response:
+def _error(exc: Exception, where: str = "", headers: dict[str, str] | None = None) -> Response:
     status, body = errors.rendered(exc, where)
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic.json_schema import SkipJsonSchema
 
 from lessor.api.deps import executor_of, service_of
+from lessor.api.fields import FIRST_YEAR, LAST_YEAR, EventId, Id, Kind, Name, Time
 from lessor.api.schemas import ErrorOut, EventOut
 from lessor.domain.events import Event, EventFilter
 from lessor.service.core import LessorService
@@ -27,18 +28,27 @@ from lessor.service.waiting import follow_events
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle stream."""
 
+MAX_KINDS = 32
+"""Kinds one filter may name: there are fewer kinds than that."""
+
 router = APIRouter(prefix="/api/v1", tags=["events"], responses={422: {"model": ErrorOut}})
 
 
 def _filter(
-    ticket: Annotated[int | None, Query(description="events of this ticket")] = None,
-    resource: Annotated[int | None, Query(description="events of this resource")] = None,
-    pool: Annotated[str | None, Query(description="events of this pool")] = None,
-    kind: Annotated[list[str] | None, Query(description="only these kinds (repeatable)")] = None,
-    since: Annotated[
-        datetime | None, Query(description="events at or after this time (ISO 8601)")
+    ticket: Annotated[Id | None, Query(description="events of this ticket")] = None,
+    resource: Annotated[Id | None, Query(description="events of this resource")] = None,
+    pool: Annotated[Name | None, Query(description="events of this pool")] = None,
+    kind: Annotated[
+        list[Kind] | None, Query(max_length=MAX_KINDS, description="only these kinds (repeatable)")
     ] = None,
-    after: Annotated[int | None, Query(ge=0, description="only events after this id")] = None,
+    since: Annotated[
+        Time | None,
+        Query(
+            description=f"events at or after this time (ISO 8601, the years {FIRST_YEAR} to "
+            f"{LAST_YEAR}; without a zone, the server's)"
+        ),
+    ] = None,
+    after: Annotated[EventId | None, Query(description="only events after this id")] = None,
     limit: Annotated[
         int, Query(ge=0, le=10_000, description="the newest N; when following, the backlog")
     ] = 100,
@@ -55,10 +65,23 @@ def _filter(
 
 
 Filter = Annotated[EventFilter, Depends(_filter)]
-LastEventId = Annotated[int | None, Header(ge=0, description="resume a stream after this id")]
+LastEventId = Annotated[
+    # a header is there or not: "null" is no value it can have
+    EventId | SkipJsonSchema[None],
+    Header(description="resume a stream after this id"),
+]
 
 
-@router.get("/events", response_model=list[EventOut])
+@router.get(
+    "/events",
+    response_model=list[EventOut],
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "the events; with `follow`, then every new one (text/event-stream)",
+        }
+    },
+)
 async def list_events(
     request: Request,
     f: Filter,

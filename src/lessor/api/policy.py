@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from lessor.api.auth import Admin
 from lessor.api.deps import executor_of, service_of
+from lessor.api.fields import Id, Name
 from lessor.api.schemas import (
     ErrorOut,
     ExtendIn,
@@ -31,7 +32,7 @@ router = APIRouter(
 
 @router.post("/tickets/{ticket_id}/extend", response_model=TicketOut)
 def extend_ticket(
-    ticket_id: int, request: Request, body: Annotated[ExtendIn | None, Body()] = None
+    ticket_id: Id, request: Request, body: Annotated[ExtendIn | None, Body()] = None
 ) -> TicketOut:
     """Renew the ticket's lease: it now ends `ttl` seconds from now (default: its own TTL).
 
@@ -46,7 +47,7 @@ def extend_ticket(
 
 @router.post("/resources/{resource_id}/hold", response_model=ResourceOut)
 def hold_resource(
-    resource_id: int,
+    resource_id: Id,
     request: Request,
     _: Admin,
     body: Annotated[ReasonIn | None, Body()] = None,
@@ -58,7 +59,7 @@ def hold_resource(
 
 
 @router.post("/resources/{resource_id}/unhold", response_model=ResourceOut)
-def unhold_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
+def unhold_resource(resource_id: Id, request: Request, _: Admin) -> ResourceOut:
     """Release the hold: the usual rules apply to the resource again (admin)."""
     service = service_of(request)
     return ResourceOut.of(executor_of(request).call(service.unhold_resource, resource_id))
@@ -71,7 +72,7 @@ def _pool_out(service: LessorService, name: str) -> PoolOut:
 
 @router.post("/pools/{name}/drain", response_model=PoolOut)
 def drain_pool(
-    name: str,
+    name: Name,
     request: Request,
     _: Admin,
     body: Annotated[ReasonIn | None, Body()] = None,
@@ -83,7 +84,7 @@ def drain_pool(
 
 
 @router.post("/pools/{name}/undrain", response_model=PoolOut)
-def undrain_pool(name: str, request: Request, _: Admin) -> PoolOut:
+def undrain_pool(name: Name, request: Request, _: Admin) -> PoolOut:
     service = service_of(request)
     executor_of(request).call(service.undrain_pool, name)
     return _pool_out(service, name)

@@ -6,8 +6,9 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from lessor.api.fields import Priority, Reason, Sandbox, Tags, Ttl
 from lessor.domain.events import Event
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
@@ -22,15 +23,20 @@ def _text(data: bytes | None) -> str | None:
     return data.decode(errors="replace") if data is not None else None
 
 
-class TicketIn(BaseModel):
-    tags: list[str] = Field(min_length=1, examples=[["fedora", "x86_64"]])
-    sandbox: str | None = Field(
+class In(BaseModel):
+    """A request body: a field it does not know is an error naming it, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TicketIn(In):
+    tags: Tags = Field(examples=[["fake", "x86_64"]])  # served by examples/pools.yaml
+    sandbox: Sandbox | None = Field(
         None, description="only resources released by this sandbox are reused"
     )
-    priority: int = 0
-    ttl: float | None = Field(
+    priority: Priority = Field(0, description="higher is served first")
+    ttl: Ttl | None = Field(
         None,
-        gt=0,
         description="lease, seconds: the ticket is closed unless extended "
         "(POST /api/v1/tickets/ID/extend) within this time",
     )
@@ -193,14 +199,12 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-class ExtendIn(BaseModel):
-    ttl: float | None = Field(
-        None, gt=0, description="seconds from now; by default the ticket's own TTL"
-    )
+class ExtendIn(In):
+    ttl: Ttl | None = Field(None, description="seconds from now; by default the ticket's own TTL")
 
 
-class ReasonIn(BaseModel):
-    reason: str = Field("", max_length=1000, examples=["kernel panic; keep it for a look"])
+class ReasonIn(In):
+    reason: Reason = Field("", examples=["kernel panic; keep it for a look"])
 
 
 class ReloadOut(BaseModel):

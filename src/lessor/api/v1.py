@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from lessor.api.auth import Admin, is_admin
 from lessor.api.deps import executor_of, service_of
+from lessor.api.fields import Id, Name, Seconds
 from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
@@ -79,9 +80,11 @@ def list_tickets(
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
 async def get_ticket(
-    ticket_id: int,
+    ticket_id: Id,
     request: Request,
-    wait: Annotated[float, Query(ge=0, description="seconds to wait for assignment")] = 0,
+    wait: Annotated[
+        Seconds, Query(description=f"seconds to wait for assignment (at most {MAX_WAIT:g} count)")
+    ] = 0,
 ) -> TicketOut:
     """The ticket; with `wait`, answered the moment it leaves OPEN (or after `wait` s).
 
@@ -95,7 +98,7 @@ async def get_ticket(
 
 
 @router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
-async def close_ticket(ticket_id: int, request: Request) -> TicketOut:
+async def close_ticket(ticket_id: Id, request: Request) -> TicketOut:
     service = service_of(request)
     held = await executor_of(request).run_grouped(service.close_ticket, ticket_id)
     return _render(service, held)
@@ -105,7 +108,7 @@ async def close_ticket(ticket_id: int, request: Request) -> TicketOut:
 def list_resources(
     request: Request,
     state: Annotated[list[ResourceState] | None, Query()] = None,
-    pool: str | None = None,
+    pool: Name | None = None,
     all: bool = Query(False, description="include ENDED resources"),
 ) -> list[ResourceOut]:
     states = state
@@ -115,12 +118,12 @@ def list_resources(
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)
-def get_resource(resource_id: int, request: Request) -> ResourceOut:
+def get_resource(resource_id: Id, request: Request) -> ResourceOut:
     return _resource(request, service_of(request).get_resource(resource_id))
 
 
 @router.delete("/resources/{resource_id}", response_model=ResourceOut)
-def delete_resource(resource_id: int, request: Request, _: Admin) -> ResourceOut:
+def delete_resource(resource_id: Id, request: Request, _: Admin) -> ResourceOut:
     """Have cmd_delete run on the resource (admin)."""
     service = service_of(request)
     return ResourceOut.of(executor_of(request).call(service.delete_resource, resource_id))

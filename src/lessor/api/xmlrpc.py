@@ -6,6 +6,9 @@ positional arguments only. What it depends on, beyond the method names:
 ticket ids come as int or as numeric strings (the CLI passes argv through),
 resource data travels as `<base64>` (it calls `str()` on the Binary), `<nil/>`
 is allowed in both directions, and a closed ticket still yields its data.
+Calls are `text/xml` and at most 1 MiB (api/guards.py); their tags and
+sandbox are held to the limits of the JSON API (api/fields.py), and an id
+beyond what the store holds is no such ticket.
 
 Marshalling is the standard library's; only the dispatch is ours, so that
 `waitTicket` can wait on the event loop (woken the moment its ticket is
@@ -17,13 +20,17 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 from xmlrpc.client import Binary, Fault, dumps, loads
 
 from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
 from lessor.api.deps import executor_of, service_of
+from lessor.api.fields import Sandbox, Tags
+from lessor.api.guards import BodyTooLarge
 from lessor.domain.states import TicketState
+from lessor.domain.values import MAX_ID
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
 from lessor.service.executor import Executor
@@ -40,6 +47,7 @@ WAIT_STEP = 30.0
 router = APIRouter(include_in_schema=False)
 
 Method = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 
 
 class RpcError(Exception):
@@ -53,6 +61,26 @@ def _ticket_id(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     raise RpcError(f"ticket id must be an integer, got {value!r}")
+
+
+def _stored(ticket_id: int) -> int:
+    """The id, if a ticket can have it; no ticket has one beyond what the store holds."""
+    if not 0 < ticket_id <= MAX_ID:
+        raise NotFound(f"no such ticket {ticket_id}")
+    return ticket_id
+
+
+_TAGS, _SANDBOX = TypeAdapter(Tags), TypeAdapter(Sandbox)
+
+
+def _within(limits: TypeAdapter[T], name: str, value: object) -> T:
+    """The value, if within the limits the JSON API holds it to (api/fields.py)."""
+    try:
+        return limits.validate_python(value, strict=True)
+    except ValidationError as e:
+        error = e.errors()[0]
+        where = ".".join([name, *(str(p) for p in error["loc"])])
+        raise RpcError(f"{where}: {error['msg']}") from e
 
 
 class ResallocApi:
@@ -69,6 +97,9 @@ class ResallocApi:
             raise RpcError(f"tags must be a list of strings, got {tags!r}")
         if sandbox is not None and not isinstance(sandbox, str):
             raise RpcError(f"sandbox must be a string, got {sandbox!r}")
+        _within(_TAGS, "tags", tags)
+        if sandbox is not None:
+            _within(_SANDBOX, "sandbox", sandbox)
         held = await self.executor.run_grouped(self.service.open_ticket, tags, sandbox or None)
         return held.ticket.id
 
@@ -76,7 +107,7 @@ class ResallocApi:
         """collectTicket(id) -> {ready, output, closed, failed}; ready is nil for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            ticket = await self.executor.run(self.service.get_ticket, tid)
+            ticket = await self.executor.run(self.service.get_ticket, _stored(tid))
         except NotFound:
             return {"ready": None, "output": None, "closed": None, "failed": None}
         data = await self._data(ticket.resource_id)
@@ -92,7 +123,7 @@ class ResallocApi:
         tid = _ticket_id(ticket_id)
         while True:
             try:
-                ticket = await wait_ticket(self.executor, self.service, tid, WAIT_STEP)
+                ticket = await wait_ticket(self.executor, self.service, _stored(tid), WAIT_STEP)
             except NotFound as e:
                 raise RpcError(f"no such ticket {tid}") from e
             if ticket.resource_id is not None:
@@ -109,7 +140,7 @@ class ResallocApi:
         """closeTicket(id): give the resource back; fault 1 for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            await self.executor.run_grouped(self.service.close_ticket, tid)
+            await self.executor.run_grouped(self.service.close_ticket, _stored(tid))
         except NotFound as e:
             raise RpcError(f"no such ticket {tid}") from e
 
@@ -159,6 +190,8 @@ async def xmlrpc(request: Request) -> Response:
     """One XML-RPC call: errors are faults in a 200 answer, as XML-RPC wants them."""
     try:
         params, name = loads(await request.body())
+    except BodyTooLarge as e:  # reported where resalloc's client shows it: a fault
+        return _reply(Fault(FAULT, str(e.detail)))
     except Exception as e:  # any malformed body, whatever the parser raises
         return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
     api = ResallocApi(service_of(request), executor_of(request), request)

@@ -53,6 +53,12 @@ class ServerConfig(BaseModel):
     """resalloc's older spelling of `hostname`; `hostname` wins when both are set."""
     main_logfile: Path | None = None
     """resalloc's server log file; the server log goes there as well as to stderr."""
+    allowed_origins: list[str] = []
+    """Origins (`https://ui.example.com`) besides the server's own whose pages may change
+    state, e.g. the UI behind a proxy that rewrites Host (lessor)."""
+    hook_env: list[str] = []
+    """The server's environment variables every hook gets (names, or PREFIX*), besides the
+    documented few (lessor; see docs/hooks.md)."""
 
     @field_validator("loglevel")
     @classmethod

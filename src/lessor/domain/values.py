@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+MAX_ID = 2**63 - 1
+"""The largest id of a ticket, resource or event the stores hold (64-bit on both databases):
+what the edges (API, UI, XML-RPC) accept, so a larger one is "not found", never an error."""
+
 
 class Evolving:
     """`evolve(**changes)`: a copy with some fields changed, the others shared.

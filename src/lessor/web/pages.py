@@ -30,6 +30,7 @@ from lessor.domain.events import EventFilter
 from lessor.domain.kinds import EventKind
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState
+from lessor.domain.values import MAX_ID
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
 from lessor.web import chart, logs
@@ -40,8 +41,6 @@ T = TicketState
 LIVE_HEADER = "x-lessor-live"
 CHART_HOURS = 6.0
 S = TypeVar("S", ResourceState, TicketState)
-ID_MAX = 2**31 - 1
-"""The largest id the store's integer columns hold (PostgreSQL's INTEGER); no row has a larger."""
 
 
 class _PageRoute(APIRoute):
@@ -143,7 +142,7 @@ def _number(what: str, text: str) -> int:
 def _id(what: str, text: str) -> int:
     """An id in a URL's path: 422 when it is not a number, 404 when no row can have it."""
     value = _number(what, text)
-    if not 1 <= value <= ID_MAX:
+    if not 1 <= value <= MAX_ID:
         raise NotFound(f"{what} {value} does not exist")
     return value
 
@@ -153,8 +152,8 @@ def _id_filter(what: str, text: str) -> int | None:
     if not text.strip():
         return None
     value = _number(what, text.strip())
-    if value > ID_MAX:
-        raise HTTPException(422, f"{what} id {value} is too large: ids go up to {ID_MAX}")
+    if value > MAX_ID:
+        raise HTTPException(422, f"{what} id {value} is too large: ids go up to {MAX_ID}")
     return value
 
 
