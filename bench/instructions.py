@@ -51,7 +51,9 @@ def run_cycles(cycles: int, tasks: int) -> None:
         service.store.mark_up(r.id, b"10.0.0.2\n", time.time())
     app = FastLane(api_app(parts, tmp))  # no lifespan: no reconciler
 
-    async def call(method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
+    async def call(
+        method: str, path: str, body: bytes = b"", key: str | None = None
+    ) -> tuple[int, Any]:
         sent: list[dict[str, Any]] = []
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -62,6 +64,8 @@ def run_cycles(cycles: int, tasks: int) -> None:
             sent.append(message)
 
         headers = [(b"host", b"lessor"), (b"content-type", b"application/json")]
+        if key:  # the ticket's holder; a server from before keys ignores it
+            headers.append((b"lessor-ticket-key", key.encode()))
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -85,7 +89,7 @@ def run_cycles(cycles: int, tasks: int) -> None:
         for _ in range(n):
             status, t = await call("POST", "/api/v1/tickets", body)
             assert status == 201 and t["state"] == "ASSIGNED", t
-            status, t = await call("POST", f"/api/v1/tickets/{t['id']}/close")
+            status, t = await call("POST", f"/api/v1/tickets/{t['id']}/close", key=t.get("key"))
             assert status == 200, t
 
     async def main() -> None:

@@ -177,11 +177,13 @@ def cycle(client: KeepAlive, ticket: dict[str, object] = FRESH) -> float:
     """Open, wait until assigned, close; returns seconds from open to assigned."""
     t0 = time.perf_counter()
     _, t = client.request("POST", "/api/v1/tickets", ticket)
+    key = t.get("key")  # told once, by the open
     if t["state"] != "ASSIGNED":
         _, t = client.request("GET", f"/api/v1/tickets/{t['id']}?wait=30")
     assigned = time.perf_counter() - t0
     assert t["state"] == "ASSIGNED", t
-    status, _ = client.request("POST", f"/api/v1/tickets/{t['id']}/close")
+    holder = {"Lessor-Ticket-Key": key} if key else None
+    status, _ = client.request("POST", f"/api/v1/tickets/{t['id']}/close", headers=holder)
     assert status == 200, status
     return assigned
 

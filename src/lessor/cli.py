@@ -197,6 +197,7 @@ def _serve(ready: Ready) -> None:
     from lessor.config.database import safe_url
     from lessor.config.startup import EXIT_CONFIG
     from lessor.server import LogdirTaken, Server, Settings
+    from lessor.service.core import Access
 
     cfg = ready.startup.config
     level = cfg.loglevel.upper()
@@ -215,6 +216,7 @@ def _serve(ready: Ready) -> None:
         pools_loader=_pools_loader(cfg.pools),
         hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),
         allowed_origins=tuple(cfg.allowed_origins),
+        access=Access(resalloc_xmlrpc=cfg.xmlrpc, resalloc_secrets=cfg.xmlrpc_secret_data),
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to

@@ -23,7 +23,7 @@ from lessor.api.app import create_app
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
 from lessor.runner.hooks import HookRunner
-from lessor.service.core import LessorService
+from lessor.service.core import AS_RESALLOC, Access, LessorService
 from lessor.service.executor import Executor
 from lessor.store.interface import Store, Transactions
 from lessor.store.memory import MemoryStore
@@ -46,6 +46,8 @@ class Settings:
     """Names (or PREFIX*) of the server's environment variables every hook gets."""
     allowed_origins: tuple[str, ...] = ()
     """Origins besides its own whose pages may change state (server.yaml)."""
+    access: Access = AS_RESALLOC
+    """What resalloc's XML-RPC callers may do (server.yaml xmlrpc, xmlrpc_secret_data)."""
 
 
 def open_store(url: str, *, migrate: bool = True) -> tuple[Store, Transactions]:
@@ -82,11 +84,12 @@ def build(
     *,
     migrate: bool = True,
     clock: Callable[[], float] | None = None,
+    access: Access = AS_RESALLOC,
 ) -> Parts:
     """Store, service and executor, wired: the store's commits tell the service."""
     store, transactions = open_store(url, migrate=migrate)
     owner = uuid.uuid4().hex
-    service = LessorService(store, pools, clock=clock or time.time, owner=owner)
+    service = LessorService(store, pools, clock=clock or time.time, owner=owner, access=access)
     transactions.on_events = service.events_committed
     return Parts(store, transactions, service, Executor(transactions, service.signals), owner)
 
@@ -148,7 +151,7 @@ class Server:
     def __init__(self, settings: Settings, shown_url: str = "") -> None:
         self.settings = settings
         check_logdir(settings.logdir, settings.db_url, shown_url)
-        self.parts = build(settings.db_url, settings.pools)
+        self.parts = build(settings.db_url, settings.pools, access=settings.access)
         mark_logdir(settings.logdir, self.parts.store.database_id())
         self.parts.service.pools_loader = settings.pools_loader
         self.runner = HookRunner(settings.logdir, pass_env=settings.hook_env)

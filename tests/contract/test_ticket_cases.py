@@ -20,7 +20,9 @@ from lessor.domain.states import TicketState as T
 from lessor.planner.actions import Assign
 from lessor.planner.plan import plan
 from lessor.server import Parts, build
-from lessor.service.core import LessorService
+from lessor.service.core import LessorService, TicketAndResource
+from lessor.service.errors import Conflict, KeyNeeded, KeyRefused
+from lessor.service.keys import ADMIN, RESALLOC, Proof
 
 NOW = 1_700_000_000.0
 PATTERN = "{pool_name}_{id:08d}"
@@ -69,6 +71,11 @@ def spare(service: LessorService, pool: str, sandbox: str | None = None) -> int:
         assert store.assign(t.id, r.id, NOW) and store.close_ticket(t.id, NOW)
         assert store.release(r.id, sandbox, NOW) and store.release_done(r.id, NOW)
     return r.id
+
+
+def holder(opened: TicketAndResource) -> Proof:
+    """What the ticket's holder proves: the key its open answered."""
+    return Proof(key=opened.key)
 
 
 def planners_choice(service: LessorService, tags: list[str], sandbox: str | None) -> int:
@@ -134,7 +141,7 @@ def test_closing_hands_a_reusable_resource_back_to_its_sandbox_at_once(
 ) -> None:
     rid = spare(service, "cheap")
     opened = service.open_ticket(["x"], "ci")
-    closed = service.close_ticket(opened.ticket.id)
+    closed = service.close_ticket(opened.ticket.id, holder(opened))
     assert closed.ticket.state is T.CLOSED
     assert closed.resource is not None and closed.resource.state is R.UP
     back = service.get_resource(rid)
@@ -148,13 +155,15 @@ def test_closing_hands_a_reusable_resource_back_to_its_sandbox_at_once(
 def test_closing_leaves_hooks_to_the_reconciler(service: LessorService) -> None:
     plain = spare(service, "cheap")
     opened = service.open_ticket(["x"])  # no sandbox: no reuse
-    assert service.close_ticket(opened.ticket.id).resource.state is R.DELETE_REQUESTED  # type: ignore[union-attr]
+    assert (
+        service.close_ticket(opened.ticket.id, holder(opened)).resource.state is R.DELETE_REQUESTED
+    )  # type: ignore[union-attr]
     assert service.get_resource(plain).state is R.DELETE_REQUESTED
     hooked = spare(service, "hooked")
     opened = service.open_ticket(["hooked"], "ci")
-    service.close_ticket(opened.ticket.id)
+    service.close_ticket(opened.ticket.id, holder(opened))
     assert service.get_resource(hooked).state is R.RELEASING  # cmd_release runs first
-    again = service.close_ticket(opened.ticket.id)  # closing twice changes nothing
+    again = service.close_ticket(opened.ticket.id, holder(opened))  # twice changes nothing
     assert again.ticket.state is T.CLOSED and service.get_resource(hooked).state is R.RELEASING
 
 
@@ -177,3 +186,47 @@ def test_atomic_is_all_or_nothing(service: LessorService, parts: Parts) -> None:
         assert store.assign(t.id, rid, NOW)
     assert store.get_ticket(t.id).resource_id == rid  # type: ignore[union-attr]
     assert [e.kind for e in heard] == [K.TICKET_OPENED, K.TICKET_ASSIGNED]  # type: ignore[attr-defined]
+
+
+def test_only_the_tickets_holder_or_an_admin_closes_or_extends_it(service: LessorService) -> None:
+    opened = service.open_ticket(["x"], ttl=60.0)
+    other = service.open_ticket(["x"])
+    for stranger, refused in ((Proof(), KeyNeeded), (Proof(key=other.key), KeyRefused)):
+        with pytest.raises(refused):
+            service.close_ticket(opened.ticket.id, stranger)
+        with pytest.raises(refused):
+            service.extend_ticket(opened.ticket.id, 0.001, stranger)
+    assert service.get_ticket(opened.ticket.id).state is T.OPEN
+    assert service.extend_ticket(opened.ticket.id, 30.0, holder(opened)).ttl == 30.0
+    assert service.close_ticket(other.ticket.id, ADMIN).ticket.state is T.CLOSED
+    resalloc = service.close_ticket(opened.ticket.id, RESALLOC)  # its clients carry no key
+    assert resalloc.ticket.state is T.CLOSED
+
+
+def test_a_secret_pools_data_reaches_only_its_tickets_holder_while_it_is_open(
+    parts: Parts,
+) -> None:
+    secret = Pool("vault", tags=(Tag("token"),), secret_data=True)
+    service = UseCases(parts)
+    parts.service.pools = (*POOLS, secret)
+    r = parts.store.create_resource("vault", ["token"], PATTERN, NOW)
+    assert parts.store.mark_up(r.id, b"s3cret", NOW)
+    opened = service.open_ticket(["token"])
+    held = TicketAndResource(opened.ticket, opened.resource)
+    data_for = parts.service.data_for
+    assert data_for(held, holder(opened)) == b"s3cret"
+    assert data_for(held, ADMIN) == b"s3cret"
+    assert data_for(held, Proof()) is None and data_for(held, Proof(key="guess")) is None
+    assert data_for(held, RESALLOC) is None  # unless server.yaml allows it
+    closed = service.close_ticket(opened.ticket.id, holder(opened))
+    assert data_for(closed, holder(opened)) is None  # a closed ticket drops secret data
+
+
+def test_a_retried_open_answers_the_same_ticket_and_key(service: LessorService) -> None:
+    first = service.open_ticket(["x"], "ci", idempotency_key="3b4f1c7e-retry")
+    again = service.open_ticket(["x"], "ci", idempotency_key="3b4f1c7e-retry")
+    assert (again.ticket.id, again.key) == (first.ticket.id, first.key)
+    assert len(service.list_tickets()) == 1
+    with pytest.raises(Conflict):
+        service.open_ticket(["x"], "other", idempotency_key="3b4f1c7e-retry")
+    assert service.open_ticket(["x"], "ci").key != first.key

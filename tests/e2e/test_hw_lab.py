@@ -136,7 +136,8 @@ def test_waiters_are_served_first_come_first_served(lab: Env, tmp_path: Path) ->
         wait_until(lambda: len(status(lab)["waiters"]) == 1, message="the first waiter")  # type: ignore[arg-type]
         late = start(lab, *everything, "sh", "-c", report(second))
         wait_until(lambda: len(status(lab)["waiters"]) == 2, message="the second waiter")  # type: ignore[arg-type]
-        api.post(f"/api/v1/tickets/{gate['id']}/close").raise_for_status()
+        holder = {"Lessor-Ticket-Key": gate["key"]}
+        api.post(f"/api/v1/tickets/{gate['id']}/close", headers=holder).raise_for_status()
     wait_until(first.exists, timeout=10, message="the first waiter to start")
     now = status(lab)
     assert not second.exists()  # still waiting, for the gate or, holding it, for the cores

@@ -42,14 +42,18 @@ def test_leases_expire_unless_renewed(
     assert server.lessor("ticket-extend", str(lapsed)).returncode == 4  # too late
 
     # Renewed (the API's heartbeat, then the CLI's): alive well past its first TTL.
-    kept = open_ticket(server, "--tag", "fake", "--ttl", "1")
-    server.lessor("ticket-wait", str(kept), check=True)
+    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["fake"], "ttl": 1}).json()
+    kept, key = opened["id"], opened["key"]
+    holder = {"Lessor-Ticket-Key": key}
+    server.lessor("ticket-wait", str(kept), check=True, LESSOR_TICKET_KEY=key)
     deadline = time.monotonic() + 2.5
     while time.monotonic() < deadline:
-        extended = api(server, "POST", f"/api/v1/tickets/{kept}/extend")
+        extended = api(server, "POST", f"/api/v1/tickets/{kept}/extend", headers=holder)
         assert extended.status_code == 200, extended.text
         time.sleep(0.3)  # a client's heartbeat period, not a wait for state
-    done = server.lessor("ticket-extend", str(kept), "--ttl", "30", check=True)
+    done = server.lessor(
+        "ticket-extend", str(kept), "--ttl", "30", check=True, LESSOR_TICKET_KEY=key
+    )
     assert done.stdout.startswith(f"{kept} ASSIGNED until ")
     assert ticket(server, kept)["state"] == "ASSIGNED" and ticket(server, kept)["ttl"] == 30
 
@@ -58,10 +62,15 @@ def test_leases_expire_unless_renewed(
     assert done.returncode == 2 and "--ttl" in done.stderr
     answer = api(server, "POST", "/api/v1/tickets", json={"tags": ["fake"], "ttl": -5})
     assert answer.status_code == 422 and "ttl" in answer.json()["detail"]
-    plain = open_ticket(server, "--tag", "fake")
-    answer = api(server, "POST", f"/api/v1/tickets/{plain}/extend")
+    plain = api(server, "POST", "/api/v1/tickets", json={"tags": ["fake"]}).json()
+    answer = api(
+        server,
+        "POST",
+        f"/api/v1/tickets/{plain['id']}/extend",
+        headers={"Lessor-Ticket-Key": plain["key"]},
+    )
     assert answer.status_code == 422
-    assert answer.json()["detail"] == f"ticket {plain} has no TTL; say for how long (ttl)"
+    assert answer.json()["detail"] == f"ticket {plain['id']} has no TTL; say for how long (ttl)"
 
 
 def test_ticket_wait_ttl_renews_the_lease_while_it_waits(

@@ -20,7 +20,7 @@ from lessor.api.fastlane import LANE_BODY
 from lessor.api.guards import ASGIApp
 from lessor.server import Parts
 
-VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at"}
+VARYING = {"id", "created_at", "assigned_at", "closed_at", "resource_id", "expires_at", "key"}
 
 
 @pytest.fixture
@@ -31,11 +31,12 @@ def service(db_url: str) -> Iterator[Parts]:
 
 
 def exchange(app: ASGIApp, steps: list[tuple[str, str, Any]]) -> list[tuple[int, Any]]:
-    """Send the steps in order; `{id}` in a path is the id of the last ticket answered."""
+    """Send the steps in order; `{id}` in a path is the id of the last ticket answered, and
+    the key of the last ticket opened goes with every request (its holder's)."""
 
     async def run() -> list[tuple[int, Any]]:
         answers: list[tuple[int, Any]] = []
-        last_id = 0
+        last_id, key = 0, ""
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lessor") as client:
             for method, path, body in steps:
@@ -44,10 +45,12 @@ def exchange(app: ASGIApp, steps: list[tuple[str, str, Any]]) -> list[tuple[int,
                     if isinstance(body, bytes)
                     else {"json": body}
                 )
+                kw["headers"] = {**kw.get("headers", {}), "Lessor-Ticket-Key": key}
                 r = await client.request(method, path.format(id=last_id), **kw)
                 answer = r.json()
                 if isinstance(answer, dict) and "id" in answer:
                     last_id = answer["id"]
+                    key = answer.get("key", key)
                 answers.append((r.status_code, _steady(answer)))
         return answers
 

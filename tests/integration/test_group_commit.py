@@ -19,6 +19,7 @@ from lessor.domain.model import Pool, Tag
 from lessor.domain.states import TicketState as T
 from lessor.server import Parts, build
 from lessor.service.errors import NoPoolForTags
+from lessor.service.keys import Proof
 from lessor.service.waiting import wait_ticket
 from lessor.store.sql import SqlStore
 
@@ -107,7 +108,8 @@ def test_a_failure_after_writing_fails_its_group_and_keeps_nothing_of_it(
 
 def test_a_waiter_woken_by_a_grouped_close_sees_it_closed(parts: Parts) -> None:
     service, grouped = parts.service, parts.executor.run_grouped
-    ticket = parts.executor.call(service.open_ticket, ["x"]).ticket  # no spare: it waits
+    opened = parts.executor.call(service.open_ticket, ["x"])  # no spare: it waits
+    ticket = opened.ticket
 
     async def main() -> T:
         service.signals.bind(asyncio.get_running_loop())
@@ -115,7 +117,7 @@ def test_a_waiter_woken_by_a_grouped_close_sees_it_closed(parts: Parts) -> None:
         await asyncio.sleep(0)  # the waiter reads OPEN and starts waiting
         await asyncio.gather(
             grouped(service.open_ticket, ["x"]),
-            grouped(service.close_ticket, ticket.id),
+            grouped(service.close_ticket, ticket.id, Proof(key=opened.key)),
         )
         return (await asyncio.wait_for(waiter, 5.0)).state
 

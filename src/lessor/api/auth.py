@@ -1,4 +1,4 @@
-"""The admin token: the one privilege there is until users and roles arrive."""
+"""Who a request is: the admin token (the one privilege until users arrive), a ticket's key."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+
+from lessor.service.keys import HEADER, Proof
 
 
 def is_admin(request: Request) -> bool:
@@ -31,3 +33,22 @@ def require_admin(request: Request, authorization: Annotated[str | None, Header(
 
 
 Admin = Annotated[None, Depends(require_admin)]
+
+
+_KEY_HEADER = HEADER.lower().encode()
+
+
+def proof_of(request: Request) -> Proof:
+    """What the request proves about who sends it: the admin token, a ticket's key.
+
+    It reads the raw headers once: every close does this, and Starlette's header view
+    costs more than the close's own statement."""
+    key = authorization = None
+    for name, value in request.scope["headers"]:
+        if name == _KEY_HEADER:
+            key = value.decode("latin-1")
+        elif name == b"authorization":
+            authorization = value.decode("latin-1")
+    if authorization is None:
+        return Proof(key=key)
+    return Proof(admin=is_admin(request), key=key)

@@ -56,9 +56,9 @@ class FastLane:
         if body is None:
             return  # the client went away: nobody to answer
         small = not more and len(body) <= LANE_BODY
-        ticket_in = _ticket_in(body) if opening and small else None
+        ticket_in = _ticket_in(body) if opening and small and _plain(scope) else None
         if not small or (opening and ticket_in is None):
-            # too big or invalid: FastAPI says what is wrong, as ever
+            # too big, invalid, or with an Idempotency-Key to check: FastAPI's, as ever
             await self.app(scope, _replay(body, more, receive), send)
             return
         scope["app"] = self.app  # what Starlette sets, for the endpoints' Request
@@ -67,6 +67,11 @@ class FastLane:
             await _answer(send, v1.OPEN_STATUS, v1.open_ticket(ticket_in, request))
         else:
             await _answer(send, 200, v1.close_ticket(ticket_id, request))
+
+
+def _plain(scope: Scope) -> bool:
+    """An open without an Idempotency-Key (a retry must be looked up: FastAPI validates it)."""
+    return all(name != b"idempotency-key" for name, _ in scope["headers"])
 
 
 def _ticket_in(body: bytes) -> TicketIn | None:

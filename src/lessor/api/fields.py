@@ -94,6 +94,10 @@ Priority = Annotated[int, Interval(ge=-MAX_PRIORITY, le=MAX_PRIORITY)]
 Ttl = Annotated[float, Field(gt=0, le=MAX_TTL, allow_inf_nan=False)]
 """Seconds of a lease: at most 30 days (the service's MAX_TTL)."""
 Reason = Annotated[str, StringConstraints(max_length=MAX_REASON), NoNul]
+RequestKey = Annotated[str, StringConstraints(pattern=r"^([\x21-\x7e]{8,128})?$")]
+"""An Idempotency-Key: a client's random string (a UUID) naming one open of a ticket, 8 to
+128 printable characters; empty is as none (a header cannot say null)."""
+
 Kind = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z_]*(\.[a-z_]+)*$")
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 
-from lessor.api.auth import Admin
+from lessor.api.auth import Admin, proof_of
 from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Id, Name
 from lessor.api.schemas import (
@@ -18,7 +18,7 @@ from lessor.api.schemas import (
     ResourceOut,
     TicketOut,
 )
-from lessor.service.core import LessorService
+from lessor.service.core import LessorService, TicketAndResource
 
 router = APIRouter(
     prefix="/api/v1",
@@ -37,12 +37,14 @@ def extend_ticket(
     """Renew the ticket's lease: it now ends `ttl` seconds from now (default: its own TTL).
 
     The heartbeat of a ticket opened with a TTL; a ticket without one gets
-    one. 409 once the ticket is closed (an expired one too).
+    one. 409 once the ticket is closed (an expired one too). Its holder
+    (Lessor-Ticket-Key) or an admin only.
     """
-    service = service_of(request)
-    ticket = executor_of(request).call(service.extend_ticket, ticket_id, body.ttl if body else None)
-    resource = service.resource_of(ticket)
-    return TicketOut.of(ticket, resource)
+    service, proof = service_of(request), proof_of(request)
+    ttl = body.ttl if body else None
+    ticket = executor_of(request).call(service.extend_ticket, ticket_id, ttl, proof)
+    held = TicketAndResource(ticket, service.resource_of(ticket))
+    return TicketOut.of(ticket, service.data_for(held, proof))
 
 
 @router.post("/resources/{resource_id}/hold", response_model=ResourceOut)

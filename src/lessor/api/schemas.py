@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,7 +49,10 @@ class TicketOut(BaseModel):
     sandbox: str | None
     priority: int
     resource_id: int | None
-    data: str | None = Field(description="what the pool's cmd_new printed, once assigned")
+    data: str | None = Field(
+        description="what the pool's cmd_new printed, once assigned; a secret_data pool's "
+        "only with the ticket's key (Lessor-Ticket-Key) while the ticket is not closed"
+    )
     data_b64: str | None = Field(description="the same bytes, base64, for binary data")
     message: str
     created_at: datetime
@@ -65,13 +68,10 @@ class TicketOut(BaseModel):
 
     @classmethod
     def of(
-        cls,
-        t: Ticket,
-        resource: Resource | None,
-        hide_data: bool = False,
-        waiting_reason: str | None = None,
-    ) -> TicketOut:
-        data = resource.data if resource is not None and not hide_data else None
+        cls, t: Ticket, data: bytes | None, waiting_reason: str | None = None, **more: str
+    ) -> Self:
+        """The ticket, with the data the caller may see (service.data_for); `more`: the
+        fields of a subclass."""
         return cls(
             id=t.id,
             state=t.state,
@@ -88,7 +88,17 @@ class TicketOut(BaseModel):
             ttl=t.ttl,
             expires_at=_time(t.expires_at),
             waiting_reason=waiting_reason,
+            **more,
         )
+
+
+class OpenedTicketOut(TicketOut):
+    """A ticket as the request that opened it is answered: with its key, told this once."""
+
+    key: str = Field(
+        description="proves its holder: send it as Lessor-Ticket-Key to close or extend the "
+        "ticket and to read a secret pool's data; kept nowhere (only its hash is)"
+    )
 
 
 class ResourceOut(BaseModel):

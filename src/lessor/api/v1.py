@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 
-from lessor.api.auth import Admin, is_admin
+from lessor.api.auth import Admin, is_admin, proof_of
 from lessor.api.deps import executor_of, service_of
-from lessor.api.fields import Id, Name, Seconds
-from lessor.api.schemas import ErrorOut, PoolOut, ResourceOut, TicketIn, TicketOut
+from lessor.api.fields import Id, Name, RequestKey, Seconds
+from lessor.api.schemas import (
+    ErrorOut,
+    OpenedTicketOut,
+    PoolOut,
+    ResourceOut,
+    TicketIn,
+    TicketOut,
+)
 from lessor.domain.model import Resource
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import LessorService, TicketAndResource
+from lessor.service.keys import Proof
 from lessor.service.waiting import wait_ticket
 
 MAX_WAIT = 300.0
@@ -24,20 +32,11 @@ router = APIRouter(prefix="/api/v1", responses={404: {"model": ErrorOut}, 422: {
 
 
 def _render(
-    service: LessorService,
-    held: TicketAndResource,
-    listing: bool = False,
-    reason: str | None = None,
+    service: LessorService, held: TicketAndResource, proof: Proof, reason: str | None = None
 ) -> TicketOut:
-    """A ticket; in a listing, without the data of pools that keep it secret.
-
-    Who asks for one ticket by id is its owner (resalloc's clients work so),
-    and gets the data; a listing is anyone's view of everyone's tickets.
-    `reason`: why it is still OPEN, when known.
-    """
-    resource = held.resource
-    hide = listing and resource is not None and service.data_is_secret(resource.pool)
-    return TicketOut.of(held.ticket, resource, hide_data=hide, waiting_reason=reason)
+    """A ticket, with the data this caller may see (a secret pool's only for its holder);
+    `reason`: why it is still OPEN, when known."""
+    return TicketOut.of(held.ticket, service.data_for(held, proof), waiting_reason=reason)
 
 
 def _resource(request: Request, r: Resource) -> ResourceOut:
@@ -46,18 +45,35 @@ def _resource(request: Request, r: Resource) -> ResourceOut:
     return ResourceOut.of(r, hide_data=hide)
 
 
-@router.post("/tickets", status_code=OPEN_STATUS, response_model=TicketOut)
-async def open_ticket(body: TicketIn, request: Request) -> TicketOut:
-    """Ask for a resource whose tags include all of `tags`.
+@router.post("/tickets", status_code=OPEN_STATUS, response_model=OpenedTicketOut)
+async def open_ticket(
+    body: TicketIn,
+    request: Request,
+    idempotency_key: Annotated[
+        RequestKey,
+        Header(description="a retried open with the same key answers the same ticket"),
+    ] = "",
+) -> OpenedTicketOut:
+    """Ask for a resource whose tags include all of `tags`; the answer holds the ticket's
+    `key`, told this once.
 
     Fails with 422, naming the tag, when no configured pool could ever serve it.
     With `ttl`, the ticket is a lease: closed unless extended in time.
     """
     service = service_of(request)
     held = await executor_of(request).run_grouped(
-        service.open_ticket, body.tags, body.sandbox, body.priority, ttl=body.ttl
+        service.open_ticket,
+        body.tags,
+        body.sandbox,
+        body.priority,
+        ttl=body.ttl,
+        idempotency_key=idempotency_key or None,
     )
-    return _render(service, held)
+    assert held.key is not None
+    # the answer goes to the ticket's holder, and a ticket just opened is not closed:
+    # its data, a secret pool's too (service.data_for's rule)
+    data = held.resource.data if held.resource is not None else None
+    return OpenedTicketOut.of(held.ticket, data, key=held.key)
 
 
 @router.get("/tickets", response_model=list[TicketOut])
@@ -67,13 +83,9 @@ def list_tickets(
     service = service_of(request)
     tickets = service.list_tickets(state)
     reasons = service.why_waiting(tickets)
+    anyone = Proof()  # a listing is anyone's view of everyone's tickets
     return [
-        _render(
-            service,
-            TicketAndResource(t, service.resource_of(t)),
-            listing=True,
-            reason=reasons.get(t.id),
-        )
+        _render(service, TicketAndResource(t, service.resource_of(t)), anyone, reasons.get(t.id))
         for t in tickets
     ]
 
@@ -94,14 +106,20 @@ async def get_ticket(
     ticket = await wait_ticket(executor, service, ticket_id, min(wait, MAX_WAIT))
     resource = await executor.run(service.resource_of, ticket)
     reasons = await executor.run(service.why_waiting, [ticket])
-    return _render(service, TicketAndResource(ticket, resource), reason=reasons.get(ticket.id))
+    held = TicketAndResource(ticket, resource)
+    return _render(service, held, proof_of(request), reasons.get(ticket.id))
 
 
-@router.post("/tickets/{ticket_id}/close", response_model=TicketOut)
+@router.post(
+    "/tickets/{ticket_id}/close",
+    response_model=TicketOut,
+    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+)
 async def close_ticket(ticket_id: Id, request: Request) -> TicketOut:
-    service = service_of(request)
-    held = await executor_of(request).run_grouped(service.close_ticket, ticket_id)
-    return _render(service, held)
+    """Close the ticket: its holder (Lessor-Ticket-Key) or an admin only."""
+    service, proof = service_of(request), proof_of(request)
+    held = await executor_of(request).run_grouped(service.close_ticket, ticket_id, proof)
+    return _render(service, held, proof)
 
 
 @router.get("/resources", response_model=list[ResourceOut])

@@ -29,17 +29,24 @@ from pydantic import TypeAdapter, ValidationError
 from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Sandbox, Tags
 from lessor.api.guards import BodyTooLarge
+from lessor.domain.model import Ticket
 from lessor.domain.states import TicketState
 from lessor.domain.values import MAX_ID
-from lessor.service.core import LessorService
+from lessor.service.core import LessorService, TicketAndResource
 from lessor.service.errors import NotFound, ServiceError
 from lessor.service.executor import Executor
+from lessor.service.keys import RESALLOC
 from lessor.service.waiting import wait_ticket
 
 log = logging.getLogger(__name__)
 
 FAULT = 1
 """The fault code resalloc's server (SimpleXMLRPCServer) sends for every error."""
+
+OFF = (
+    "resalloc's XML-RPC is turned off on this server (server.yaml: xmlrpc: false): "
+    "use lessor's API (lessor ticket …)"
+)
 
 WAIT_STEP = 30.0
 """Seconds between checks that a client blocked in waitTicket is still connected."""
@@ -110,7 +117,7 @@ class ResallocApi:
             ticket = await self.executor.run(self.service.get_ticket, _stored(tid))
         except NotFound:
             return {"ready": None, "output": None, "closed": None, "failed": None}
-        data = await self._data(ticket.resource_id)
+        data = await self._data(ticket)
         return {
             "ready": ticket.resource_id is not None,
             "output": Binary(data) if data is not None else None,
@@ -127,7 +134,7 @@ class ResallocApi:
             except NotFound as e:
                 raise RpcError(f"no such ticket {tid}") from e
             if ticket.resource_id is not None:
-                return Binary(await self._data(ticket.resource_id) or b"")
+                return Binary(await self._data(ticket) or b"")
             if self.service.signals.stopping:  # resalloc's client asks again, of the next one
                 raise RpcError(f"the server is stopping; ticket {tid} still waits: ask again")
             if ticket.state is not TicketState.OPEN:
@@ -140,18 +147,15 @@ class ResallocApi:
         """closeTicket(id): give the resource back; fault 1 for no such ticket."""
         tid = _ticket_id(ticket_id)
         try:
-            await self.executor.run_grouped(self.service.close_ticket, _stored(tid))
+            await self.executor.run_grouped(self.service.close_ticket, _stored(tid), RESALLOC)
         except NotFound as e:
             raise RpcError(f"no such ticket {tid}") from e
 
-    async def _data(self, resource_id: int | None) -> bytes | None:
-        if resource_id is None:
-            return None
-        try:
-            resource = await self.executor.run(self.service.get_resource, resource_id)
-        except NotFound:
-            return None
-        return resource.data
+    async def _data(self, ticket: Ticket) -> bytes | None:
+        """The ticket's data as resalloc's clients may have it: a secret pool's only where the
+        server allows it (they carry no key)."""
+        resource = await self.executor.run(self.service.resource_of, ticket)
+        return self.service.data_for(TicketAndResource(ticket, resource), RESALLOC)
 
     def methods(self) -> dict[str, Method]:
         found: dict[str, Method] = {
@@ -194,7 +198,10 @@ async def xmlrpc(request: Request) -> Response:
         return _reply(Fault(FAULT, str(e.detail)))
     except Exception as e:  # any malformed body, whatever the parser raises
         return _reply(Fault(FAULT, f"not an XML-RPC call: {e}"))
-    api = ResallocApi(service_of(request), executor_of(request), request)
+    service = service_of(request)
+    if not service.access.resalloc_xmlrpc:
+        return _reply(Fault(FAULT, OFF))
+    api = ResallocApi(service, executor_of(request), request)
     method = api.methods().get(name or "")
     if method is None:
         return _reply(Fault(FAULT, f'method "{name}" is not supported'))

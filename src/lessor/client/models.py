@@ -104,6 +104,11 @@ class TicketOut(NamedTuple):
     def ended(self) -> bool:
         return self.state in ENDED_TICKET_STATES
 
+    @property
+    def closed(self) -> bool:
+        """Closed for good: its key is of no more use (a FAILED one still has to be closed)."""
+        return self.state == "CLOSED"
+
 
 class ResourceOut(NamedTuple):
     id: int

@@ -150,7 +150,7 @@ def ticket_wait(
         _spinner(ticket_id, started),
     ):
         t = _wait(client, ticket_id, keys.get(ticket_id), timeout, ttl, started)
-    if t.ended:
+    if t.closed:
         keys.forget([ticket_id])
     # As resalloc: a ticket that had a resource yields its data even once closed.
     if t.resource_id is None:
@@ -280,7 +280,7 @@ def ticket_check(ctx: click.Context, ticket_id: int, key_file: IO[str] | None) -
         except ClientError as e:
             if e.status != 404:
                 raise
-    if t is None or t.ended:
+    if t is None or t.closed:
         keys.forget([ticket_id])
     # resalloc's lines, in its order; lessor's own (why it failed, why it waits) after them
     if t is None:
@@ -312,7 +312,7 @@ def ticket_show(
     keys = Keys.of(ctx, key_file, [ticket_id])
     with errors(ctx), keys.refusals(ticket_id), ctx_of(ctx).client() as client:
         t = client.get_ticket(ticket_id, key=keys.get(ticket_id))
-    if t.ended:
+    if t.closed:
         keys.forget([ticket_id])
     if as_json:
         import json

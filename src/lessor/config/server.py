@@ -53,6 +53,12 @@ class ServerConfig(BaseModel):
     """resalloc's older spelling of `hostname`; `hostname` wins when both are set."""
     main_logfile: Path | None = None
     """resalloc's server log file; the server log goes there as well as to stderr."""
+    xmlrpc: bool = True
+    """Serve resalloc's XML-RPC (its clients, who carry no ticket key, may close any ticket
+    by id, as in resalloc); false for a site whose clients all use lessor's API (lessor)."""
+    xmlrpc_secret_data: bool = False
+    """Give XML-RPC callers a secret_data pool's data (they cannot prove they hold the
+    ticket); off unless the site accepts that (lessor)."""
     allowed_origins: list[str] = []
     """Origins (`https://ui.example.com`) besides the server's own whose pages may change
     state, e.g. the UI behind a proxy that rewrites Host (lessor)."""

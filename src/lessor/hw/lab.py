@@ -32,7 +32,13 @@ from lessor.client.models import ResourceOut, TicketOut, to_json
 from lessor.hw.config import Reservable
 from lessor.hw.fit import Grant, fit, possible
 from lessor.hw.lab_pools import GATE_TAG, HW_TAG, SANDBOX, host_tag
-from lessor.hw.lab_reservations import ReservationFile, read_reservations, ticket_ids
+from lessor.hw.lab_reservations import (
+    ReservationFile,
+    read_keys,
+    read_reservations,
+    remove_keys,
+    ticket_ids,
+)
 from lessor.hw.protocol import EXIT_BUSY, EXIT_IMPOSSIBLE, lock_name
 from lessor.hw.rules import Request, plan
 from lessor.hw.run import Limits, Unavailable
@@ -115,6 +121,8 @@ class Leases:
     def __init__(self, server: str, ttl: float, on_lost: Callable[[int, str], None]) -> None:
         self.ttl = ttl
         self.ids: list[int] = []
+        self.keys: dict[int, str] = {}
+        """Each ticket's key: what proves this run holds it (extend, close)."""
         self._on_lost = on_lost
         self._stop = threading.Event()
         self._client = LessorClient(server, timeout=max(ttl / 3, 1.0))
@@ -126,7 +134,7 @@ class Leases:
         while not self._stop.wait(self.ttl / 3):
             for tid in list(self.ids):
                 try:
-                    self._client.extend_ticket(tid, self.ttl)
+                    self._client.extend_ticket(tid, self.ttl, key=self.keys.get(tid))
                     warned = False
                 except ClientError as e:
                     if e.status in (404, 409) and tid in self.ids:
@@ -168,17 +176,21 @@ class Lab:
                 ) from e
             raise
         self.leases.ids.append(t.id)
+        if t.key is not None:
+            self.leases.keys[t.id] = t.key
         if self.file is not None:
             self.file.update(tickets=list(self.leases.ids))
+            self.file.keep_keys(self.leases.keys)
         return t
 
     def _close(self, tid: int) -> None:
         if tid in self.leases.ids:
             self.leases.ids.remove(tid)
         with contextlib.suppress(ClientError, ServerUnreachable):
-            self.client.close_ticket(tid)
+            self.client.close_ticket(tid, key=self.leases.keys.pop(tid, None))
         if self.file is not None:
             self.file.update(tickets=list(self.leases.ids))
+            self.file.keep_keys(self.leases.keys)
 
     def reserve(self, req: Request, limits: Limits, info: dict[str, object]) -> Grant:
         """Gate, node, slots; raises Unavailable (busy, impossible) after closing what it opened."""
@@ -274,9 +286,12 @@ class Lab:
         for path, info, alive in read_reservations(self.state_dir):
             if alive or info.get("server") != self.server:
                 continue
+            keys = read_keys(path)  # this user's own; another's tickets end with their lease
             for tid in ticket_ids(info):
-                with contextlib.suppress(ClientError, ServerUnreachable):
-                    self.client.close_ticket(tid)
+                if tid in keys:
+                    with contextlib.suppress(ClientError, ServerUnreachable):
+                        self.client.close_ticket(tid, key=keys[tid])
+            remove_keys(path)
             with contextlib.suppress(OSError):
                 os.unlink(path)
 

@@ -45,9 +45,21 @@ class ReservationFile:
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, data, 0)
 
+    def keep_keys(self, keys: dict[int, str]) -> None:
+        """The tickets' keys, in a file of its own only this user reads (0600): the shared
+        file says who reserved what, the keys let this user's next run close them at once."""
+        tmp = f"{self.path}.keys.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, json.dumps({str(t): k for t, k in keys.items()}).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, f"{self.path}.keys")
+
     def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        for path in (self.path, f"{self.path}.keys"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         os.close(self.fd)
 
 
@@ -76,6 +88,21 @@ def read_reservations(directory: str) -> list[tuple[str, dict[str, object], bool
             finally:
                 os.close(fd)
     return found
+
+
+def read_keys(path: str) -> dict[int, str]:
+    """The keys a reservation's owner kept (none when another user's: it is theirs alone)."""
+    try:
+        with open(f"{path}.keys", encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {int(t): str(k) for t, k in raw.items()} if isinstance(raw, dict) else {}
+
+
+def remove_keys(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(f"{path}.keys")
 
 
 def ticket_ids(info: dict[str, object]) -> list[int]:

@@ -16,10 +16,18 @@ from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
 from lessor.planner.messages import no_pool_message
 from lessor.planner.plan import assignments, recycling
-from lessor.service import events
+from lessor.service import events, keys
 from lessor.service.apply import Applier
-from lessor.service.errors import Conflict, InvalidRequest, NoPoolForTags, NotFound
+from lessor.service.errors import (
+    Conflict,
+    InvalidRequest,
+    KeyNeeded,
+    KeyRefused,
+    NoPoolForTags,
+    NotFound,
+)
 from lessor.service.executor import writes
+from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
 from lessor.service.signals import SOON, UPKEEP, Signals
@@ -28,6 +36,21 @@ from lessor.store.interface import Store
 R = ResourceState
 
 DELETED = "deleted by an admin"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What resalloc's XML-RPC, which carries no key, may do (server.yaml)."""
+
+    resalloc_xmlrpc: bool = True
+    """Serve resalloc's XML-RPC at all: its callers, who carry no key, may then close a
+    ticket by its id alone, as resalloc lets anyone (server.yaml `xmlrpc`)."""
+    resalloc_secrets: bool = False
+    """Give resalloc's XML-RPC a secret_data pool's data (`xmlrpc_secret_data`)."""
+
+
+AS_RESALLOC = Access()
+"""resalloc's defaults: XML-RPC served, no secret data over it."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,8 @@ class TicketAndResource:
 
     ticket: Ticket
     resource: Resource | None
+    key: str | None = None
+    """The ticket's key, in the answer that opened it only."""
 
 
 class LessorService(PolicyCases):
@@ -55,6 +80,7 @@ class LessorService(PolicyCases):
         signals: Signals | None = None,
         clock: Callable[[], float] = time.time,
         owner: str = "",
+        access: Access = AS_RESALLOC,
     ) -> None:
         self.store = store
         self.pools = pools
@@ -63,6 +89,8 @@ class LessorService(PolicyCases):
         self.metrics = Metrics()
         self.applier = Applier(store, owner)
         """Applies plans and hook outcomes; `owner` names this server in its hook claims."""
+        self.access = access
+        """What callers without a key may do (server.yaml's xmlrpc keys)."""
 
     def events_committed(self, batch: list[Event]) -> None:
         """Called by the store's unit of work once a transaction's events are committed."""
@@ -73,9 +101,13 @@ class LessorService(PolicyCases):
         return next((p for p in self.pools if p.name == name), None)
 
     def data_is_secret(self, pool_name: str) -> bool:
-        """Whether listings and the web UI must not show this pool's resource data."""
-        pool = self.pool(pool_name)
-        return pool is not None and pool.secret_data
+        """Whether listings and the web UI must not show this pool's resource data. A pool
+        removed from pools.yaml is as it was last loaded; one not known at all counts as
+        secret (it may have been): it fails closed."""
+        pool = self.pool(pool_name) or next(
+            (p for p in self.recent_pools() if p.name == pool_name), None
+        )
+        return pool is None or pool.secret_data
 
     def snapshot(self) -> Snapshot:
         """Everything the planner looks at, as the database has it now."""
@@ -95,8 +127,11 @@ class LessorService(PolicyCases):
         sandbox: str | None = None,
         priority: int = 0,
         ttl: float | None = None,
+        idempotency_key: str | None = None,
     ) -> TicketAndResource:
-        """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket)."""
+        """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket).
+        `idempotency_key`: a retried open answers the ticket (and key) the first one made.
+        The answer carries the ticket's key: the one time it is told."""
         tags = [t.strip() for t in tags]
         if not tags or any(not t for t in tags):
             raise InvalidRequest("a ticket needs at least one non-empty tag")
@@ -105,11 +140,35 @@ class LessorService(PolicyCases):
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
         unique = list(dict.fromkeys(tags))
-        ticket = self.store.open_ticket(unique, sandbox, priority, self.clock(), ttl=ttl)
+        secret = self.store.secret() if idempotency_key is not None else b""
+        key = keys.new_key(secret, idempotency_key)
+        ticket = self.store.open_ticket(
+            unique,
+            sandbox,
+            priority,
+            self.clock(),
+            ttl=ttl,
+            key_hash=keys.key_hash(key),
+            idempotency_key=idempotency_key,
+        )
+        if ticket.key_hash != keys.key_hash(key):
+            raise Conflict("Idempotency-Key: already used by a request of another database")
+        if (list(ticket.tags), ticket.sandbox, ticket.priority, ticket.ttl) != (
+            unique,
+            sandbox,
+            priority,
+            ttl,
+        ):
+            raise Conflict(
+                f"Idempotency-Key: already used for another request (ticket {ticket.id}); "
+                "make a new one for each ticket"
+            )
+        if ticket.state is not TicketState.OPEN:  # a retry of an open long answered
+            return TicketAndResource(ticket, self.resource_of(ticket), key)
         held = self._assign_at_once(ticket)
         # taken at once: only the spares to top up; else the reconciler must find it one
         self.signals.wake_reconciler(UPKEEP if held.resource is not None else 0.0)
-        return held
+        return TicketAndResource(held.ticket, held.resource, key)
 
     def _assign_at_once(self, ticket: Ticket) -> TicketAndResource:
         """The fast path: a ready spare goes to a new ticket within its own request.
@@ -143,14 +202,20 @@ class LessorService(PolicyCases):
         return ticket
 
     @writes
-    def close_ticket(self, ticket_id: int) -> TicketAndResource:
-        """Close it, and give its resource back in the same transaction when no hook has to
-        run for that: a resource reused without cmd_release is ready for the next ticket of
-        its sandbox at once, with no reconciler pass in between."""
+    def close_ticket(self, ticket_id: int, proof: Proof = ANONYMOUS) -> TicketAndResource:
+        """Close it (its holder or an admin only), and give its resource back in the same
+        transaction when no hook has to run for that: a resource reused without
+        cmd_release is ready for the next ticket of its sandbox at once, with no
+        reconciler pass in between."""
         now = self.clock()
-        closed = self.store.close_ticket(ticket_id, now)
-        if closed is None:  # closed already (or no such ticket: NotFound)
+        closed = None
+        if self._privileged(proof):
+            closed = self.store.close_ticket(ticket_id, now)
+        elif proof.key is not None:  # checked as it closes: the hot path is one statement
+            closed = self.store.close_ticket(ticket_id, now, keys.key_hash(proof.key))
+        if closed is None:  # no such ticket, not the caller's, or closed already
             ticket = self.get_ticket(ticket_id)
+            self.authorize(ticket, proof, "close")
             return TicketAndResource(ticket, self.resource_of(ticket))
         ticket, resource = closed
         resource = self._recycle_at_once(ticket, resource, now)
@@ -177,6 +242,37 @@ class LessorService(PolicyCases):
             return resource
         reused = self.applier.recycle(recycle, resource, ticket, now)
         return reused if reused is not None else self.store.get_resource(resource.id)
+
+    def authorize(self, ticket: Ticket, proof: Proof, what: str) -> None:
+        """Raise unless the proof is of the ticket's holder or an admin (or, for what resalloc
+        lets anyone do, resalloc's XML-RPC where the server allows it)."""
+        if self._privileged(proof) or proof.who(ticket.key_hash) is Who.HOLDER:
+            return
+        if proof.key is not None:
+            raise KeyRefused(f"ticket {ticket.id}: the ticket key given is not this ticket's")
+        raise KeyNeeded(
+            f"ticket {ticket.id}: to {what} it, give its key ({keys.HEADER}: KEY, what "
+            "opening it answered) or the admin token"
+        )
+
+    def _privileged(self, proof: Proof) -> bool:
+        """An admin, or resalloc's XML-RPC (which lets anyone end any ticket) where allowed."""
+        return proof.admin or (proof.resalloc and self.access.resalloc_xmlrpc)
+
+    def data_for(self, held: TicketAndResource, proof: Proof) -> bytes | None:
+        """The resource data this caller may see of the ticket: all of it, but a secret pool's
+        only for the ticket's holder (or an admin) while the ticket is not closed, and over
+        resalloc's XML-RPC (which carries no key) only where the server allows it."""
+        r = held.resource
+        if r is None or r.data is None:
+            return None
+        if not self.data_is_secret(r.pool):
+            return r.data
+        if held.ticket.state is TicketState.CLOSED:
+            return None
+        if proof.resalloc:
+            return r.data if self.access.resalloc_secrets else None
+        return r.data if proof.who(held.ticket.key_hash) is not Who.ANONYMOUS else None
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
         return self.store.list_tickets(states)

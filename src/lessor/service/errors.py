@@ -31,3 +31,15 @@ class Conflict(ServiceError):
     """The object is not in a state that allows this operation."""
 
     status = 409
+
+
+class KeyNeeded(ServiceError):
+    """The request proves nothing: a ticket's key (or the admin token) is needed."""
+
+    status = 401
+
+
+class KeyRefused(ServiceError):
+    """The request presented a key that is not this ticket's."""
+
+    status = 403

@@ -15,6 +15,7 @@ from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceState, TicketStat
 from lessor.planner.plan import plan
 from lessor.service.errors import Conflict, InvalidRequest, NotFound
 from lessor.service.executor import writes
+from lessor.service.keys import ANONYMOUS, Proof
 from lessor.service.signals import Signals
 from lessor.store.interface import Store
 
@@ -55,6 +56,7 @@ class PolicyCases:
     clock: Callable[[], float]
     pools: tuple[Pool, ...]
     snapshot: Callable[[], Snapshot]
+    authorize: Callable[[Ticket, Proof, str], None]
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again (set by the server); without it there is nothing to reload."""
     _last_pools: tuple[Pool, ...] | None = None
@@ -166,10 +168,14 @@ class PolicyCases:
     # ---- leases --------------------------------------------------------
 
     @writes
-    def extend_ticket(self, ticket_id: int, ttl: float | None = None) -> Ticket:
-        """Renew a lease for `ttl` seconds from now (by default the ticket's own TTL)."""
+    def extend_ticket(
+        self, ticket_id: int, ttl: float | None = None, proof: Proof = ANONYMOUS
+    ) -> Ticket:
+        """Renew a lease for `ttl` seconds from now (by default the ticket's own TTL); its
+        holder or an admin only: a stranger could expire it (ttl 0.001)."""
         check_ttl(ttl)
         ticket = self._ticket(ticket_id)
+        self.authorize(ticket, proof, "extend")
         if ticket.state not in ACTIVE_TICKET_STATES:
             raise Conflict(
                 f"ticket {ticket_id} is {ticket.state}; only an open one can be extended"

@@ -29,6 +29,7 @@ from lessor.server import MEMORY, Parts, build
 from lessor.service.apply import Applied, HookOutcome, Launch
 from lessor.service.errors import NoPoolForTags
 from lessor.service.executor import writes
+from lessor.service.keys import Proof
 from lessor.sim.workload import Arrival, Durations, Workload
 
 R = ResourceState
@@ -88,6 +89,8 @@ class _Sim:
         self.hold: dict[int, float] = {}
         """Seconds each ticket keeps its resource once assigned."""
         self.closing: set[int] = set()
+        self.keys: dict[int, str] = {}
+        """Each open ticket's key: the simulated clients close their tickets as holders."""
         self.refused = 0
         """Tickets no pool could ever serve."""
 
@@ -152,7 +155,7 @@ class _Sim:
                 self.at(t.assigned_at + self.hold.pop(t.id), partial(self._close, t.id))
 
     def _close(self, ticket_id: int) -> None:
-        self.call(self.service.close_ticket, ticket_id)
+        self.call(self.service.close_ticket, ticket_id, Proof(key=self.keys.pop(ticket_id)))
 
     def _arrive(self, a: Arrival) -> None:
         self.arrivals_left -= 1
@@ -162,6 +165,8 @@ class _Sim:
             self.refused += 1  # as lessor's API refuses it: at once, naming the tag
             return
         self.hold[held.ticket.id] = a.hold
+        assert held.key is not None
+        self.keys[held.ticket.id] = held.key
         self._close_when_held()
 
     # ---- the figures -------------------------------------------------------------

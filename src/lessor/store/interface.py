@@ -65,7 +65,13 @@ class Store(Protocol):
         priority: int,
         now: float,
         ttl: float | None = None,
-    ) -> Ticket: ...
+        key_hash: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Ticket:
+        """OPEN; with an `idempotency_key` already used, the ticket opened then instead (even
+        when another server opened it a moment ago), and nothing is written."""
+        ...
+
     def get_ticket(self, ticket_id: int) -> Ticket | None: ...
     def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]: ...
     def open_tickets_before(self, ticket_id: int) -> int:
@@ -76,8 +82,12 @@ class Store(Protocol):
         """Active tickets, and ended ones whose resource is still TAKEN (to recycle it)."""
         ...
 
-    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
-        """CLOSE: the ticket as closed and the resource it holds, or None if it was closed."""
+    def close_ticket(
+        self, ticket_id: int, now: float, key_hash: str | None = None
+    ) -> tuple[Ticket, Resource | None] | None:
+        """CLOSE: the ticket as closed and the resource it holds, or None if it was closed
+        (or, with `key_hash`, if that is not the ticket's: a holder's close is checked and
+        done in one statement)."""
         ...
 
     def fail_ticket(self, ticket_id: int, message: str, now: float) -> bool: ...
@@ -205,4 +215,9 @@ class Store(Protocol):
 
     def database_id(self) -> str:
         """This database's identity (made with its schema; a copy of the database keeps it)."""
+        ...
+
+    def secret(self) -> bytes:
+        """The database's own secret (made once, shared by every server using it): what the
+        keys of tickets opened with an Idempotency-Key are derived with."""
         ...

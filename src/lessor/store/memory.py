@@ -15,6 +15,7 @@ for SQLite's one writer.
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import uuid
 from collections import defaultdict
@@ -209,6 +210,7 @@ class MemoryStore:
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
         self._identity = uuid.uuid4().hex
+        self._secret = secrets.token_bytes(32)
 
     @property
     def transactions(self) -> MemoryTransactions:
@@ -222,6 +224,9 @@ class MemoryStore:
 
     def database_id(self) -> str:
         return self._identity
+
+    def secret(self) -> bytes:
+        return self._secret
 
     # ---- the machinery: guarded writes that can be undone ---------------------
 
@@ -337,9 +342,15 @@ class MemoryStore:
         priority: int,
         now: float,
         ttl: float | None = None,
+        key_hash: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Ticket:
         move = TicketMove.OPEN
         with self._tx.write():
+            if idempotency_key is not None:
+                opened = [t for t in self.tickets.values() if t.idempotency_key == idempotency_key]
+                if opened:
+                    return opened[0]
             ticket = Ticket(
                 id=next(self._ids["tickets"]),
                 tags=tuple(tags),
@@ -349,6 +360,8 @@ class MemoryStore:
                 created_at=now,
                 ttl=ttl,
                 expires_at=now + ttl if ttl is not None else None,
+                key_hash=key_hash,
+                idempotency_key=idempotency_key,
             )
             self._put(self.tickets, ticket.id, ticket)
             self._record(events.ticket_opened(ticket))
@@ -384,8 +397,13 @@ class MemoryStore:
             ]
         return active + ended
 
-    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
+    def close_ticket(
+        self, ticket_id: int, now: float, key_hash: str | None = None
+    ) -> tuple[Ticket, Resource | None] | None:
         with self._tx.write():
+            ticket = self.tickets.get(ticket_id)
+            if key_hash is not None and (ticket is None or ticket.key_hash != key_hash):
+                return None
             closed = self._move_ticket(ticket_id, TicketMove.CLOSE, changes.ticket_closed(now), now)
             if closed is None:
                 return None

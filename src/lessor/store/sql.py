@@ -7,7 +7,11 @@ opens the database.
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lessor.store import migrate
 from lessor.store.adoption import Adoption
@@ -42,9 +46,26 @@ class SqlStore(TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
             conn.execute(sa.text("SELECT 1"))
 
     def database_id(self) -> str:
+        return self._meta("database_id")
+
+    def secret(self) -> bytes:
+        return bytes.fromhex(self._meta("secret"))
+
+    def _meta(self, key: str) -> str:
+        """A value of the meta table; made on first use (the same for every server: the one
+        that inserts first wins)."""
         with self._read() as conn:
-            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == "database_id"))
-            return str(value.scalar_one())
+            found = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        if found is None:
+            insert = (
+                postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+            )
+            made = insert(meta).values(key=key, value=secrets.token_hex(32))
+            with self._write() as conn:
+                conn.execute(made.on_conflict_do_nothing(index_elements=["key"]))
+            with self._read() as conn:
+                found = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar_one()
+        return str(found)
 
     def close(self) -> None:
         self._tx.close()

@@ -23,9 +23,22 @@ LIVE = sa.text(LIVE_RESOURCE)
 ACTIVE = sa.text(ACTIVE_TICKET)
 
 # The statements of the hot paths (open, assign, close).
-TICKET_COLUMNS = ["tags", "sandbox", "state", "priority", "created_at", "ttl", "expires_at"]
+TICKET_COLUMNS = [
+    "tags",
+    "sandbox",
+    "state",
+    "priority",
+    "created_at",
+    "ttl",
+    "expires_at",
+    "key_hash",
+    "idempotency_key",
+]
 INSERT_TICKET = Prepared(prepared.insert(tickets, TICKET_COLUMNS).returning(tickets.c.id))
 TICKET = Prepared(tickets.select().where(tickets.c.id == sa.bindparam("id")))
+TICKET_OF_REQUEST = Prepared(
+    tickets.select().where(tickets.c.idempotency_key == sa.bindparam("idempotency_key"))
+)
 RESOURCE = Prepared(resources.select().where(resources.c.id == sa.bindparam("id")))
 OPEN_BEFORE = Prepared(
     sa.select(sa.func.count())
@@ -80,8 +93,10 @@ GUARDS: dict[str, sa.ColumnElement[bool]] = {
     "unheld": resources.c.hold_reason.is_(None),
     "unclaimed": resources.c.hook.is_(None),
     "lapsed": tickets.c.expires_at <= sa.bindparam(BOUND + "now"),
+    "held_by": tickets.c.key_hash == sa.bindparam(BOUND + "key_hash"),
 }
-"""Conditions a guarded update may add to its states, by name (`lapsed` binds `now`)."""
+"""Conditions a guarded update may add to its states, by name (`lapsed` binds `now`,
+`held_by` binds `key_hash`)."""
 
 GUARDED: dict[tuple[Any, ...], Prepared] = {}
 

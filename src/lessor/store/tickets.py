@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import sqlalchemy as sa
+
 from lessor.domain import changes, events
 from lessor.domain.events import Event
 from lessor.domain.model import Resource, Ticket
@@ -26,6 +28,8 @@ class TicketRows(SqlBase):
         priority: int,
         now: float,
         ttl: float | None = None,
+        key_hash: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Ticket:
         state, expires_at = TicketMove.OPEN.target, now + ttl if ttl is not None else None
         values = {
@@ -36,23 +40,43 @@ class TicketRows(SqlBase):
             "created_at": now,
             "ttl": ttl,
             "expires_at": expires_at,
+            "key_hash": key_hash,
+            "idempotency_key": idempotency_key,
         }
-        with self._write() as conn:
-            (row,) = st.INSERT_TICKET.execute(conn, values)
-            # exactly what was written (the other columns keep their defaults, as in Ticket)
-            ticket = Ticket(
-                row.id,
-                tuple(tags),
-                state,
-                sandbox,
-                None,
-                priority,
-                now,
-                ttl=ttl,
-                expires_at=expires_at,
-            )
-            eventlog.record(conn, events.ticket_opened(ticket))
+        if idempotency_key is not None:
+            opened = self._ticket_of_request(idempotency_key)
+            if opened is not None:
+                return opened
+        try:
+            with self._write(savepoint=idempotency_key is not None) as conn:
+                (row,) = st.INSERT_TICKET.execute(conn, values)
+                # exactly what was written (the other columns keep their defaults, as Ticket's)
+                ticket = Ticket(
+                    row.id,
+                    tuple(tags),
+                    state,
+                    sandbox,
+                    None,
+                    priority,
+                    now,
+                    ttl=ttl,
+                    expires_at=expires_at,
+                    key_hash=key_hash,
+                    idempotency_key=idempotency_key,
+                )
+                eventlog.record(conn, events.ticket_opened(ticket))
+        except sa.exc.IntegrityError:  # another server opened it since the read above
+            assert idempotency_key is not None
+            opened = self._ticket_of_request(idempotency_key)
+            if opened is None:
+                raise
+            return opened
         return ticket
+
+    def _ticket_of_request(self, idempotency_key: str) -> Ticket | None:
+        with self._read() as conn:
+            rows = st.TICKET_OF_REQUEST.execute(conn, {"idempotency_key": idempotency_key})
+        return ticket_of(rows[0]) if rows else None
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         with self._read() as conn:
@@ -79,11 +103,17 @@ class TicketRows(SqlBase):
             rows = st.ACTIVE_TICKETS.execute(conn) + st.ENDED_HOLDING.execute(conn)
         return [ticket_of(r) for r in rows]
 
-    def close_ticket(self, ticket_id: int, now: float) -> tuple[Ticket, Resource | None] | None:
+    def close_ticket(
+        self, ticket_id: int, now: float, key_hash: str | None = None
+    ) -> tuple[Ticket, Resource | None] | None:
         move = TicketMove.CLOSE
         change = {**changes.ticket_closed(now), "state": move.target}
+        params = st.guarded_params(ticket_id, change)
         with self._write() as conn:
-            closed = _CLOSE.execute(conn, st.guarded_params(ticket_id, change))
+            if key_hash is None:
+                closed = _CLOSE.execute(conn, params)
+            else:
+                closed = _CLOSE_HELD.execute(conn, {**params, st.BOUND + "key_hash": key_hash})
             if not closed:
                 return None
             ticket = ticket_of(closed[0])
@@ -193,6 +223,13 @@ _CLOSE = st.guarded_update(
     TicketMove.CLOSE.sources,
     {**changes.ticket_closed(0.0), "state": TicketMove.CLOSE.target},
     st.ALL,
+)
+_CLOSE_HELD = st.guarded_update(
+    tickets,
+    TicketMove.CLOSE.sources,
+    {**changes.ticket_closed(0.0), "state": TicketMove.CLOSE.target},
+    st.ALL,
+    guards=("held_by",),
 )
 
 
