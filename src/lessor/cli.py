@@ -196,6 +196,7 @@ def _serve(ready: Ready) -> None:
     from lessor.api.fastlane import FastLane
     from lessor.config.database import safe_url
     from lessor.config.startup import EXIT_CONFIG
+    from lessor.config.tls import tls_of
     from lessor.server import LogdirTaken, Server, Settings
     from lessor.service.core import Access
 
@@ -217,6 +218,7 @@ def _serve(ready: Ready) -> None:
         hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),
         allowed_origins=tuple(cfg.allowed_origins),
         access=Access(resalloc_xmlrpc=cfg.xmlrpc, resalloc_secrets=cfg.xmlrpc_secret_data),
+        pools_file=cfg.pools,
     )
     # Request threads mostly wait on the database; with Python's default 5 ms
     # switch interval each one queues behind a busy reconciler pass for up to
@@ -227,13 +229,24 @@ def _serve(ready: Ready) -> None:
     except LogdirTaken as e:
         _say(str(e))
         sys.exit(EXIT_CONFIG)
-    url = f"http://{cfg.hostname}:{cfg.port}"
+    tls = tls_of(cfg)
+    url = f"{'https' if tls else 'http'}://{cfg.hostname}:{cfg.port}"
     admin = "admin token set" if cfg.admin_token else "no admin token: admin requests refused"
     count = len(settings.pools)
+    logs = f"hook logs: {settings.logdir}/hooks"
+    if cfg.main_logfile is not None:
+        logs += f"   server log: {cfg.main_logfile}"
+    secured = ""
+    if tls is not None:
+        secured = "\n  TLS: " + (
+            f"client certificates signed by {tls.clients} required"
+            if tls.clients
+            else "any client (no ssl_clients)"
+        )
     click.echo(
         f"lessor {__version__}: {count} pool{'s' if count != 1 else ''}, "
         f"database {safe_url(settings.db_url)}, {admin}\n"
-        f"  web UI: {url}/   API docs: {url}/docs   hook logs: {settings.logdir}/hooks",
+        f"  web UI: {url}/   API docs: {url}/docs   {logs}{secured}",
         err=True,
     )
     _reload_on_sighup(server)
@@ -252,6 +265,7 @@ def _serve(ready: Ready) -> None:
         # headers bounded, a request read within a deadline (api/limits.py)
         http=limits.Http,
         timeout_keep_alive=limits.KEEP_ALIVE,
+        **(tls.uvicorn_options() if tls else {}),
     )
     # The socket was bound before the banner: a port in use was one line, not a traceback.
     _uvicorn_server()(config, on_exit=server.stopping).run(sockets=[ready.sock])

@@ -42,6 +42,8 @@ class Settings:
     sleeptime: float = 20.0
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
+    pools_file: Path | None = None
+    """pools.yaml, reloaded by the reconciler when it changes (as resalloc rereads it)."""
     hook_env: tuple[str, ...] = ()
     """Names (or PREFIX*) of the server's environment variables every hook gets."""
     allowed_origins: tuple[str, ...] = ()
@@ -156,7 +158,11 @@ class Server:
         self.parts.service.pools_loader = settings.pools_loader
         self.runner = HookRunner(settings.logdir, pass_env=settings.hook_env)
         self.reconciler = Reconciler(
-            self.parts.service, self.parts.executor, self.runner, sleeptime=settings.sleeptime
+            self.parts.service,
+            self.parts.executor,
+            self.runner,
+            sleeptime=settings.sleeptime,
+            pools_file=settings.pools_file,
         )
         self.app = create_app(
             self.parts.service,

@@ -94,6 +94,7 @@ new)
     printf '10.0.1.%s\\n' "$RESALLOC_ID"
     ;;
 delete)
+    rm -f "$CLOUD/$RESALLOC_NAME"
     env | grep '^RESALLOC_' | sort > "$TRACE/$RESALLOC_ID.tmp"
     rm -f "$CLOUD/$RESALLOC_NAME"  # gone before the trace says so: the test looks then
     mv "$TRACE/$RESALLOC_ID.tmp" "$TRACE/$RESALLOC_ID.deleted"

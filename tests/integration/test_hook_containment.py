@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -104,7 +105,7 @@ def test_a_hook_that_times_out_is_killed_with_all_it_started(
     assert result.exit_code == TIMEOUT_EXIT
     assert result.stdout == b"i-42\n"  # what it printed before the timeout is kept
     assert_all_dead(children)
-    assert not list((tmp_path / "logs" / "hooks" / "running").iterdir())
+    assert not list(runner.running_dir.iterdir())
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
@@ -141,6 +142,7 @@ asyncio.run(runner.run(command, {"D": where}, hook=Hook.NEW, resource_id=42, tim
 """
 RESTART = """
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from lessor.runner.hooks import HookRunner
 
@@ -153,6 +155,26 @@ print(runner.recover_output(42).decode())
 @pytest.mark.parametrize("mechanism", MECHANISMS)
 def test_after_a_kill_9_of_the_server_a_restart_kills_what_its_hooks_left(
     tmp_path: Path, mechanism: str, reap_strays: None
+) -> None:
+    crash_and_restart(tmp_path, mechanism)
+
+
+def test_a_restart_after_an_upgrade_finds_what_an_older_lessor_kept_in_hooks(
+    tmp_path: Path, reap_strays: None
+) -> None:
+    """lessor kept its run records and cmd_new's outputs in hooks/running/ and hooks/output/,
+    where resalloc's hourly merge-hook-logs cron eats them; they live in hook-runs/ now."""
+
+    def as_before(logdir: Path) -> None:
+        for name in ("running", "output"):
+            (logdir / "hook-runs" / name).rename(logdir / "hooks" / name)
+
+    crash_and_restart(tmp_path, MECHANISMS[-1], as_before)
+    assert sorted(p.name for p in (tmp_path / "logs" / "hooks").iterdir()) == ["000042_alloc"]
+
+
+def crash_and_restart(
+    tmp_path: Path, mechanism: str, before_restart: Callable[[Path], None] = lambda _: None
 ) -> None:
     logdir = tmp_path / "logs"
     command = write_hook(tmp_path)
@@ -167,6 +189,7 @@ def test_after_a_kill_9_of_the_server_a_restart_kills_what_its_hooks_left(
         server.wait()
     # The server is gone; its hook and every child it started go on.
     assert all(alive(p) for p in children.values())
+    before_restart(logdir)
 
     restart = subprocess.run(
         [sys.executable, "-c", RESTART, str(logdir)],

@@ -72,7 +72,7 @@ def test_cmd_list_output_is_captured_and_logged(tmp_path: Path) -> None:
     done = run(runner, "echo vm_a vm_b; echo listing >&2", Hook.LIST, resource_id=0)
     assert done.stdout == b"vm_a vm_b\n"
     assert log_bytes(tmp_path, Hook.LIST, 0) == b"vm_a vm_b\nlisting\n"
-    assert not list((tmp_path / "hooks" / "output").iterdir())  # nothing kept for a listing
+    assert not list(runner.output_dir.iterdir())  # nothing kept for a listing
 
 
 def test_cmd_new_data_is_trimmed_at_512_bytes_as_resalloc_does(tmp_path: Path) -> None:

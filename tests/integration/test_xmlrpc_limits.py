@@ -12,6 +12,7 @@ import httpx
 import pytest
 from tests.integration.inprocess import app_of, service_on
 
+from lessor.api.xmlrpc import RESALLOC_EXCEPTION
 from lessor.service.core import LessorService
 
 
@@ -64,7 +65,7 @@ def test_tags_sandbox_and_ids_out_of_bounds_are_faults_naming_them(
         "tags: List should have at most 64 items after validation, not 65",
         {"ready": None, "output": None, "closed": None, "failed": None},
         {"ready": None, "output": None, "closed": None, "failed": None},
-        f"no such ticket {beyond}",
-        f"no such ticket {huge}",
+        f"{RESALLOC_EXCEPTION}no such ticket {beyond}",  # resalloc's words, as for any unknown id
+        f"{RESALLOC_EXCEPTION}no such ticket {huge}",
         1,
     ]

@@ -90,6 +90,12 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), NoNu
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME), NotBlank]
 Sandbox = Annotated[str, StringConstraints(max_length=MAX_NAME), NoNul]
 Tags = Annotated[list[Tag], Field(min_length=1, max_length=MAX_TAGS)]
+ResallocTags = Annotated[
+    list[Annotated[str, StringConstraints(max_length=MAX_NAME), NoNul]],
+    Field(max_length=MAX_TAGS),
+]
+"""Tags as resalloc's clients send them, taken as sent (none at all fits any resource),
+within what the store holds."""
 Priority = Annotated[int, Interval(ge=-MAX_PRIORITY, le=MAX_PRIORITY)]
 Ttl = Annotated[float, Field(gt=0, le=MAX_TTL, allow_inf_nan=False)]
 """Seconds of a lease: at most 30 days (the service's MAX_TTL)."""

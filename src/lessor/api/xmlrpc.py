@@ -9,6 +9,9 @@ is allowed in both directions, and a closed ticket still yields its data.
 Calls are `text/xml` and at most 1 MiB (api/guards.py); their tags and
 sandbox are held to the limits of the JSON API (api/fields.py), and an id
 beyond what the store holds is no such ticket.
+The client retries every fault for ever, so whatever resalloc accepts is
+accepted here too: tags no pool provides (the ticket waits, saying why), no
+tags at all, a wait on a ticket that will never get a resource.
 
 Marshalling is the standard library's; only the dispatch is ours, so that
 `waitTicket` can wait on the event loop (woken the moment its ticket is
@@ -17,6 +20,7 @@ assigned) instead of holding a thread per waiting client as resalloc does.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,7 +31,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from lessor.api.deps import executor_of, service_of
-from lessor.api.fields import Sandbox, Tags
+from lessor.api.fields import ResallocTags, Sandbox
 from lessor.api.guards import BodyTooLarge
 from lessor.domain.model import Ticket
 from lessor.domain.states import TicketState
@@ -50,6 +54,10 @@ OFF = (
 
 WAIT_STEP = 30.0
 """Seconds between checks that a client blocked in waitTicket is still connected."""
+
+RESALLOC_EXCEPTION = "<class 'resallocserver.api.ServerAPIException'>:"
+"""How resalloc's faults begin (the exception's class, then its message): the client prints
+the fault on every retry, and an operator may know it by that."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,7 +85,7 @@ def _stored(ticket_id: int) -> int:
     return ticket_id
 
 
-_TAGS, _SANDBOX = TypeAdapter(Tags), TypeAdapter(Sandbox)
+_TAGS, _SANDBOX = TypeAdapter(ResallocTags), TypeAdapter(Sandbox)
 
 
 def _within(limits: TypeAdapter[T], name: str, value: object) -> T:
@@ -90,6 +98,10 @@ def _within(limits: TypeAdapter[T], name: str, value: object) -> T:
         raise RpcError(f"{where}: {error['msg']}") from e
 
 
+def _no_such_ticket(ticket_id: int) -> RpcError:
+    return RpcError(f"{RESALLOC_EXCEPTION}no such ticket {ticket_id}")
+
+
 class ResallocApi:
     """The four methods of resalloc's ServerAPI, over the service's use cases."""
 
@@ -98,8 +110,15 @@ class ResallocApi:
         self.executor = executor
         self.request = request
 
-    async def takeTicket(self, tags: object, sandbox: object = None) -> int:  # noqa: N802
-        """takeTicket(tags[, sandbox]) -> ticket id: ask for a resource having all the tags."""
+    async def takeTicket(self, tags: object = None, sandbox: object = None) -> int:  # noqa: N802
+        """takeTicket([tags[, sandbox]]) -> ticket id: ask for a resource having all the tags.
+
+        As resalloc's: the tags are taken as sent (no tag fits any resource),
+        and a ticket for tags no pool provides waits, saying so, until a
+        reload of pools.yaml adds a pool that does. Tags that are not strings
+        are refused, and a tag sent twice counts once (resalloc fails on both).
+        """
+        tags = [] if tags is None else tags
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise RpcError(f"tags must be a list of strings, got {tags!r}")
         if sandbox is not None and not isinstance(sandbox, str):
@@ -107,7 +126,13 @@ class ResallocApi:
         _within(_TAGS, "tags", tags)
         if sandbox is not None:
             _within(_SANDBOX, "sandbox", sandbox)
-        held = await self.executor.run_grouped(self.service.open_ticket, tags, sandbox or None)
+        held = await self.executor.run_grouped(
+            self.service.open_ticket,
+            tags,
+            sandbox or None,
+            refuse_unservable=False,
+            tidy_tags=False,
+        )
         return held.ticket.id
 
     async def collectTicket(self, ticket_id: object) -> dict[str, Any]:  # noqa: N802
@@ -126,20 +151,24 @@ class ResallocApi:
         }
 
     async def waitTicket(self, ticket_id: object) -> Binary:  # noqa: N802
-        """waitTicket(id) -> data: blocks until the ticket has a resource, answered at once then."""
+        """waitTicket(id) -> data: blocks until the ticket has a resource, answered at once then.
+
+        A ticket closed or failed without one never gets one; resalloc's
+        waitTicket blocks on it all the same, and so does this (lessor's own
+        CLI and API say why instead).
+        """
         tid = _ticket_id(ticket_id)
         while True:
             try:
                 ticket = await wait_ticket(self.executor, self.service, _stored(tid), WAIT_STEP)
             except NotFound as e:
-                raise RpcError(f"no such ticket {tid}") from e
+                raise _no_such_ticket(tid) from e
             if ticket.resource_id is not None:
                 return Binary(await self._data(ticket) or b"")
             if self.service.signals.stopping:  # resalloc's client asks again, of the next one
                 raise RpcError(f"the server is stopping; ticket {tid} still waits: ask again")
             if ticket.state is not TicketState.OPEN:
-                why = f": {ticket.message}" if ticket.message else ""
-                raise RpcError(f"ticket {tid} is {ticket.state}{why}; it will get no resource")
+                await asyncio.sleep(WAIT_STEP)  # no change can come: only see who still waits
             if await self.request.is_disconnected():
                 return Binary(b"")  # nobody is listening any more
 
@@ -149,7 +178,7 @@ class ResallocApi:
         try:
             await self.executor.run_grouped(self.service.close_ticket, _stored(tid), RESALLOC)
         except NotFound as e:
-            raise RpcError(f"no such ticket {tid}") from e
+            raise _no_such_ticket(tid) from e
 
     async def _data(self, ticket: Ticket) -> bytes | None:
         """The ticket's data as resalloc's clients may have it: a secret pool's only where the

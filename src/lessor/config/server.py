@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 49100
 DEFAULT_DB_WAIT = 30.0
+RESALLOC_LOGDIR = Path("/var/log/resallocserver")
+"""resalloc's `logdir` default: its log rotation, merge-hook-logs cron and operators look there."""
 
 
 def default_data_dir() -> Path:
@@ -65,6 +67,13 @@ class ServerConfig(BaseModel):
     hook_env: list[str] = []
     """The server's environment variables every hook gets (names, or PREFIX*), besides the
     documented few (lessor; see docs/hooks.md)."""
+    ssl_certfile: Path | None = None
+    """resalloc's TLS: the server's certificate (PEM; its key too, unless ssl_keyfile). When
+    set, the whole port speaks TLS: XML-RPC, the API and the web UI."""
+    ssl_keyfile: Path | None = None
+    ssl_clients: Path | None = None
+    """resalloc's TLS: CA certificates (PEM); when set, every client must present a
+    certificate they signed."""
 
     @field_validator("loglevel")
     @classmethod
@@ -133,7 +142,7 @@ def read_server_config(path: Path) -> ServerFile:
             msg = err["msg"].removeprefix("Value error, ")
             errors.append(f"{doc.where(tuple(err['loc']))}: {key}: {msg}")
         return ServerFile(ServerConfig(), tuple(errors), tuple(warnings))
-    for key in ("pools", "admin_token_file"):
+    for key in ("pools", "admin_token_file", "ssl_certfile", "ssl_keyfile", "ssl_clients"):
         value = getattr(cfg, key)
         if value is not None and not value.is_absolute():
             cfg = cfg.model_copy(update={key: path.parent / value})
@@ -151,12 +160,31 @@ def load_server_config(path: Path) -> ServerConfig:
     return read.config
 
 
-def config_from_dir(config_dir: Path | None) -> ServerConfig:
+def resalloc_defaults(cfg: ServerConfig) -> ServerConfig:
+    """resalloc's defaults for what the server.yaml of a resalloc config directory leaves out.
+
+    The logs go where resalloc writes them, so that its log rotation, its
+    hourly merge-hook-logs and the operators' habits find them:
+    `/var/log/resallocserver/hooks/` and `main.log` beside it. A data
+    directory given to lessor (`--data-dir`) keeps them in it instead, as
+    without server.yaml; a `logdir` or `main_logfile` in the file wins.
+    """
+    logdir = cfg.logdir or (cfg.data_dir / "logs" if cfg.data_dir else RESALLOC_LOGDIR)
+    main_logfile = cfg.main_logfile or logdir / "main.log"
+    return cfg.model_copy(update={"logdir": logdir, "main_logfile": main_logfile})
+
+
+def config_from_dir(config_dir: Path | None, **given: object) -> ServerConfig:
     """Settings from a resalloc-style directory's server.yaml; defaults without one.
 
     The maintenance and import commands find the server's database and logs
-    this way, as resalloc-maint does from CONFIG_DIR.
+    this way, as resalloc-maint does from CONFIG_DIR. `given` are a command's
+    options (None: not given); they override the file's settings, and
+    resalloc's defaults fill in the rest (see resalloc_defaults).
     """
-    if config_dir is not None and (config_dir / "server.yaml").exists():
-        return load_server_config(config_dir / "server.yaml")
-    return ServerConfig()
+    in_layout = config_dir is not None and (config_dir / "server.yaml").exists()
+    cfg = ServerConfig()
+    if config_dir is not None and in_layout:
+        cfg = load_server_config(config_dir / "server.yaml")
+    cfg = cfg.model_copy(update={k: v for k, v in given.items() if v is not None})
+    return resalloc_defaults(cfg) if in_layout else cfg

@@ -26,7 +26,8 @@ from lessor.config.database import (
     wait_for_database,
 )
 from lessor.config.pools import read_pools
-from lessor.config.server import ServerConfig, read_server_config
+from lessor.config.server import ServerConfig, read_server_config, resalloc_defaults
+from lessor.config.tls import check_tls
 from lessor.config.yamlfile import ConfigError
 from lessor.domain.model import Pool
 
@@ -90,9 +91,11 @@ def resolve(options: ServerOptions) -> Startup:
     errors += _secrets_on_argv(options)
     cfg, where = ServerConfig(), dict[str, str]()
     server_yaml = options.config_file
+    in_layout = False  # resalloc's: a config directory with its server.yaml
     if server_yaml is None and options.config_dir is not None:
         server_yaml = options.config_dir / "server.yaml"
-        if not server_yaml.exists():
+        in_layout = server_yaml.exists()
+        if not in_layout:
             server_yaml = None
     if server_yaml is not None:
         read = read_server_config(server_yaml)
@@ -114,6 +117,13 @@ def resolve(options: ServerOptions) -> Startup:
     given = {key: value for key, (_, value) in overrides.items() if value is not None}
     cfg = cfg.model_copy(update=given)
     where.update({key: label for key, (label, value) in overrides.items() if value is not None})
+    if in_layout:
+        for key in ("logdir", "main_logfile"):
+            where.setdefault(key, f"{key} (resalloc's default)")
+        cfg = resalloc_defaults(cfg)
+    tls_errors, tls_warnings = check_tls(cfg, where)
+    errors += tls_errors
+    warnings += tls_warnings
 
     token, token_errors, token_warnings = _admin_token(options, cfg, where)
     errors += token_errors
@@ -227,6 +237,11 @@ def prepare_directories(startup: Startup) -> None:
         problem = _creatable(cfg.logdir)
         if problem is not None:
             problems.append(f"{startup.label('logdir', 'logdir')} {cfg.logdir}: {problem}")
+    if cfg.main_logfile is not None:
+        problem = _creatable(cfg.main_logfile.parent)
+        if problem is not None:
+            label = startup.label("main_logfile", "main_logfile")
+            problems.append(f"{label} {cfg.main_logfile}: {problem}")
     if problems:
         raise ConfigError(*problems)
 

@@ -43,11 +43,9 @@ class MaintCtx:
         from lessor.config.yamlfile import ConfigError
 
         try:
-            cfg = config_from_dir(self.config_dir)
+            cfg = config_from_dir(self.config_dir, db_url=self.db_url, data_dir=self.data_dir)
         except ConfigError as e:
             _fail(str(e), EXIT_USAGE)
-        updates = {"db_url": self.db_url, "data_dir": self.data_dir}
-        cfg = cfg.model_copy(update={k: v for k, v in updates.items() if v is not None})
         return cfg.resolved_db_url(), cfg.resolved_logdir()
 
     def parts(self) -> Parts:
@@ -105,6 +103,16 @@ def _lookup(service: LessorService, key: str) -> Resource:
     _fail(f"no resource {key!r}")
 
 
+def _failed_with(service: LessorService, r: Resource) -> bool:
+    """Whether the ticket a resource no longer held still names failed with it."""
+    from lessor.domain.states import ResourceState, TicketState
+
+    if r.ticket_id is None or r.state is ResourceState.TAKEN:
+        return False
+    ticket = service.store.get_ticket(r.ticket_id)
+    return ticket is not None and ticket.state is TicketState.FAILED
+
+
 @click.group()
 @click.option(
     "--config-dir",
@@ -137,8 +145,9 @@ def resource_list(obj: MaintCtx, up: bool) -> None:
     from lessor.maint.lines import resource_line
 
     states = [ResourceState.UP, ResourceState.TAKEN] if up else list(LIVE_RESOURCE_STATES)
-    for r in obj.service().list_resources(states):
-        click.echo(resource_line(r))
+    service = obj.service()
+    for r in service.list_resources(states):
+        click.echo(resource_line(r, _failed_with(service, r)))
 
 
 @maint.command("ticket-list")
@@ -165,7 +174,9 @@ def resource_info(obj: MaintCtx, resource: str) -> None:
     """Print a resource (by ID or NAME) as JSON."""
     from lessor.maint.lines import resource_info as render
 
-    click.echo(render(_lookup(obj.service(), resource)))
+    service = obj.service()
+    found = _lookup(service, resource)
+    click.echo(render(found, _failed_with(service, found)))
 
 
 @maint.command("resource-delete")

@@ -31,12 +31,28 @@ def ticket_state(state: TicketState) -> str:
     return "OPEN" if state is TicketState.ASSIGNED else str(state)
 
 
-def resource_line(r: Resource) -> str:
-    ticket = r.ticket_id if r.state is R.TAKEN and r.ticket_id is not None else "NULL"
+def resource_line(r: Resource, ticket_failed: bool = False) -> str:
+    """`ticket_failed`: the ticket the resource names failed with it (see ticket_of)."""
+    # resalloc records a resource's tags when its cmd_new has finished
+    tags = "" if r.state is R.STARTING else ",".join(r.tags)
     return (
-        f"{r.id} - {r.name} pool={r.pool} tags={','.join(r.tags)} "
-        f"status={resalloc_state(r.state)} releases={r.releases} ticket={ticket}"
+        f"{r.id} - {r.name} pool={r.pool} tags={tags} "
+        f"status={resalloc_state(r.state)} releases={r.releases} "
+        f"ticket={_or_null(ticket_of(r, ticket_failed))}"
     )
+
+
+def ticket_of(r: Resource, ticket_failed: bool) -> int | None:
+    """resalloc's `ticket_id` of a resource: the ticket holding it, or the one that failed
+    when it died or was deleted (resalloc unlinks a ticket only when it gives the resource
+    back, which a failed ticket never does)."""
+    if r.ticket_id is not None and (r.state is R.TAKEN or ticket_failed):
+        return r.ticket_id
+    return None
+
+
+def _or_null(value: int | None) -> str:
+    return "NULL" if value is None else str(value)
 
 
 def ticket_line(t: Ticket, resource_name: str | None) -> str:
@@ -48,19 +64,23 @@ def data_text(data: bytes | None) -> str:
     return data.decode("utf8", errors="replace") if data else ""
 
 
-def resource_info(r: Resource) -> str:
-    """resalloc's resource-info keys (its column names), then what lessor adds."""
+def resource_info(r: Resource, ticket_failed: bool = False) -> str:
+    """resalloc's resource-info: its resources table's columns, in the table's order, then
+    what lessor adds."""
     info: dict[str, Any] = {
         "id": r.id,
         "name": r.name,
+        "user": None,  # resalloc's column, never set by resalloc itself
+        "data": None if r.data is None else data_text(r.data).strip(),
         "pool": r.pool,
         "state": resalloc_state(r.state),
-        "data": data_text(r.data).strip() or None,
-        "ticket_id": r.ticket_id if r.state is R.TAKEN else None,
-        "sandbox": r.sandbox,
-        "releases_counter": r.releases,
         "check_last_time": r.last_livecheck,
         "check_failed_count": r.livecheck_failures,
+        "ticket_id": ticket_of(r, ticket_failed),
+        "sandbox": r.sandbox,
+        "sandboxed_since": r.sandboxed_since,
+        "released_at": r.released_at,
+        "releases_counter": r.releases,
         "lessor_state": str(r.state),
         "tags": list(r.tags),
         "id_in_pool": r.id_in_pool,

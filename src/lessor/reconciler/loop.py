@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from lessor.domain.hooks import Hook
 from lessor.domain.model import Snapshot
@@ -21,6 +22,7 @@ from lessor.domain.states import ResourceState
 from lessor.planner.actions import Plan
 from lessor.planner.plan import plan
 from lessor.reconciler.orphans import OrphanSweeper
+from lessor.reconciler.poolsfile import PoolsFileWatch
 from lessor.runner.env import hook_env
 from lessor.runner.hooks import HookResult, HookRunner
 from lessor.service import events
@@ -39,6 +41,7 @@ class Reconciler:
         runner: HookRunner,
         *,
         sleeptime: float = 20.0,
+        pools_file: Path | None = None,
     ) -> None:
         self.service = service
         self.executor = executor
@@ -49,6 +52,10 @@ class Reconciler:
         self.sleeptime = sleeptime
         self.tasks: set[asyncio.Task[None]] = set()
         self.orphans = OrphanSweeper(self.runner, self.store, self.tasks)
+        self.pools_file = (
+            PoolsFileWatch(pools_file, service, executor) if pools_file is not None else None
+        )
+        """pools.yaml, reloaded when it changes (see poolsfile.py)."""
         self.alive = False
 
     async def run(self) -> None:
@@ -90,6 +97,8 @@ class Reconciler:
 
     async def step(self) -> float | None:
         """One pass; when the next is due if nothing wakes us before."""
+        if self.pools_file is not None:
+            await self.pools_file.reload_if_changed()
         snapshot = await self.executor.run(self.service.snapshot)
         decided = plan(snapshot)
         self.signals.waiting = bool(decided.reasons)

@@ -24,6 +24,10 @@ from lessor.store.interface import Store
 
 log = logging.getLogger(__name__)
 
+UNTRACKED_DELETE_TIMEOUT = 120.0
+"""Seconds a cmd_delete of an instance nobody tracks may run, as resalloc allows it (or the
+pool's hook_timeout, if shorter): one hung delete must not hold up the rest of the sweep."""
+
 
 class OrphanSweeper:
     def __init__(self, runner: HookRunner, store: Store, tasks: set[asyncio.Task[None]]) -> None:
@@ -95,7 +99,7 @@ class OrphanSweeper:
                 untracked_env(Hook.DELETE, pool.name, name),
                 hook=Hook.DELETE,
                 resource_id=UNTRACKED_ID,
-                timeout=pool.hook_timeout,
+                timeout=min(pool.hook_timeout, UNTRACKED_DELETE_TIMEOUT),
                 cwd=pool.hook_dir,
             )
             if done.ok:

@@ -10,6 +10,11 @@ wrote, stdout and stderr, appended run after run, and nothing of lessor's but
 resalloc's `<timeouted after Ns>` marker. What lessor knows of each run
 (command, start, exit status, duration) goes to the event log instead. A
 secret pool's cmd_new stdout (its data) is never written to the log.
+
+lessor's own files of each run (its record, cmd_new's durable stdout) live
+beside the logs, in `hook-runs/`, never in `hooks/`: resalloc's packages
+run an hourly cron (merge-hook-logs) that appends every file of `hooks/`
+older than an hour to `hooks.log` and deletes it.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ MIRROR_INTERVAL = 0.02
 STDERR_GRACE = 0.1
 """Seconds to wait, once cmd_new's shell has exited, for the end of its stderr."""
 
+RUNS_DIR = "hook-runs"
+"""The directory of `logdir` that holds lessor's files of the runs in progress."""
+
 
 @dataclass(frozen=True)
 class HookResult:
@@ -103,8 +111,8 @@ class HookRunner:
     ) -> None:
         self.logdir = logdir
         self.hooks_dir = logdir / "hooks"
-        self.running_dir = self.hooks_dir / "running"
-        self.output_dir = self.hooks_dir / "output"
+        self.running_dir = logdir / RUNS_DIR / "running"
+        self.output_dir = logdir / RUNS_DIR / "output"
         self.pass_env = tuple(pass_env)
         self.containment = Containment(containment)
         log.info("hook runs are contained by %s", self.containment.describe())
@@ -163,6 +171,7 @@ class HookRunner:
         killed whole; as a last net, so is any process whose environment still
         carries a recorded run token. Call before anything else runs hooks.
         """
+        self._adopt_old_layout()
         records = {p: read_record(p) for p in self._records()}
         killed: set[int] = set()
         for record in records.values():
@@ -178,6 +187,21 @@ class HookRunner:
         for path in records:
             path.unlink(missing_ok=True)
         return sorted(killed)
+
+    def _adopt_old_layout(self) -> None:
+        """Move the run records and cmd_new outputs an older lessor kept in `hooks/running/`
+        and `hooks/output/` to where they are kept now, once, at the first start after an
+        upgrade (their writers, if any are left, keep writing: a move keeps the inode)."""
+        for name, new in (("running", self.running_dir), ("output", self.output_dir)):
+            old = self.hooks_dir / name
+            if not old.is_dir():
+                continue
+            new.mkdir(parents=True, exist_ok=True)
+            for path in old.iterdir():
+                with contextlib.suppress(OSError):
+                    path.rename(new / path.name)
+            with contextlib.suppress(OSError):
+                old.rmdir()
 
     async def run(
         self,
@@ -200,7 +224,7 @@ class HookRunner:
         log). `pass_env` adds the pool's names to the server-wide ones.
         """
         self.hooks_dir.mkdir(parents=True, exist_ok=True)
-        self.running_dir.mkdir(exist_ok=True)
+        self.running_dir.mkdir(parents=True, exist_ok=True)
         token = uuid.uuid4().hex
         full_env = {**base_env((*self.pass_env, *pass_env)), **env, RUN_TOKEN_ENV: token}
         output = None
@@ -209,7 +233,7 @@ class HookRunner:
         elif hook is Hook.LIST:
             output = self.output_dir / f"{resource_id:06d}_{hook.log_suffix}.{token}"
         if output is not None:
-            self.output_dir.mkdir(exist_ok=True)
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         job = _Job(
             command=command,
             env=full_env,

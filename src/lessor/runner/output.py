@@ -1,6 +1,6 @@
 """What cmd_new printed: kept in a file as it is written, and the data resalloc makes of it.
 
-cmd_new's stdout goes straight into `hooks/output/{id:06d}_alloc` (the
+cmd_new's stdout goes straight into `hook-runs/output/{id:06d}_alloc` (the
 hook's own file descriptor, no pipe in between), so whatever it printed is
 on disk the moment it printed it: after a timeout, a failure or a kill -9 of
 the server, cmd_delete still gets the instance id a cloud's cmd_new printed

@@ -15,7 +15,7 @@ is therefore a *unit* built on the strongest mechanism the machine allows:
 - **session**: elsewhere, a session and process group of its own (what a
   child leaves by `setsid` escapes).
 
-Every run leaves a durable record in `hooks/running/` until it ends: its
+Every run leaves a durable record in `hook-runs/running/` until it ends: its
 cgroup, its anchor process (pid and start time, so that a reused pid never
 kills a stranger) and a token also set in its environment. After a crash,
 `kill_recorded` kills what each record names. A hook that ends by itself

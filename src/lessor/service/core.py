@@ -128,15 +128,26 @@ class LessorService(PolicyCases):
         priority: int = 0,
         ttl: float | None = None,
         idempotency_key: str | None = None,
+        *,
+        refuse_unservable: bool = True,
+        tidy_tags: bool = True,
     ) -> TicketAndResource:
         """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket).
         `idempotency_key`: a retried open answers the ticket (and key) the first one made.
-        The answer carries the ticket's key: the one time it is told."""
-        tags = [t.strip() for t in tags]
-        if not tags or any(not t for t in tags):
-            raise InvalidRequest("a ticket needs at least one non-empty tag")
+        The answer carries the ticket's key: the one time it is told.
+
+        lessor's API refuses at once what would wait for ever: tags no pool
+        provides (`refuse_unservable`), and no tag or a blank one, blanks
+        around a tag dropped (`tidy_tags`). resalloc's protocol takes tags as
+        sent and lets such a ticket wait, saying why, until a reload adds a pool
+        that provides them; an empty tag set fits any resource.
+        """
+        if tidy_tags:
+            tags = [t.strip() for t in tags]
+            if not tags or any(not t for t in tags):
+                raise InvalidRequest("a ticket needs at least one non-empty tag")
         check_ttl(ttl)
-        missing = unservable_tags(self.pools, tags)
+        missing = unservable_tags(self.pools, tags) if refuse_unservable else []
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
         unique = list(dict.fromkeys(tags))
