@@ -86,7 +86,10 @@ def test_an_unusable_data_directory_is_one_line(tmp_path: Path) -> None:
 def test_an_unreachable_postgresql_is_waited_for_then_a_clear_failure(tmp_path: Path) -> None:
     url = f"postgresql://lessor@127.0.0.1:{free_port()}/lessor"  # nothing listens there
     started = time.monotonic()
-    done = lessor_server(tmp_path, "--data-dir", str(tmp_path / "d"), "--db", url, "--db-wait", "2")
+    port = str(free_port())  # not the default port: another server may hold it
+    done = lessor_server(
+        tmp_path, "--data-dir", str(tmp_path / "d"), "--db", url, "--db-wait", "2", "--port", port
+    )
     took = time.monotonic() - started
     assert done.returncode == 3 and "Traceback" not in done.stderr
     *notes, last = done.stderr.splitlines()
