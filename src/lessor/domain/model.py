@@ -193,6 +193,10 @@ class Ticket(Evolving):
     """The SHA-256 of the ticket's key (its holder's proof), never the key itself."""
     idempotency_key: str | None = None
     """The Idempotency-Key of the request that opened it, if it had one."""
+    job_id: int | None = None
+    """The job it is a part of (granted with the job's other parts, never alone)."""
+    part: str | None = None
+    """Its name in that job ("x86", "arm")."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from lessor.service.errors import (
     NotFound,
 )
 from lessor.service.executor import writes
+from lessor.service.jobs import JobCases
 from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
@@ -69,7 +70,7 @@ class TicketAndResource:
     """The ticket's key, in the answer that opened it only."""
 
 
-class LessorService(PolicyCases):
+class LessorService(JobCases, PolicyCases):
     """The use cases over one store. They open no transactions and do not know where they
     run: an executor runs each (as one transaction if it is marked `@writes`)."""
 

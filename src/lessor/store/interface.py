@@ -106,6 +106,26 @@ class Store(Protocol):
         """`assign` for a ticket opened in this very transaction: both as they now are."""
         ...
 
+    # ---- jobs (domain/jobs.py) --------------------------------------------
+    def open_job(
+        self,
+        parts: Mapping[str, list[str]],
+        priority: int,
+        now: float,
+        ttl: float | None = None,
+        key_hash: str | None = None,
+    ) -> list[Ticket]:
+        """OPEN a ticket for each part, all naming the job (the id of its first part)."""
+        ...
+
+    def job_parts(self, job_id: int) -> list[Ticket]:
+        """The job's tickets, by id (none: no such job)."""
+        ...
+
+    def grant_job(self, job_id: int, grants: Sequence[tuple[int, int]], now: float) -> bool:
+        """ASSIGN and TAKE for every (ticket, resource) of the job, or for none of them."""
+        ...
+
     # ---- resources -------------------------------------------------------
     def get_resource(self, resource_id: int) -> Resource | None: ...
     def resource_by_name(self, name: str) -> Resource | None:

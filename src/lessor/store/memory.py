@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from lessor.domain import changes, events
 from lessor.domain.changes import Change
 from lessor.domain.events import Event, EventFilter
+from lessor.domain.jobs import job_granted, job_opened
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Claim, Pool, Resource, Ticket
 from lessor.domain.naming import free_counter_values, resource_name, smallest_free
@@ -454,6 +455,66 @@ class MemoryStore:
         self._put(self.resources, r.id, taken)
         self._record(events.ticket_assigned(t.id, t.created_at, r.id, r.pool, r.name, now))
         return assigned, taken
+
+    # ---- jobs (domain/jobs.py) ---------------------------------------------------
+
+    def open_job(
+        self,
+        parts: Mapping[str, list[str]],
+        priority: int,
+        now: float,
+        ttl: float | None = None,
+        key_hash: str | None = None,
+    ) -> list[Ticket]:
+        opened: list[Ticket] = []
+        with self._tx.write():
+            for name, tags in parts.items():
+                ticket_id = next(self._ids["tickets"])
+                ticket = Ticket(
+                    id=ticket_id,
+                    tags=tuple(tags),
+                    state=TicketMove.OPEN.target,
+                    priority=priority,
+                    created_at=now,
+                    ttl=ttl,
+                    expires_at=now + ttl if ttl is not None else None,
+                    key_hash=key_hash,
+                    job_id=opened[0].id if opened else ticket_id,
+                    part=name,
+                )
+                self._put(self.tickets, ticket.id, ticket)
+                self._record(events.ticket_opened(ticket))
+                opened.append(ticket)
+            self._record(job_opened(opened[0].id, {t.part or "": t for t in opened}, now))
+        return opened
+
+    def job_parts(self, job_id: int) -> list[Ticket]:
+        with self._tx.read():
+            return sorted(
+                (t for t in self.tickets.values() if t.job_id == job_id), key=lambda t: t.id
+            )
+
+    def grant_job(self, job_id: int, grants: Sequence[tuple[int, int]], now: float) -> bool:
+        with self._tx.write():
+            pairs = [(self.tickets.get(t), self.resources.get(r)) for t, r in grants]
+            takeable = len({r for _, r in grants}) == len(grants) and all(
+                t is not None
+                and r is not None
+                and TicketMove.ASSIGN.allows(t.state)
+                and ResourceMove.TAKE.allows(r.state)
+                and not (r.held or r.busy)
+                for t, r in pairs
+            )
+            if not takeable:
+                return False
+            given: dict[str, int] = {}
+            for t, r in pairs:
+                assert t is not None and r is not None
+                self._assign(t, r, now)
+                given[str(t.id)] = r.id
+            opened_at = min(t.created_at for t, _ in pairs if t is not None)
+            self._record(job_granted(job_id, given, opened_at, now))
+        return True
 
     # ---- resources -------------------------------------------------------------
 
