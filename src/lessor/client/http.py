@@ -195,6 +195,36 @@ class LessorClient:
         path = f"/api/v1/tickets/{ticket_id}/extend"
         return TicketOut.from_json(self._call("POST", path, key, json=body))
 
+    # ---- jobs (docs/jobs.md): plain JSON, as the API answers it --------------
+
+    def open_job(
+        self, parts: dict[str, list[str]], priority: int = 0, ttl: float | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "parts": {name: {"tags": tags} for name, tags in parts.items()},
+            "priority": priority,
+        }
+        if ttl is not None:
+            body["ttl"] = ttl
+        answer: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=body)
+        return answer
+
+    def get_job(self, job_id: int, wait: float = 0, key: str | None = None) -> dict[str, Any]:
+        params = {"wait": wait} if wait else None
+        timeout = httpx.Timeout(self._http.timeout.read or 30.0, read=wait + 30.0)
+        answer: dict[str, Any] = self._call(
+            "GET", f"/api/v1/jobs/{job_id}", key, params=params, timeout=timeout
+        )
+        return answer
+
+    def close_job(self, job_id: int, key: str | None = None) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/jobs/{job_id}/close", key)
+        return answer
+
+    def jobs(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._call("GET", "/api/v1/jobs")
+        return answer
+
     def tickets(self, states: list[TicketState] | None = None) -> list[TicketOut]:
         answer = self._call("GET", "/api/v1/tickets", params={"state": states or []})
         return [TicketOut.from_json(t) for t in answer]
