@@ -198,3 +198,38 @@ def test_a_job_needing_all_of_a_pool_is_granted_under_a_steady_stream_of_single_
     # the pool serves 2 at a time, each for at most hold + 1 steps: the bound
     waited = w.granted_at[job_id] - (NOW + 5)
     assert waited <= (ahead // 2 + 2) * (hold + 1)
+
+
+def test_over_random_worlds_a_job_is_granted_whole_or_not_at_all() -> None:
+    """Random pools, resources, tickets and jobs: a part never gets a resource on its own,
+    a grant covers every part of its job, and no resource goes out twice."""
+    rng = random.Random(19)
+    for _ in range(300):
+        pools = [pool(n, n, max=rng.randint(0, 3)) for n in ("a", "b", "c")]
+        resources = [
+            res(i, rng.choice((R.UP, R.UP, R.STARTING)), pool_name=n, tags=(n,))
+            for i, n in enumerate(rng.choices("abc", k=rng.randint(0, 6)), start=1)
+        ]
+        tickets: list[Ticket] = []
+        next_id = 1
+        for _ in range(rng.randint(0, 6)):
+            if rng.random() < 0.5:
+                tickets.append(ticket(next_id, rng.choice("abc")))
+                next_id += 1
+                continue
+            job_id = next_id
+            for k in range(rng.randint(1, 3)):
+                tickets.append(part(next_id, job_id, f"p{k}", rng.choice("abc")))
+                next_id += 1
+        p = run(pools, resources, tickets)
+        job_of = {t.id: t.job_id for t in tickets}
+        given: list[int] = []
+        for a in p.actions:
+            if isinstance(a, Assign):
+                assert job_of[a.ticket_id] is None, "a part assigned alone"
+                given.append(a.resource_id)
+            elif isinstance(a, GrantJob):
+                wanted = {t.id for t in tickets if t.job_id == a.job_id}
+                assert {g.ticket_id for g in a.parts} == wanted
+                given += [g.resource_id for g in a.parts]
+        assert len(given) == len(set(given)), "a resource given twice"
