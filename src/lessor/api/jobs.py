@@ -118,7 +118,8 @@ def open_job(body: JobIn, request: Request) -> OpenedJobOut:
     """
     service = service_of(request)
     parts = {name: p.tags for name, p in body.parts.items()}
-    opened = executor_of(request).call(service.open_job, parts, body.priority, body.ttl)
+    owner = proof_of(request).user
+    opened = executor_of(request).call(service.open_job, parts, body.priority, body.ttl, owner)
     holder = Proof(key=opened.key)  # the answer goes to the job's holder
     return OpenedJobOut.model_validate({**_out(service, opened.job, holder), "key": opened.key})
 

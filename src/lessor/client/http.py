@@ -108,6 +108,7 @@ class LessorClient:
         headers = {}
         token = admin_token or os.environ.get("LESSOR_ADMIN_TOKEN")
         self.has_admin_token = bool(token)
+        token = token or os.environ.get("LESSOR_TOKEN")  # a user's (docs/users.md)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
@@ -223,6 +224,27 @@ class LessorClient:
 
     def jobs(self) -> list[dict[str, Any]]:
         answer: list[dict[str, Any]] = self._call("GET", "/api/v1/jobs")
+        return answer
+
+    # ---- users (docs/users.md) -------------------------------------------
+
+    def add_user(
+        self, name: str, admin: bool, privileges: list[str], quotas: dict[str, int]
+    ) -> dict[str, Any]:
+        body = {"name": name, "admin": admin, "privileges": privileges, "quotas": quotas}
+        answer: dict[str, Any] = self._call("POST", "/api/v1/users", json=body)
+        return answer
+
+    def users(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._call("GET", "/api/v1/users")
+        return answer
+
+    def revoke_user(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/users/{name}/revoke")
+        return answer
+
+    def rotate_token(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/users/{name}/token")
         return answer
 
     def tickets(self, states: list[TicketState] | None = None) -> list[TicketOut]:

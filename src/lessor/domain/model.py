@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lessor.domain.hooks import Hook
@@ -197,6 +198,8 @@ class Ticket(Evolving):
     """The job it is a part of (granted with the job's other parts, never alone)."""
     part: str | None = None
     """Its name in that job ("x86", "arm")."""
+    owner: str | None = None
+    """The user who opened it (domain/users.py); None: anonymous (its key only)."""
 
 
 @dataclass(frozen=True)
@@ -211,3 +214,5 @@ class Snapshot:
     pools: tuple[Pool, ...]
     resources: tuple[Resource, ...]
     tickets: tuple[Ticket, ...]
+    quotas: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Each user's quotas that has any: user name -> pool (or `*`) -> resources at most."""

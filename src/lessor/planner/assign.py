@@ -9,6 +9,7 @@ from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import TicketState
 from lessor.planner import jobs
 from lessor.planner.actions import Assign, GrantJob
+from lessor.planner.quotas import Quotas
 from lessor.planner.rank import resource_rank
 from lessor.planner.view import View
 
@@ -21,6 +22,8 @@ class Handouts:
     (planner/jobs.py); no later ticket takes them."""
     waiting_jobs: dict[int, list[Ticket]] = field(default_factory=dict)
     """The jobs that still wait, with their parts."""
+    over_quota: dict[int, str] = field(default_factory=dict)
+    """Tickets a ready resource fits but whose owner's quota is reached, and why."""
 
 
 def assign(v: View, queue: list[Ticket]) -> Handouts:
@@ -34,16 +37,21 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     """
     free = [r for r in v.s.resources if v.free(r)]
     out = Handouts()
+    quotas = Quotas(v.s)
     all_parts = jobs.parts_of(v.s.tickets)
     queued = {t.id for t in queue}
     seen_jobs: set[int] = set()
     for t in queue:
         if t.job_id is None:
             fitting = [r for r in free if _may_take(v, r, t)]
-            if not fitting:
+            allowed = [r for r in fitting if quotas.allows(t, (r,))]
+            if fitting and not allowed:
+                out.over_quota[t.id] = quotas.refusal(t, (r.pool for r in fitting)) or ""
+            if not allowed:
                 continue
-            best = max(fitting, key=lambda r: _preference(v, r, t))
+            best = max(allowed, key=lambda r: _preference(v, r, t))
             free.remove(best)
+            quotas.take(t, (best,))
             out.actions.append(Assign(t.id, best.id))
             continue
         if t.job_id in seen_jobs:
@@ -58,6 +66,11 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
             return sorted(fit, key=lambda r: _preference(v, r, p), reverse=True)
 
         matched = jobs.match(parts, fitting_part)
+        if len(matched) == len(parts) and not quotas.allows(t, matched.values()):
+            why = quotas.refusal(t, (r.pool for r in matched.values())) or "quota reached"
+            out.over_quota.update({p.id: f"job {t.job_id}: {why}" for p in parts})
+            continue  # its owner's quota, not the others', holds it back: nothing set aside
+        quotas.take(t, matched.values() if len(matched) == len(parts) else ())
         for r in matched.values():
             free.remove(r)  # granted: taken; else set aside for this job
         if len(matched) == len(parts):

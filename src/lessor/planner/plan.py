@@ -35,7 +35,8 @@ def plan(s: Snapshot) -> Plan:
     waiting = [t for t in queue if t.id not in served]
     waiting_ids = frozenset(t.id for t in waiting)
 
-    needing = [t for t in waiting if t.id not in handouts.set_aside]
+    held_back = handouts.set_aside.keys() | handouts.over_quota.keys()
+    needing = [t for t in waiting if t.id not in held_back]
     started = start(v, needing, taken, timer)
     actions += started.starts
     actions += upkeep.recycle(v)
@@ -43,6 +44,7 @@ def plan(s: Snapshot) -> Plan:
     reasons = dict(started.reasons)
     for job_id, parts in handouts.waiting_jobs.items():
         reasons |= jobs.waiting_reason(job_id, parts, handouts.set_aside, started.reasons)
+    reasons |= handouts.over_quota
     return Plan(tuple(actions), timer.next, reasons)
 
 

@@ -50,7 +50,11 @@ class JobCases:
 
     @writes
     def open_job(
-        self, parts: Mapping[str, list[str]], priority: int = 0, ttl: float | None = None
+        self,
+        parts: Mapping[str, list[str]],
+        priority: int = 0,
+        ttl: float | None = None,
+        owner: str | None = None,
     ) -> OpenedJob:
         """A ticket for each named part, granted together by the planner or not at all.
         Refused at once, naming the part, when a part is empty or no pool has its tags."""
@@ -72,6 +76,9 @@ class JobCases:
             tidy[name] = cleaned
         key = keys.new_key(b"", None)
         opened = self.store.open_job(tidy, priority, self.clock(), ttl, keys.key_hash(key))
+        if owner is not None:
+            self.store.set_owner([t.id for t in opened], owner)
+            opened = [t.evolve(owner=owner) for t in opened]
         self.signals.wake_reconciler(0.0)  # the planner grants jobs, never a fast path
         return OpenedJob(Job.of(opened), key)
 
@@ -83,7 +90,7 @@ class JobCases:
 
     def authorize_job(self, job: Job, proof: Proof, what: str) -> None:
         """Raise unless the proof is of the job's holder (its key) or an admin."""
-        if self._privileged(proof) or proof.who(job.first.key_hash) is Who.HOLDER:
+        if self._privileged(proof) or proof.who(job.first.key_hash, job.first.owner) is Who.HOLDER:
             return
         if proof.key is not None:
             raise KeyRefused(f"job {job.id}: the key given is not this job's")

@@ -43,6 +43,7 @@ from lessor.domain.states import (
     Transition,
     state_after,
 )
+from lessor.domain.users import User
 from lessor.store.interface import EventListener
 from lessor.store.pools import STATE as POOL_STATE
 
@@ -207,6 +208,7 @@ class MemoryStore:
         self.resources: _Rows[Resource] = _Rows(lambda r: r.state is not R.ENDED)
         self.events: list[Event] = []
         self.pool_rows: dict[str, Pool] = {}
+        self.users: dict[str, User] = {}
         """Each pool as last saved, with its drain state (drained, drain_reason)."""
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
@@ -515,6 +517,51 @@ class MemoryStore:
             opened_at = min(t.created_at for t, _ in pairs if t is not None)
             self._record(job_granted(job_id, given, opened_at, now))
         return True
+
+    # ---- users (domain/users.py) -------------------------------------------------
+
+    def add_user(self, user: User) -> bool:
+        with self._tx.write():
+            taken = user.name in self.users or any(
+                u.token_hash == user.token_hash for u in self.users.values()
+            )
+            if taken:
+                return False
+            self._put(self.users, user.name, user.evolve(revoked_at=None))
+        return True
+
+    def get_user(self, name: str) -> User | None:
+        with self._tx.read():
+            return self.users.get(name)
+
+    def user_by_token(self, token_hash: str) -> User | None:
+        with self._tx.read():
+            return next((u for u in self.users.values() if u.token_hash == token_hash), None)
+
+    def list_users(self) -> list[User]:
+        with self._tx.read():
+            return sorted(self.users.values(), key=lambda u: u.name)
+
+    def revoke_user(self, name: str, now: float) -> bool:
+        with self._tx.write():
+            u = self.users.get(name)
+            if u is None or not u.active:
+                return False
+            self._put(self.users, name, u.evolve(revoked_at=now))
+        return True
+
+    def rotate_token(self, name: str, token_hash: str) -> bool:
+        with self._tx.write():
+            u = self.users.get(name)
+            if u is None or not u.active:
+                return False
+            self._put(self.users, name, u.evolve(token_hash=token_hash))
+        return True
+
+    def set_owner(self, ticket_ids: Collection[int], owner: str) -> None:
+        with self._tx.write():
+            for tid in ticket_ids:
+                self._put(self.tickets, tid, self.tickets[tid].evolve(owner=owner))
 
     # ---- resources -------------------------------------------------------------
 

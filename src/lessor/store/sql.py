@@ -23,9 +23,10 @@ from lessor.store.resources import ResourceRows
 from lessor.store.tables import meta
 from lessor.store.tickets import TicketRows
 from lessor.store.transactions import Transactions
+from lessor.store.users import UserRows
 
 
-class SqlStore(JobRows, TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
+class SqlStore(JobRows, UserRows, TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(Transactions(engine))
         self.engine = engine

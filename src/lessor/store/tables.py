@@ -56,6 +56,8 @@ tickets = sa.Table(
     # part's name.
     sa.Column("job_id", ID),
     sa.Column("part", sa.String(255)),
+    # The user who opened it (users.name); NULL: anonymous, its key only.
+    sa.Column("owner", sa.String(64)),
     sa.Index(
         "uq_tickets_idempotency_key",
         "idempotency_key",
@@ -170,6 +172,19 @@ pool_states = sa.Table(
     sa.Column("start_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_failure", sa.Text, nullable=False, server_default=""),
     sa.Column("failed_at", sa.Float),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    # SHA-256 of the token (told once, never stored).
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("privileges", sa.JSON, nullable=False),
+    sa.Column("quotas", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
 )
 
 meta = sa.Table(
