@@ -14,7 +14,7 @@ from lessor.domain.states import TicketState as T
 from lessor.domain.users import User, token_hash
 from lessor.planner.plan import plan
 from lessor.server import Parts, build
-from lessor.service.errors import Conflict, KeyNeeded
+from lessor.service.errors import Conflict, KeyNeeded, PrivilegeNeeded
 from lessor.service.keys import Proof
 from lessor.store.interface import Store
 
@@ -107,3 +107,33 @@ def test_no_token_is_in_the_database_file(tmp_path: Path) -> None:
     stored = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     assert new.token.encode() not in stored
     assert token_hash(new.token).encode() in stored
+
+
+LAB = (
+    Pool("lab", tags=(Tag("board"), Tag("x")), privilege="lab", max=2, max_prealloc=0),
+    Pool("p", tags=(Tag("x"),), max=2, max_prealloc=0),
+)
+
+
+def test_a_pool_requiring_a_privilege_serves_only_those_who_have_it(any_url: str) -> None:
+    p = build(any_url, LAB, clock=lambda: NOW)
+    s, ex = p.service, p.executor
+    ex.call(s.add_user, "erin", privileges=["lab"])
+    ex.call(s.add_user, "frank")
+    for who in ("frank", None):
+        with pytest.raises(PrivilegeNeeded, match="privilege lab needed"):
+            ex.call(s.open_ticket, ["board"], owner=who)
+        with pytest.raises(PrivilegeNeeded):
+            ex.call(s.open_job, {"b": ["board"]}, owner=who)
+    lab = s.store.create_resource("lab", ["board", "x"], PATTERN, NOW)
+    assert s.store.mark_up(lab.id, b"", NOW)
+    # tag x: the lab pool serves it too, but not to frank; he waits for pool p
+    franks = ex.call(s.open_ticket, ["x"], owner="frank")
+    assert franks.resource is None
+    erins = ex.call(s.open_ticket, ["board"], owner="erin")
+    with p.transactions.atomic():
+        snapshot = s.snapshot()
+        s.applier.apply(snapshot, plan(snapshot))
+    assert s.get_ticket(erins.ticket.id).resource_id == lab.id
+    assert s.get_ticket(franks.ticket.id).state is T.OPEN
+    p.close()

@@ -65,6 +65,9 @@ class Pool(Evolving):
     delete_backoff: float = 10.0
     """Seconds before a failed cmd_delete is retried, doubling with each failure in a row."""
     delete_backoff_max: float = 3600.0
+    privilege: str | None = None
+    """A word whoever asks for this pool's resources must have (domain/users.py); None:
+    anyone may."""
     start_for_waiting: bool = False
     """Start resources for waiting tickets too, beyond `max_prealloc` (lessor's; resalloc
     starts only spares, and an on-demand pool only for the tickets that ask)."""
@@ -216,3 +219,5 @@ class Snapshot:
     tickets: tuple[Ticket, ...]
     quotas: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Each user's quotas that has any: user name -> pool (or `*`) -> resources at most."""
+    privileges: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Each active user's privileges that has any."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lessor.domain.values import Evolving
@@ -63,3 +63,10 @@ def over_quota(quotas: Mapping[str, int], held: Mapping[str, int], pool: str) ->
     if total is not None and sum(held.values()) >= total:
         return f"quota: {sum(held.values())}/{total} resources held"
     return None
+
+
+def permitted(
+    privilege: str | None, owner: str | None, privileges: Mapping[str, Iterable[str]]
+) -> bool:
+    """Whether a ticket of `owner` may have a resource of a pool requiring `privilege`."""
+    return privilege is None or (owner is not None and privilege in privileges.get(owner, ()))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from lessor.domain.matching import resource_fits
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.states import TicketState
+from lessor.domain.users import permitted
 from lessor.planner import jobs
 from lessor.planner.actions import Assign, GrantJob
 from lessor.planner.quotas import Quotas
@@ -85,7 +86,11 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
 
 
 def _may_take(v: View, r: Resource, t: Ticket) -> bool:
-    return resource_fits(r, t) and not v.reserved_for_other(r, t.id, v.open_ids)
+    return (
+        resource_fits(r, t)
+        and not v.reserved_for_other(r, t.id, v.open_ids)
+        and permitted(v.pools[r.pool].privilege, t.owner, v.s.privileges)
+    )
 
 
 def _preference(v: View, r: Resource, t: Ticket) -> tuple[bool, int, int]:

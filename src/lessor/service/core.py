@@ -118,7 +118,7 @@ class LessorService(JobCases, UserCases, PolicyCases):
             pools=self.effective_pools(),
             resources=tuple(self.store.live_resources()),
             tickets=tuple(self.store.tickets_for_snapshot()),
-            quotas={u.name: u.quotas for u in self.store.list_users() if u.quotas and u.active},
+            **self.user_limits(),
         )
 
     # ---- tickets -------------------------------------------------------
@@ -154,6 +154,7 @@ class LessorService(JobCases, UserCases, PolicyCases):
         missing = unservable_tags(self.pools, tags) if refuse_unservable else []
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
+        self.check_privilege(tags, owner)
         unique = list(dict.fromkeys(tags))
         secret = self.store.secret() if idempotency_key is not None else b""
         key = keys.new_key(secret, idempotency_key)

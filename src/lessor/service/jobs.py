@@ -8,7 +8,7 @@ one key, given once when the job is opened, and the planner grants them together
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from lessor.domain.jobs import MAX_PARTS, PART_NAME, Job
@@ -47,6 +47,7 @@ class JobCases:
     resource_of: Callable[[Ticket], Resource | None]
     _recycle_at_once: Callable[[Ticket, Resource | None, float], Resource | None]
     _privileged: Callable[[Proof], bool]
+    check_privilege: Callable[[Iterable[str], str | None], None]
 
     @writes
     def open_job(
@@ -73,6 +74,7 @@ class JobCases:
             missing = unservable_tags(self.pools, cleaned)
             if missing:
                 raise NoPoolForTags(f"{no_pool_message(missing)} (parts.{name})", missing)
+            self.check_privilege(cleaned, owner)
             tidy[name] = cleaned
         key = keys.new_key(b"", None)
         opened = self.store.open_job(tidy, priority, self.clock(), ttl, keys.key_hash(key))

@@ -7,11 +7,22 @@ user, by the token's hash (the token itself is never stored).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from lessor.domain.users import ALL_POOLS, USER_NAME, User, new_token, token_hash, valid_name
-from lessor.service.errors import Conflict, InvalidRequest, NotFound
+from lessor.domain.matching import pool_serves
+from lessor.domain.model import Pool
+from lessor.domain.users import (
+    ALL_POOLS,
+    USER_NAME,
+    User,
+    new_token,
+    permitted,
+    token_hash,
+    valid_name,
+)
+from lessor.service.errors import Conflict, InvalidRequest, NotFound, PrivilegeNeeded
 from lessor.service.executor import writes
 from lessor.store.interface import Store
 
@@ -26,6 +37,7 @@ class NewToken:
 class UserCases:
     store: Store
     clock: Callable[[], float]
+    pools: tuple[Pool, ...]
 
     @writes
     def add_user(
@@ -77,6 +89,30 @@ class UserCases:
         user = self.store.get_user(name)
         assert user is not None
         return NewToken(user, token)
+
+    def user_limits(self) -> dict[str, Any]:
+        """The quotas and privileges of active users, for the planner's snapshot."""
+        active = [u for u in self.store.list_users() if u.active]
+        return {
+            "quotas": {u.name: u.quotas for u in active if u.quotas},
+            "privileges": {u.name: frozenset(u.privileges) for u in active if u.privileges},
+        }
+
+    def check_privilege(self, tags: Iterable[str], owner: str | None) -> None:
+        """Refuse at once (403, naming it) what only pools requiring a privilege the caller
+        lacks could serve; the planner keeps to the pools it may use."""
+        serving = [p for p in self.pools if pool_serves(p, tags)]
+        if not serving:
+            return
+        user = self.store.get_user(owner) if owner is not None else None
+        held = {owner: user.privileges} if owner is not None and user is not None else {}
+        if any(permitted(p.privilege, owner, held) for p in serving):
+            return
+        needed = sorted({p.privilege for p in serving if p.privilege})
+        who = f"user {owner}" if owner else "an anonymous caller"
+        raise PrivilegeNeeded(
+            f"privilege {' or '.join(needed)} needed for tags {', '.join(tags)}; {who} lacks it"
+        )
 
     def authenticate(self, token: str) -> User | None:
         """The active user whose token this is, or None."""
