@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 from tests.unit.planner_data import NOW, pool, res, run, ticket
 
-from lessor.domain.model import Pool, Resource, Ticket
+from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.planner.actions import Assign, GrantJob, Plan
+from lessor.planner.plan import plan
 
 POOLS = [pool("a", "a", max=1, max_prealloc=1), pool("b", "b", max=1, max_prealloc=1)]
 
@@ -233,3 +234,20 @@ def test_over_random_worlds_a_job_is_granted_whole_or_not_at_all() -> None:
                 assert {g.ticket_id for g in a.parts} == wanted
                 given += [g.resource_id for g in a.parts]
         assert len(given) == len(set(given)), "a resource given twice"
+
+
+def test_a_quota_holds_back_its_owners_tickets_and_jobs_only() -> None:
+    quotas = {"ann": {"a": 1}}
+    rs = [res(i, pool_name="a", tags=("a",)) for i in (1, 2, 3)]
+    held = res(4, R.TAKEN, pool_name="a", tags=("a",), ticket_id=1)
+    ts = [
+        ticket(1, "a", state=T.ASSIGNED, resource_id=4, owner="ann"),
+        ticket(2, "a", owner="ann"),
+        part(3, 3, "x", "a", owner="ann"),
+        ticket(5, "a", owner="ben"),
+    ]
+    pools = [pool("a", "a", max=4, max_prealloc=0)]
+    p = plan(Snapshot(NOW, tuple(pools), (*rs, held), tuple(ts), quotas=quotas))
+    assert singles(p) == [Assign(5, 1)] and grants(p) == []
+    assert p.reasons[2] == "quota: 1/1 resources held in pool a"
+    assert p.reasons[3] == "job 3: quota: 1/1 resources held in pool a"
