@@ -64,6 +64,11 @@ class PoolConfig(BaseModel):
     secret_data: bool = Field(
         False, description="never show resource data in listings or the web UI (lessor)"
     )
+    privilege: str | None = Field(
+        None,
+        min_length=1,
+        description="whoever asks for this pool's resources must have this privilege (lessor)",
+    )
     start_for_waiting: bool = Field(
         False,
         description="also start resources for waiting tickets, beyond max_prealloc (lessor; "
@@ -122,6 +127,7 @@ class PoolConfig(BaseModel):
             delete_backoff=self.delete_backoff,
             delete_backoff_max=self.delete_backoff_max,
             start_for_waiting=self.start_for_waiting,
+            privilege=self.privilege,
         )
 
 
