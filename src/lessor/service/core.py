@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
+from lessor.domain.paging import Page
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
 from lessor.planner.messages import no_pool_message
 from lessor.planner.plan import assignments, recycling
@@ -285,8 +286,10 @@ class LessorService(PolicyCases):
             return r.data if self.access.resalloc_secrets else None
         return r.data if proof.who(held.ticket.key_hash) is not Who.ANONYMOUS else None
 
-    def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
-        return self.store.list_tickets(states)
+    def list_tickets(
+        self, states: list[TicketState] | None = None, page: Page | None = None
+    ) -> list[Ticket]:
+        return self.store.list_tickets(states, page)
 
     # ---- resources -----------------------------------------------------
 
@@ -301,9 +304,12 @@ class LessorService(PolicyCases):
         return self.store.get_resource(ticket.resource_id) if ticket.resource_id else None
 
     def list_resources(
-        self, states: list[ResourceState] | None = None, pool: str | None = None
+        self,
+        states: list[ResourceState] | None = None,
+        pool: str | None = None,
+        page: Page | None = None,
     ) -> list[Resource]:
-        return self.store.list_resources(states, pool)
+        return self.store.list_resources(states, pool, page)
 
     @writes
     def delete_resource(self, resource_id: int) -> Resource:
