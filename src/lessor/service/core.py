@@ -28,6 +28,7 @@ from lessor.service.errors import (
     NotFound,
 )
 from lessor.service.executor import writes
+from lessor.service.feed import Feed
 from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
@@ -92,6 +93,8 @@ class LessorService(PolicyCases):
         """Applies plans and hook outcomes; `owner` names this server in its hook claims."""
         self.access = access
         """What callers without a key may do (server.yaml's xmlrpc keys)."""
+        self.feed = Feed(self.signals, self.list_events)
+        """The one reader of the event log every follower takes its events from."""
 
     def events_committed(self, batch: list[Event]) -> None:
         """Called by the store's unit of work once a transaction's events are committed."""

@@ -698,7 +698,7 @@ class MemoryStore:
 
     def list_events(self, f: EventFilter) -> list[Event]:
         with self._tx.read():
-            found = [e for e in self.events if _matches(e, f)]
+            found = [e for e in self.events if f.matches(e)]
         if f.after_id is not None:
             return found[: f.limit]
         return found[-f.limit :] if f.limit else []
@@ -754,17 +754,6 @@ class MemoryStore:
                 if rows:
                     top = max(x.id for x in rows)
                     self._ids[name] = itertools.count(top + 1)
-
-
-def _matches(e: Event, f: EventFilter) -> bool:
-    return (
-        (f.ticket_id is None or e.ticket_id == f.ticket_id)
-        and (f.resource_id is None or e.resource_id == f.resource_id)
-        and (f.pool is None or e.pool == f.pool)
-        and (f.since is None or e.at >= f.since)
-        and (not f.kinds or e.kind in f.kinds)
-        and (f.after_id is None or e.id > f.after_id)
-    )
 
 
 _Row = TypeVar("_Row", Ticket, Resource)
