@@ -113,7 +113,10 @@ async def get_ticket(
     service, executor = service_of(request), executor_of(request)
     ticket = await wait_ticket(executor, service, ticket_id, min(wait, MAX_WAIT))
     resource = await executor.run(service.resource_of, ticket)
-    reasons = await executor.run(service.why_waiting, [ticket])
+    # Why it waits is a plan of the whole database: in a worker, never on the loop that
+    # serves every other ticket (a big snapshot takes a second to plan).
+    waits = ticket.state is TicketState.OPEN
+    reasons = await executor.run_in_worker(service.why_waiting, [ticket]) if waits else {}
     held = TicketAndResource(ticket, resource)
     return _render(service, held, proof_of(request), reasons.get(ticket.id))
 
