@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -145,6 +146,17 @@ def _newest_id(service: LessorService) -> int:
     return newest[-1].id if newest else 0
 
 
+_RENDERED: OrderedDict[int, str] = OrderedDict()
+"""The last messages rendered, by event id: every follower of an event sends the same
+bytes, rendered once rather than once per follower (an event never changes)."""
+RENDERED_KEPT = 4096
+
+
 def _message(e: Event) -> str:
-    data = json.dumps(EventOut.of(e).model_dump(mode="json"), separators=(",", ":"))
-    return f"id: {e.id}\ndata: {data}\n\n"
+    message = _RENDERED.get(e.id)
+    if message is None:
+        data = json.dumps(EventOut.of(e).model_dump(mode="json"), separators=(",", ":"))
+        message = _RENDERED[e.id] = f"id: {e.id}\ndata: {data}\n\n"
+        if len(_RENDERED) > RENDERED_KEPT:
+            _RENDERED.popitem(last=False)
+    return message

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from lessor.api.auth import Admin, is_admin, proof_of
 from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Id, Name, RequestKey, Seconds
+from lessor.api.paging import NEXT_PAGE, After, Limit, link_next
 from lessor.api.schemas import (
     ErrorOut,
     OpenedTicketOut,
@@ -18,6 +19,7 @@ from lessor.api.schemas import (
     TicketOut,
 )
 from lessor.domain.model import Resource
+from lessor.domain.paging import DEFAULT_LIMIT, Page
 from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import LessorService, TicketAndResource
 from lessor.service.keys import Proof
@@ -77,12 +79,18 @@ async def open_ticket(
     return OpenedTicketOut.of(held.ticket, data, key=held.key)
 
 
-@router.get("/tickets", response_model=list[TicketOut])
+@router.get("/tickets", response_model=list[TicketOut], responses=NEXT_PAGE)
 def list_tickets(
-    request: Request, state: Annotated[list[TicketState] | None, Query()] = None
+    request: Request,
+    response: Response,
+    state: Annotated[list[TicketState] | None, Query()] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
 ) -> list[TicketOut]:
+    """Tickets in id order, one page at a time (the Link header names the next)."""
     service = service_of(request)
-    tickets = service.list_tickets(state)
+    tickets = service.list_tickets(state, Page(limit, after))
+    link_next(request, response, tickets, limit)
     reasons = service.why_waiting(tickets)
     anyone = Proof()  # a listing is anyone's view of everyone's tickets
     return [
@@ -106,7 +114,10 @@ async def get_ticket(
     service, executor = service_of(request), executor_of(request)
     ticket = await wait_ticket(executor, service, ticket_id, min(wait, MAX_WAIT))
     resource = await executor.run(service.resource_of, ticket)
-    reasons = await executor.run(service.why_waiting, [ticket])
+    # Why it waits is a plan of the whole database: in a worker, never on the loop that
+    # serves every other ticket (a big snapshot takes a second to plan).
+    waits = ticket.state is TicketState.OPEN
+    reasons = await executor.run_in_worker(service.why_waiting, [ticket]) if waits else {}
     held = TicketAndResource(ticket, resource)
     return _render(service, held, proof_of(request), reasons.get(ticket.id))
 
@@ -123,17 +134,23 @@ async def close_ticket(ticket_id: Id, request: Request) -> TicketOut:
     return _render(service, held, proof)
 
 
-@router.get("/resources", response_model=list[ResourceOut])
+@router.get("/resources", response_model=list[ResourceOut], responses=NEXT_PAGE)
 def list_resources(
     request: Request,
+    response: Response,
     state: Annotated[list[ResourceState] | None, Query()] = None,
     pool: Name | None = None,
     all: bool = Query(False, description="include ENDED resources"),
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
 ) -> list[ResourceOut]:
+    """Resources in id order, one page at a time (the Link header names the next)."""
     states = state
     if states is None and not all:
         states = [s for s in ResourceState if s is not ResourceState.ENDED]
-    return [_resource(request, r) for r in service_of(request).list_resources(states, pool)]
+    rows = service_of(request).list_resources(states, pool, Page(limit, after))
+    link_next(request, response, rows, limit)
+    return [_resource(request, r) for r in rows]
 
 
 @router.get("/resources/{resource_id}", response_model=ResourceOut)

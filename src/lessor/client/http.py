@@ -124,6 +124,24 @@ class LessorClient:
 
     def _call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
         """The answer's JSON; ClientError for a refusal, ServerUnreachable for no answer."""
+        return self._request(method, path, key, **kwargs).json()
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Any]:
+        """Every row of a paged list: page after page while the server names a next one
+        (its Link header), each asked with the last id of the one before as the cursor."""
+        after: int | None = None
+        while True:
+            page = {**params, "after": after} if after is not None else params
+            response = self._request("GET", path, params=page)
+            rows = response.json()
+            yield from rows
+            if not rows or "next" not in response.links:
+                return
+            after = rows[-1]["id"]
+
+    def _request(
+        self, method: str, path: str, key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         if key is not None:
             kwargs["headers"] = {**kwargs.get("headers", {}), KEY_HEADER: key}
         try:
@@ -134,7 +152,7 @@ class LessorClient:
             raise ServerUnreachable(message, reached) from e
         if response.status_code >= 400:
             raise ClientError(response.status_code, _detail(response))
-        return response.json()
+        return response
 
     def open_ticket(
         self,
@@ -248,7 +266,7 @@ class LessorClient:
         return answer
 
     def tickets(self, states: list[TicketState] | None = None) -> list[TicketOut]:
-        answer = self._call("GET", "/api/v1/tickets", params={"state": states or []})
+        answer = self._pages("/api/v1/tickets", {"state": states or []})
         return [TicketOut.from_json(t) for t in answer]
 
     def resources(
@@ -263,9 +281,7 @@ class LessorClient:
             params["all"] = "true"
         if pool is not None:
             params["pool"] = pool
-        return [
-            ResourceOut.from_json(r) for r in self._call("GET", "/api/v1/resources", params=params)
-        ]
+        return [ResourceOut.from_json(r) for r in self._pages("/api/v1/resources", params)]
 
     def resource(self, resource_id: int) -> ResourceOut:
         return ResourceOut.from_json(self._call("GET", f"/api/v1/resources/{resource_id}"))

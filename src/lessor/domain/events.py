@@ -46,6 +46,17 @@ class EventFilter(Evolving):
     limit: int = 100
     """At most this many: the newest ones, or with `after_id` the oldest ones after it."""
 
+    def matches(self, e: Event) -> bool:
+        """Whether the event passes every field given (`limit` aside)."""
+        return (
+            (self.ticket_id is None or e.ticket_id == self.ticket_id)
+            and (self.resource_id is None or e.resource_id == self.resource_id)
+            and (self.pool is None or e.pool == self.pool)
+            and (self.since is None or e.at >= self.since)
+            and (not self.kinds or e.kind in self.kinds)
+            and (self.after_id is None or e.id > self.after_id)
+        )
+
 
 def ticket_opened(t: Ticket) -> Event:
     details: dict[str, Any] = {"tags": list(t.tags), "sandbox": t.sandbox, "priority": t.priority}

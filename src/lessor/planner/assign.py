@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lessor.domain.matching import resource_fits
@@ -35,25 +37,33 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     Best: the one started for it (on demand), then the highest rank (the
     cheapest pool, resalloc's tag priorities, reuse in its own sandbox), then
     the lowest id, so the outcome never depends on the order of the snapshot.
+
+    The same decisions as planner/reference.py, without matching every ticket
+    against every resource: ready resources are indexed by what they are
+    (pool and tags) and by sandbox, so a ticket looks only at the best of each
+    kind that can fit it.
     """
-    free = [r for r in v.s.resources if v.free(r)]
+    ready = _Ready.of(v)
     out = Handouts()
     quotas = Quotas(v.s)
     all_parts = jobs.parts_of(v.s.tickets)
     queued = {t.id for t in queue}
     seen_jobs: set[int] = set()
     for t in queue:
+
+        def privileged(r: Resource, t: Ticket = t) -> bool:
+            return permitted(v.pools[r.pool].privilege, t.owner, v.s.privileges)
+
+        def allowed(r: Resource, t: Ticket = t) -> bool:
+            return privileged(r, t) and quotas.allows(t, (r,))
+
         if t.job_id is None:
-            fitting = [r for r in free if _may_take(v, r, t)]
-            allowed = [r for r in fitting if quotas.allows(t, (r,))]
-            if fitting and not allowed:
-                out.over_quota[t.id] = quotas.refusal(t, (r.pool for r in fitting)) or ""
-            if not allowed:
-                continue
-            best = max(allowed, key=lambda r: _preference(v, r, t))
-            free.remove(best)
-            quotas.take(t, (best,))
-            out.actions.append(Assign(t.id, best.id))
+            best = ready.best_for(v, t, allowed)
+            if best is not None:
+                quotas.take(t, (best,))
+                out.actions.append(Assign(t.id, best.id))
+            elif t.owner in quotas.quotas and (pools := ready.pools_fitting(t, privileged)):
+                out.over_quota[t.id] = quotas.refusal(t, pools) or ""
             continue
         if t.job_id in seen_jobs:
             continue
@@ -62,9 +72,10 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
         if any(p.state is not TicketState.OPEN or p.id not in queued for p in parts):
             continue  # a part leaves the queue in this plan (expired): the job is not granted
 
-        def fitting_part(p: Ticket) -> list[Resource]:
-            fit = [r for r in free if _may_take(v, r, p)]
-            return sorted(fit, key=lambda r: _preference(v, r, p), reverse=True)
+        def fitting_part(
+            p: Ticket, privileged: Callable[[Resource], bool] = privileged
+        ) -> list[Resource]:
+            return ready.fitting(v, p, privileged)
 
         matched = jobs.match(parts, fitting_part)
         if len(matched) == len(parts) and not quotas.allows(t, matched.values()):
@@ -73,7 +84,7 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
             continue  # its owner's quota, not the others', holds it back: nothing set aside
         quotas.take(t, matched.values() if len(matched) == len(parts) else ())
         for r in matched.values():
-            free.remove(r)  # granted: taken; else set aside for this job
+            ready.remove(r)  # granted: taken; else set aside for this job
         if len(matched) == len(parts):
             grants = tuple(
                 Assign(p.id, matched[p.id].id) for p in sorted(parts, key=lambda p: p.id)
@@ -85,13 +96,103 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     return out
 
 
-def _may_take(v: View, r: Resource, t: Ticket) -> bool:
-    return (
-        resource_fits(r, t)
-        and not v.reserved_for_other(r, t.id, v.open_ids)
-        and permitted(v.pools[r.pool].privilege, t.owner, v.s.privileges)
-    )
+_Kind = tuple[str, frozenset[str]]
+"""A pool and a set of tags: every ready resource of one kind ranks alike for a ticket,
+apart from the reuse bonus (its sandbox) and its id."""
+
+_May = Callable[[Resource], bool]
+"""Whether a ticket may take a resource beyond its fitting: its owner's privileges and
+quota. It must depend on the resource's pool only, so that the best of a kind stands
+for the whole kind."""
 
 
-def _preference(v: View, r: Resource, t: Ticket) -> tuple[bool, int, int]:
-    return (r.reserved_for == t.id, resource_rank(r, t, v.pools[r.pool]), -r.id)
+@dataclass
+class _Ready:
+    reserved: dict[int, list[Resource]]
+    """Ready resources reserved for an open ticket: only that ticket may take them."""
+    buckets: dict[_Kind, dict[str | None, list[Resource]]]
+    """The others, by kind, then by sandbox (None: a spare for anyone), highest id first
+    (so the best is popped from the end)."""
+    kinds_for: dict[frozenset[str], list[_Kind]] = field(default_factory=dict)
+    """Per requested tag set, the kinds whose tags include it."""
+    ranks: dict[tuple[str, tuple[str, ...], bool], int] = field(default_factory=dict)
+    """resource_rank per pool, requested tags and reuse in the ticket's sandbox: all it
+    depends on."""
+
+    @classmethod
+    def of(cls, v: View) -> _Ready:
+        reserved: dict[int, list[Resource]] = defaultdict(list)
+        buckets: dict[_Kind, dict[str | None, list[Resource]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for r in sorted((r for r in v.s.resources if v.free(r)), key=lambda r: -r.id):
+            if r.reserved_for is not None and r.reserved_for in v.open_ids:
+                reserved[r.reserved_for].append(r)
+            else:
+                buckets[(r.pool, frozenset(r.tags))][r.sandbox].append(r)
+        return cls(reserved, buckets)
+
+    def best_for(self, v: View, t: Ticket, may: _May) -> Resource | None:
+        """Take (remove) the best ready resource for `t`, if one fits and it may have it."""
+        own = [r for r in self.reserved.get(t.id, ()) if resource_fits(r, t) and may(r)]
+        if own:
+            best = max(own, key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id))
+            self.reserved[t.id].remove(best)
+            return best
+        found: tuple[tuple[int, int], list[Resource]] | None = None
+        for kind in self._kinds(frozenset(t.tags)):
+            by_sandbox = self.buckets[kind]
+            for sandbox in {None, t.sandbox}:
+                rs = by_sandbox.get(sandbox)
+                if not rs or not may(rs[-1]):
+                    continue
+                r = rs[-1]
+                key = (self._rank(v, r, t), -r.id)
+                if found is None or key > found[0]:
+                    found = (key, rs)
+        return found[1].pop() if found is not None else None
+
+    def fitting(self, v: View, t: Ticket, may: _May) -> list[Resource]:
+        """Every ready resource `t` may take, best first (a job's part chooses among them)."""
+        own = [r for r in self.reserved.get(t.id, ()) if resource_fits(r, t) and may(r)]
+        others = [
+            r
+            for kind in self._kinds(frozenset(t.tags))
+            for sandbox in {None, t.sandbox}
+            for r in self.buckets[kind].get(sandbox, ())
+            if may(r)
+        ]
+        by_preference = sorted(others, key=lambda r: (self._rank(v, r, t), -r.id), reverse=True)
+        own.sort(key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id), reverse=True)
+        return own + by_preference
+
+    def pools_fitting(self, t: Ticket, may: _May) -> list[str]:
+        """The pools with a ready resource `t` fits and may take but for its quota."""
+        pools = {r.pool for r in self.reserved.get(t.id, ()) if resource_fits(r, t) and may(r)}
+        for kind in self._kinds(frozenset(t.tags)):
+            for sandbox in {None, t.sandbox}:
+                rs = self.buckets[kind].get(sandbox)
+                if rs and may(rs[-1]):
+                    pools.add(kind[0])
+        return sorted(pools)
+
+    def remove(self, r: Resource) -> None:
+        """`r` is taken or set aside: no later ticket may have it."""
+        own = self.reserved.get(r.reserved_for) if r.reserved_for is not None else None
+        if own is not None and r in own:
+            own.remove(r)
+        else:
+            self.buckets[(r.pool, frozenset(r.tags))][r.sandbox].remove(r)
+
+    def _rank(self, v: View, r: Resource, t: Ticket) -> int:
+        key = (r.pool, t.tags, r.sandbox is not None and r.sandbox == t.sandbox)
+        rank = self.ranks.get(key)
+        if rank is None:
+            rank = self.ranks[key] = resource_rank(r, t, v.pools[r.pool])
+        return rank
+
+    def _kinds(self, tags: frozenset[str]) -> list[_Kind]:
+        kinds = self.kinds_for.get(tags)
+        if kinds is None:
+            kinds = self.kinds_for[tags] = [k for k in self.buckets if tags <= k[1]]
+        return kinds

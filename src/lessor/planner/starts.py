@@ -48,10 +48,16 @@ def start(v: View, waiting: list[Ticket], taken: set[int], timer: Timer) -> Star
     out = Starts(starts=ledger.top_up(taken, timer))
     live_pools = [p for p in v.s.pools if not p.removed]
     behind: Counter[str] = Counter()
+    ranked: dict[tuple[str, ...], list[Pool]] = {}
+    unservable: dict[tuple[str, ...], str] = {}
     for t in waiting:
-        candidates = by_rank((p for p in v.s.pools if pool_serves(p, t.tags)), t.tags)
+        if t.tags not in ranked:  # tickets ask for few distinct tag sets: rank pools once each
+            ranked[t.tags] = by_rank((p for p in v.s.pools if pool_serves(p, t.tags)), t.tags)
+        candidates = ranked[t.tags]
         if not candidates:
-            out.reasons[t.id] = no_pool_message(unservable_tags(live_pools, t.tags))
+            if t.tags not in unservable:
+                unservable[t.tags] = no_pool_message(unservable_tags(live_pools, t.tags))
+            out.reasons[t.id] = unservable[t.tags]
             continue
         served, notes = ledger.serve(t, candidates, out.starts, timer)
         ahead = max((behind[p.name] for p in candidates), default=0)
@@ -105,16 +111,17 @@ class _Ledger:
                 continue
             if r.state in (R.STARTING, R.RELEASING) or reused:
                 coming[r.pool].append(r)
+        last_start = {p.name: p.last_start for p in v.s.pools}
+        for r in rs:
+            if r.pool in last_start and r.created_at > last_start[r.pool]:
+                last_start[r.pool] = r.created_at
         return cls(
             v,
             waiting_ids,
             live=Counter(r.pool for r in rs if r.state in LIVE_RESOURCE_STATES),
             starting=Counter(r.pool for r in rs if r.state is R.STARTING),
             coming=coming,
-            last_start={
-                p.name: max([p.last_start, *(r.created_at for r in rs if r.pool == p.name)])
-                for p in v.s.pools
-            },
+            last_start=last_start,
         )
 
     def possible_at(self, p: Pool) -> float:

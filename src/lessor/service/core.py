@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
+from lessor.domain.paging import Page
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
 from lessor.planner.messages import no_pool_message
 from lessor.planner.plan import assignments, recycling
@@ -27,6 +28,7 @@ from lessor.service.errors import (
     NotFound,
 )
 from lessor.service.executor import writes
+from lessor.service.feed import Feed
 from lessor.service.jobs import JobCases
 from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
@@ -93,6 +95,8 @@ class LessorService(JobCases, UserCases, PolicyCases):
         """Applies plans and hook outcomes; `owner` names this server in its hook claims."""
         self.access = access
         """What callers without a key may do (server.yaml's xmlrpc keys)."""
+        self.feed = Feed(self.signals, self.list_events)
+        """The one reader of the event log every follower takes its events from."""
 
     def events_committed(self, batch: list[Event]) -> None:
         """Called by the store's unit of work once a transaction's events are committed."""
@@ -307,8 +311,10 @@ class LessorService(JobCases, UserCases, PolicyCases):
             else None
         )
 
-    def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
-        return self.store.list_tickets(states)
+    def list_tickets(
+        self, states: list[TicketState] | None = None, page: Page | None = None
+    ) -> list[Ticket]:
+        return self.store.list_tickets(states, page)
 
     # ---- resources -----------------------------------------------------
 
@@ -323,9 +329,12 @@ class LessorService(JobCases, UserCases, PolicyCases):
         return self.store.get_resource(ticket.resource_id) if ticket.resource_id else None
 
     def list_resources(
-        self, states: list[ResourceState] | None = None, pool: str | None = None
+        self,
+        states: list[ResourceState] | None = None,
+        pool: str | None = None,
+        page: Page | None = None,
     ) -> list[Resource]:
-        return self.store.list_resources(states, pool)
+        return self.store.list_resources(states, pool, page)
 
     @writes
     def delete_resource(self, resource_id: int) -> Resource:

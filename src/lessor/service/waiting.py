@@ -16,7 +16,6 @@ from lessor.domain.events import Event, EventFilter
 from lessor.domain.model import Ticket
 from lessor.domain.states import TicketState
 from lessor.service.core import LessorService
-from lessor.service.events import PAGE
 from lessor.service.executor import Executor
 
 
@@ -47,24 +46,11 @@ async def follow_events(
 
     Woken by the store's commit (through the signals), never by polling; an
     empty batch comes after `heartbeat` idle seconds, which keeps proxies
-    from closing the stream and also picks up events written by other
-    servers on a shared database, whose commits do not wake this one. It
-    ends when the server stops (a client resumes with Last-Event-ID).
+    from closing the stream; events written by other servers on a shared
+    database, whose commits do not wake this one, come within `heartbeat`.
+    It ends when the server stops (a client resumes with Last-Event-ID).
+    Every follower takes its events from the service's one reader
+    (service/feed.py), not from a query of its own per commit.
     """
-    after = f.after_id or 0
-    while not service.signals.stopping:
-        change = service.signals.watch_events()
-        try:
-            page = f.evolve(after_id=after, limit=PAGE)
-            batch = await executor.run_in_worker(service.list_events, page)
-            if not batch:
-                try:
-                    await asyncio.wait_for(asyncio.shield(change), heartbeat)
-                    continue  # woken by a commit: read what it wrote
-                except TimeoutError:
-                    pass  # idle: the caller sends a keep-alive
-        finally:
-            change.cancel()
-        if batch:
-            after = batch[-1].id
+    async for batch in service.feed.follow(executor, f, heartbeat):  # one reader for all
         yield batch

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from lessor.domain.changes import Change
 from lessor.domain.events import Event
+from lessor.domain.paging import Page
 from lessor.domain.states import Transition
 from lessor.store import eventlog
 from lessor.store import statements as st
@@ -27,6 +28,20 @@ class SqlBase:
         self._tx = tx
         self._read = tx.read
         self._write = tx.write
+
+    def _page(self, q: sa.Select[Any], key: sa.ColumnElement[int], page: Page) -> list[Any]:
+        """The rows of one page of `q`: a keyset query (`key > cursor ORDER BY key LIMIT n`)
+        that reads the page's rows only, however long the history."""
+        if page.newest_first:
+            if page.after is not None:
+                q = q.where(key < page.after)
+            q = q.order_by(key.desc())
+        else:
+            if page.after is not None:
+                q = q.where(key > page.after)
+            q = q.order_by(key)
+        with self._read() as conn:
+            return list(conn.execute(q.limit(page.limit)).all())
 
     def _move(
         self,

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.model import Claim, Pool, Resource, Ticket
+from lessor.domain.paging import Page
 from lessor.domain.states import ResourceState, TicketState
 from lessor.domain.users import User
 
@@ -74,7 +75,12 @@ class Store(Protocol):
         ...
 
     def get_ticket(self, ticket_id: int) -> Ticket | None: ...
-    def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]: ...
+    def list_tickets(
+        self, states: Collection[TicketState] | None = None, page: Page | None = None
+    ) -> list[Ticket]:
+        """In id order; with `page`, only that page (in its order)."""
+        ...
+
     def open_tickets_before(self, ticket_id: int) -> int:
         """How many tickets opened before this one still wait."""
         ...
@@ -148,8 +154,14 @@ class Store(Protocol):
         ...
 
     def list_resources(
-        self, states: Collection[ResourceState] | None = None, pool: str | None = None
-    ) -> list[Resource]: ...
+        self,
+        states: Collection[ResourceState] | None = None,
+        pool: str | None = None,
+        page: Page | None = None,
+    ) -> list[Resource]:
+        """In id order; with `page`, only that page (in its order)."""
+        ...
+
     def live_resources(self) -> list[Resource]: ...
     def spares(self, pools: Collection[str], sandbox: str | None, per_pool: int) -> list[Resource]:
         """Per pool, at most `per_pool` UP resources a new ticket of `sandbox` may take

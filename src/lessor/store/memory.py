@@ -30,6 +30,7 @@ from lessor.domain.jobs import job_granted, job_opened
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Claim, Pool, Resource, Ticket
 from lessor.domain.naming import free_counter_values, resource_name, smallest_free
+from lessor.domain.paging import Page
 from lessor.domain.states import (
     ACTIVE_TICKET_STATES,
     CHECKABLE_STATES,
@@ -374,10 +375,12 @@ class MemoryStore:
         with self._tx.read():
             return self.tickets.get(ticket_id)
 
-    def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]:
+    def list_tickets(
+        self, states: Collection[TicketState] | None = None, page: Page | None = None
+    ) -> list[Ticket]:
         with self._tx.read():
             found = [t for t in self.tickets.values() if states is None or t.state in states]
-        return sorted(found, key=lambda t: t.id)
+        return _paged(found, page)
 
     def open_tickets_before(self, ticket_id: int) -> int:
         with self._tx.read():
@@ -575,7 +578,10 @@ class MemoryStore:
         return max(named, key=lambda r: r.id) if named else None
 
     def list_resources(
-        self, states: Collection[ResourceState] | None = None, pool: str | None = None
+        self,
+        states: Collection[ResourceState] | None = None,
+        pool: str | None = None,
+        page: Page | None = None,
     ) -> list[Resource]:
         with self._tx.read():
             found = [
@@ -583,7 +589,7 @@ class MemoryStore:
                 for r in self.resources.values()
                 if (states is None or r.state in states) and (pool is None or r.pool == pool)
             ]
-        return sorted(found, key=lambda r: r.id)
+        return _paged(found, page)
 
     def live_resources(self) -> list[Resource]:
         with self._tx.read():
@@ -800,7 +806,7 @@ class MemoryStore:
 
     def list_events(self, f: EventFilter) -> list[Event]:
         with self._tx.read():
-            found = [e for e in self.events if _matches(e, f)]
+            found = [e for e in self.events if f.matches(e)]
         if f.after_id is not None:
             return found[: f.limit]
         return found[-f.limit :] if f.limit else []
@@ -858,12 +864,14 @@ class MemoryStore:
                     self._ids[name] = itertools.count(top + 1)
 
 
-def _matches(e: Event, f: EventFilter) -> bool:
-    return (
-        (f.ticket_id is None or e.ticket_id == f.ticket_id)
-        and (f.resource_id is None or e.resource_id == f.resource_id)
-        and (f.pool is None or e.pool == f.pool)
-        and (f.since is None or e.at >= f.since)
-        and (not f.kinds or e.kind in f.kinds)
-        and (f.after_id is None or e.id > f.after_id)
-    )
+_Row = TypeVar("_Row", Ticket, Resource)
+
+
+def _paged(rows: list[_Row], page: Page | None) -> list[_Row]:
+    """Rows in id order, or the page of them (the SQL store's keyset query)."""
+    if page is None:
+        return sorted(rows, key=lambda r: r.id)
+    chosen = sorted((r for r in rows if page.holds(r.id)), key=lambda r: r.id)
+    if page.newest_first:
+        chosen.reverse()
+    return chosen[: page.limit]

@@ -12,6 +12,7 @@ from lessor.domain.events import Event
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Claim, Resource
 from lessor.domain.naming import resource_name
+from lessor.domain.paging import Page
 from lessor.domain.states import (
     CHECKABLE_STATES,
     HOLDABLE_STATES,
@@ -45,7 +46,10 @@ class ResourceRows(SqlBase):
         return resource_of(row) if row else None
 
     def list_resources(
-        self, states: Collection[ResourceState] | None = None, pool: str | None = None
+        self,
+        states: Collection[ResourceState] | None = None,
+        pool: str | None = None,
+        page: Page | None = None,
     ) -> list[Resource]:
         q = resources.select()
         if states is not None:
@@ -54,6 +58,8 @@ class ResourceRows(SqlBase):
                 q = q.where(st.LIVE)  # the index of live rows, not all of history
         if pool is not None:
             q = q.where(resources.c.pool == pool)
+        if page is not None:
+            return [resource_of(r) for r in self._page(q, resources.c.id, page)]
         with self._read() as conn:
             rows = conn.execute(q).all()
         # Sorted here: ORDER BY id would have SQLite walk the whole table in id order.

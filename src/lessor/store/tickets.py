@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from lessor.domain import changes, events
 from lessor.domain.events import Event
 from lessor.domain.model import Resource, Ticket
+from lessor.domain.paging import Page
 from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceMove, TicketMove, TicketState
 from lessor.store import eventlog
 from lessor.store import statements as st
@@ -83,12 +84,16 @@ class TicketRows(SqlBase):
             rows = st.TICKET.execute(conn, {"id": ticket_id})
         return ticket_of(rows[0]) if rows else None
 
-    def list_tickets(self, states: Collection[TicketState] | None = None) -> list[Ticket]:
+    def list_tickets(
+        self, states: Collection[TicketState] | None = None, page: Page | None = None
+    ) -> list[Ticket]:
         q = tickets.select()
         if states is not None:
             q = q.where(tickets.c.state.in_(list(states)))
             if set(states) <= ACTIVE_TICKET_STATES:
                 q = q.where(st.ACTIVE)  # the index of active rows, not all of history
+        if page is not None:
+            return [ticket_of(r) for r in self._page(q, tickets.c.id, page)]
         with self._read() as conn:
             rows = conn.execute(q).all()
         # Sorted here: ORDER BY id would have SQLite walk the whole table in id order.

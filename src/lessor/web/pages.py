@@ -29,6 +29,7 @@ from lessor import __version__
 from lessor.domain.events import EventFilter
 from lessor.domain.kinds import EventKind
 from lessor.domain.model import Resource, Ticket
+from lessor.domain.paging import Page
 from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState
 from lessor.domain.values import MAX_ID
 from lessor.service.core import LessorService
@@ -40,6 +41,8 @@ R = ResourceState
 T = TicketState
 LIVE_HEADER = "x-lessor-live"
 CHART_HOURS = 6.0
+HISTORY_PAGE = 200
+"""Closed tickets or ended resources a page shows, newest first; `before` pages back."""
 S = TypeVar("S", ResourceState, TicketState)
 
 
@@ -204,6 +207,7 @@ def resources(
     tag: str = "",
     q: str = "",
     ended: bool = False,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> HTMLResponse:
     service = _service(request)
     chosen = _state(ResourceState, state)
@@ -212,13 +216,17 @@ def resources(
         states = [chosen]
     elif not ended:
         states = [s for s in ResourceState if s is not R.ENDED]
-    rows = service.list_resources(states, pool or None)
+    # History piles up: ENDED ones a page at a time, newest first; live ones are few.
+    history = chosen is R.ENDED or (ended and chosen is None)
+    page = Page(HISTORY_PAGE, before, newest_first=True) if history else None
+    rows = service.list_resources(states, pool or None, page)
+    older = rows[-1].id if page is not None and len(rows) == HISTORY_PAGE else None
+    if page is not None:
+        rows.reverse()
     if tag:
         rows = [r for r in rows if tag in r.tags]
     if q:
         rows = [r for r in rows if q.lower() in r.name.lower()]
-    if ended and chosen is None:
-        rows = rows[-500:]  # history piles up; the newest are the interesting ones
     return _page(
         request,
         "resources.html",
@@ -226,6 +234,7 @@ def resources(
         pools=[p.name for p in service.pools],
         states=list(ResourceState),
         f={"pool": pool, "state": chosen or "", "tag": tag, "q": q, "ended": ended},
+        older=request.url.include_query_params(before=older) if older else None,
     )
 
 
@@ -260,12 +269,17 @@ def hook_log(request: Request, resource_id: str, suffix: str) -> PlainTextRespon
 
 
 @router.get("/ui/tickets", response_class=HTMLResponse)
-def tickets(request: Request, state: str = "") -> HTMLResponse:
+def tickets(
+    request: Request,
+    state: str = "",
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> HTMLResponse:
     service = _service(request)
     chosen = _state(TicketState, state)
-    rows = service.list_tickets([chosen] if chosen else [T.OPEN, T.ASSIGNED])
-    if chosen in (T.CLOSED, T.FAILED):
-        rows = rows[-200:]
+    # Closed and failed ones pile up: a page at a time, newest first.
+    page = Page(HISTORY_PAGE, before, newest_first=True) if chosen in (T.CLOSED, T.FAILED) else None
+    rows = service.list_tickets([chosen] if chosen else [T.OPEN, T.ASSIGNED], page)
+    older = rows[-1].id if page is not None and len(rows) == HISTORY_PAGE else None
     live = {r.id: r for r in service.list_resources([s for s in R if s is not R.ENDED])}
     return _page(
         request,
@@ -276,6 +290,7 @@ def tickets(request: Request, state: str = "") -> HTMLResponse:
         reasons=service.why_waiting(rows),
         states=list(TicketState),
         f={"state": chosen or ""},
+        older=request.url.include_query_params(before=older) if older else None,
     )
 
 
