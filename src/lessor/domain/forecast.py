@@ -177,12 +177,14 @@ def size(target_p95: float, fc: Forecast, floor: int, ceiling: int) -> Sizing:
     def p95(s: int) -> float:
         return wait_quantile(s, fc.rate_per_hour, start)
 
+    def meets(s: int) -> bool:  # p95 <= target, without searching for the p95 itself
+        return wait_beyond(s, fc.rate_per_hour, start, target_p95) <= 0.05
+
     spares = floor
-    wait = p95(spares)
-    while wait > target_p95 and spares < ceiling:
+    while not meets(spares) and spares < ceiling:
         spares += 1
-        wait = p95(spares)
-    met = wait <= target_p95
+    met = meets(spares)
+    wait = min(p95(spares), target_p95) if met else p95(spares)  # the search's last bit
     fewer = p95(spares - 1) if spares > floor else None
     why = f"p95 wait {wait:.0f} s forecast with {spares} spare{'' if spares == 1 else 's'}"
     if fewer is not None:
