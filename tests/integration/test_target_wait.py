@@ -7,9 +7,11 @@ writes when it serves tickets and runs cmd_new.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from tests.integration.inprocess import app_of, call
 
 from lessor.domain import events
 from lessor.domain.events import EventFilter
@@ -62,21 +64,21 @@ def served(parts: Parts, opened: list[float], start_time: float) -> None:
     parts.store.record_events(batch)
 
 
-def test_spares_follow_the_hour_the_history_forecasts(url: str) -> None:
+def test_spares_follow_the_hour_the_history_forecasts(url: str, tmp_path: Path) -> None:
     clock = Clock(MONDAY + 8 * 3600)
     parts = build(url, (POOL,), clock=clock)
-    service, call = parts.service, parts.executor.call
-    call(service.remember_pools)
+    service, run = parts.service, parts.executor.call
+    run(service.remember_pools)
     assert starts_planned(parts) == POOL.max_prealloc  # not yet sized: max_prealloc
 
-    (quiet,) = call(service.size_spares)
+    (quiet,) = run(service.size_spares)
     assert quiet.sizing.spares == POOL.min_prealloc  # no history: the floor
     assert starts_planned(parts) == 1
 
     # The last hour brought a ticket a minute; cmd_new takes two minutes.
     served(parts, [clock.now - 3600 + 60 * i for i in range(60)], 120.0)
     clock.now += 600
-    (busy,) = call(service.size_spares)
+    (busy,) = run(service.size_spares)
     assert busy.changed and busy.sizing.met
     assert busy.sizing.spares > 1 and busy.sizing.fewer_p95_wait is not None
     assert busy.sizing.fewer_p95_wait > 30.0 >= busy.sizing.p95_wait
@@ -84,10 +86,19 @@ def test_spares_follow_the_hour_the_history_forecasts(url: str) -> None:
     (pool,) = service.effective_pools()
     assert pool.spares_reason.startswith(f"p95 wait {busy.sizing.p95_wait:.0f} s forecast")
     assert "spares cost" in pool.spares_reason
+    status, answer = asyncio.run(call(app_of(parts, tmp_path), "GET", "/api/v1/pools", [b""]))
+    assert status == 200
+    (shown,) = answer
+    assert (shown["spares"], shown["target_wait_p95"], shown["cost_per_hour"]) == (
+        busy.sizing.spares,
+        30.0,
+        0.12,
+    )
+    assert shown["spares_reason"] == pool.spares_reason
 
     # An hour without tickets: back to the floor; each change is one pool.spares event.
     clock.now += 2 * 3600
-    (after,) = call(service.size_spares)
+    (after,) = run(service.size_spares)
     assert after.sizing.spares == 1
     changes = parts.store.list_events(EventFilter(pool=POOL.name, kinds=(K.POOL_SPARES,)))
     assert [e.details["spares"] for e in changes] == [1, busy.sizing.spares, 1]
