@@ -14,13 +14,12 @@ import pytest
 from tests.integration.inprocess import app_of, call
 
 from lessor.domain import events
-from lessor.domain.events import EventFilter
+from lessor.domain.events import Event, EventFilter
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Pool, Tag
 from lessor.planner.actions import Start
 from lessor.planner.plan import plan
 from lessor.server import MEMORY, Parts, build
-from lessor.service.events import hook_finished
 
 MONDAY = 1_799_020_800.0
 """2027-01-04 00:00 UTC."""
@@ -54,13 +53,13 @@ def starts_planned(parts: Parts) -> int:
 
 
 def served(parts: Parts, opened: list[float], start_time: float) -> None:
-    """Tickets opened at these times, each assigned after waiting, and their cmd_new runs."""
+    """Tickets opened at these times, each assigned after waiting, and the replacements
+    started for them, up `start_time` later."""
     batch = []
     for i, at in enumerate(opened):
         batch.append(events.ticket_assigned(i + 1, at, i + 1, POOL.name, f"r{i}", at + 5.0))
-        batch.append(
-            hook_finished("cmd_new", i + 1, POOL.name, "", 0, start_time, "ok", at + start_time)
-        )
+        batch.append(Event(K.RESOURCE_CREATED, at, resource_id=100 + i, pool=POOL.name))
+        batch.append(Event(K.RESOURCE_UP, at + start_time, resource_id=100 + i, pool=POOL.name))
     parts.store.record_events(batch)
 
 

@@ -133,7 +133,8 @@ class PoolConfig(BaseModel):
             start_backoff_max=self.start_backoff_max,
             delete_backoff=self.delete_backoff,
             delete_backoff_max=self.delete_backoff_max,
-            start_for_waiting=self.start_for_waiting,
+            # Bursts beyond the sized spares are served on demand (docs/target-wait.md).
+            start_for_waiting=self.start_for_waiting or self.target_wait is not None,
             min_prealloc=self.min_prealloc,
             target_wait_p95=None if self.target_wait is None else self.target_wait.p95,
             cost_per_hour=self.cost_per_hour,

@@ -2,7 +2,7 @@
 
 A mixin of LessorService. Every SIZING_PERIOD the server calls `size_spares`: for
 each pool with `target_wait`, it reads the last HISTORY of the log (who was served
-and when their tickets opened, how long cmd_new took, how long tickets held their
+and when their tickets opened, how long starts took, how long tickets held their
 resource), forecasts the coming hour and writes the smallest number of spares that
 meets the target in the model of domain/forecast.py, within min_prealloc and
 max_prealloc. The planner keeps that many (planner/upkeep.py:spares_kept); a burst
@@ -50,8 +50,9 @@ def learned(store: Store, pool: str, now: float) -> fc.Learned:
     served = store.list_events(
         EventFilter(pool=pool, since=since, kinds=(K.TICKET_ASSIGNED,), limit=_MOST)
     )
-    hooks = store.list_events(
-        EventFilter(pool=pool, since=since, kinds=(K.HOOK_FINISHED,), limit=_MOST)
+    # A start lasts from its resource's row to its UP: cmd_new, and any wait for max_starting.
+    lives = store.list_events(
+        EventFilter(pool=pool, since=since, kinds=(K.RESOURCE_CREATED, K.RESOURCE_UP), limit=_MOST)
     )
     assigned_at = {e.ticket_id: e.at for e in served if e.ticket_id is not None}
     closed = store.list_events(EventFilter(since=since, kinds=(K.TICKET_CLOSED,), limit=_MOST))
@@ -61,12 +62,13 @@ def learned(store: Store, pool: str, now: float) -> fc.Learned:
         if e.ticket_id in assigned_at and e.at >= assigned_at[e.ticket_id]
     )
     arrivals = tuple(e.at - float(e.details.get("waited", 0.0)) for e in served)
+    created = {e.resource_id: e.at for e in lives if e.kind == K.RESOURCE_CREATED}
     starts = tuple(
-        float(e.details.get("duration", 0.0))
-        for e in hooks
-        if e.details.get("hook") == "cmd_new" and e.details.get("ok")
+        e.at - created[e.resource_id]
+        for e in lives
+        if e.kind == K.RESOURCE_UP and e.resource_id in created
     )
-    seen = [e.at for e in (*served, *hooks)]
+    seen = [e.at for e in (*served, *lives)]
     oldest = min(seen, default=now)
     return fc.Learned(now, max(since, oldest), arrivals, starts, holds)
 
