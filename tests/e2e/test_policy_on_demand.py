@@ -29,7 +29,7 @@ big:
 def test_an_on_demand_resource_starts_for_its_ticket_only(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = start_server(write_pools(tmp_path / "pools.yaml", POOLS), FAKE_CLOUD_BOOT_SECONDS="1")
+    server = start_server(write_pools(tmp_path / "pools.yaml", POOLS), FAKE_CLOUD_BOOT_SECONDS="4")
     wait_until(lambda: len(up(server, "small")) == 1, message="the small pool's spare")
     assert resources(server, "big") == []
 

@@ -14,7 +14,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
-from lessor.api import docs, errors, events, guards, metrics, policy, v1, whoami, xmlrpc
+from lessor.api import (
+    docs,
+    errors,
+    events,
+    guards,
+    jobs,
+    metrics,
+    policy,
+    users,
+    v1,
+    whoami,
+    xmlrpc,
+)
 from lessor.api.deps import service_of
 from lessor.api.schemas import ErrorOut
 from lessor.service.core import LessorService
@@ -52,6 +64,8 @@ def create_app(
     app.state.logdir = logdir  # the web UI serves hook logs from there
     app.include_router(v1.router)
     app.include_router(policy.router)  # leases, holds, drains, reload
+    app.include_router(jobs.router)  # several parts granted together
+    app.include_router(users.router)  # users with hashed tokens (admin)
     app.include_router(whoami.router)  # the UI checks an admin token before it says "admin ✓"
     app.include_router(xmlrpc.router)  # resalloc's clients: POST /RPC2 and POST /
 

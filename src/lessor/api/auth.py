@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
+from lessor.domain.users import User
 from lessor.service.keys import HEADER, Proof
 
 
@@ -23,6 +24,11 @@ def is_admin(request: Request) -> bool:
 
 def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     expected: str | None = request.app.state.admin_token
+    user = _user_of(request, authorization)
+    if user is not None:
+        if user.admin:
+            return
+        raise HTTPException(403, f"user {user.name} is no admin")
     if not expected:
         raise HTTPException(
             403, "admin operations are disabled: set admin_token in the server config"
@@ -51,4 +57,19 @@ def proof_of(request: Request) -> Proof:
             authorization = value.decode("latin-1")
     if authorization is None:
         return Proof(key=key)
-    return Proof(admin=is_admin(request), key=key)
+    if is_admin(request):
+        return Proof(admin=True, key=key)
+    user = _user_of(request, authorization)
+    if user is None:
+        return Proof(key=key)
+    return Proof(admin=user.admin, key=key, user=user.name)
+
+
+def _user_of(request: Request, authorization: str | None) -> User | None:
+    """The active user whose token the Authorization header carries (not the admin token)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token or is_admin(request):
+        return None
+    service = request.app.state.service
+    user: User | None = service.authenticate(token)
+    return user

@@ -68,6 +68,7 @@ async def open_ticket(
         body.priority,
         ttl=body.ttl,
         idempotency_key=idempotency_key or None,
+        owner=proof_of(request).user,
     )
     assert held.key is not None
     # the answer goes to the ticket's holder, and a ticket just opened is not closed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from lessor.client import events_cli, listing_cli, policy_cli, ticket_cli
+from lessor.client import events_cli, jobs_cli, listing_cli, policy_cli, ticket_cli, users_cli
 from lessor.client.context import EXIT_CODES, Ctx, server_options
 
 __all__ = ["EXIT_CODES", "Ctx", "register", "server_options"]
@@ -17,6 +17,8 @@ __all__ = ["EXIT_CODES", "Ctx", "register", "server_options"]
 def register(group: click.Group) -> None:
     for command in (
         *ticket_cli.COMMANDS,
+        *jobs_cli.COMMANDS,
+        *users_cli.COMMANDS,
         *listing_cli.COMMANDS,
         *policy_cli.COMMANDS,
         events_cli.events,

@@ -108,6 +108,7 @@ class LessorClient:
         headers = {}
         token = admin_token or os.environ.get("LESSOR_ADMIN_TOKEN")
         self.has_admin_token = bool(token)
+        token = token or os.environ.get("LESSOR_TOKEN")  # a user's (docs/users.md)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
@@ -194,6 +195,57 @@ class LessorClient:
         body = {"ttl": ttl} if ttl is not None else None
         path = f"/api/v1/tickets/{ticket_id}/extend"
         return TicketOut.from_json(self._call("POST", path, key, json=body))
+
+    # ---- jobs (docs/jobs.md): plain JSON, as the API answers it --------------
+
+    def open_job(
+        self, parts: dict[str, list[str]], priority: int = 0, ttl: float | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "parts": {name: {"tags": tags} for name, tags in parts.items()},
+            "priority": priority,
+        }
+        if ttl is not None:
+            body["ttl"] = ttl
+        answer: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=body)
+        return answer
+
+    def get_job(self, job_id: int, wait: float = 0, key: str | None = None) -> dict[str, Any]:
+        params = {"wait": wait} if wait else None
+        timeout = httpx.Timeout(self._http.timeout.read or 30.0, read=wait + 30.0)
+        answer: dict[str, Any] = self._call(
+            "GET", f"/api/v1/jobs/{job_id}", key, params=params, timeout=timeout
+        )
+        return answer
+
+    def close_job(self, job_id: int, key: str | None = None) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/jobs/{job_id}/close", key)
+        return answer
+
+    def jobs(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._call("GET", "/api/v1/jobs")
+        return answer
+
+    # ---- users (docs/users.md) -------------------------------------------
+
+    def add_user(
+        self, name: str, admin: bool, privileges: list[str], quotas: dict[str, int]
+    ) -> dict[str, Any]:
+        body = {"name": name, "admin": admin, "privileges": privileges, "quotas": quotas}
+        answer: dict[str, Any] = self._call("POST", "/api/v1/users", json=body)
+        return answer
+
+    def users(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._call("GET", "/api/v1/users")
+        return answer
+
+    def revoke_user(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/users/{name}/revoke")
+        return answer
+
+    def rotate_token(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", f"/api/v1/users/{name}/token")
+        return answer
 
     def tickets(self, states: list[TicketState] | None = None) -> list[TicketOut]:
         answer = self._call("GET", "/api/v1/tickets", params={"state": states or []})

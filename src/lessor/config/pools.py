@@ -71,6 +71,11 @@ class PoolConfig(BaseModel):
     secret_data: bool = Field(
         False, description="never show resource data in listings or the web UI (lessor)"
     )
+    privilege: str | None = Field(
+        None,
+        min_length=1,
+        description="whoever asks for this pool's resources must have this privilege (lessor)",
+    )
     start_for_waiting: bool = Field(
         False,
         description="also start resources for waiting tickets, beyond max_prealloc (lessor; "
@@ -138,6 +143,7 @@ class PoolConfig(BaseModel):
             min_prealloc=self.min_prealloc,
             target_wait_p95=None if self.target_wait is None else self.target_wait.p95,
             cost_per_hour=self.cost_per_hour,
+            privilege=self.privilege,
         )
 
 

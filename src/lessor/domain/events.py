@@ -48,7 +48,9 @@ class EventFilter(Evolving):
 
 
 def ticket_opened(t: Ticket) -> Event:
-    details = {"tags": list(t.tags), "sandbox": t.sandbox, "priority": t.priority}
+    details: dict[str, Any] = {"tags": list(t.tags), "sandbox": t.sandbox, "priority": t.priority}
+    if t.job_id is not None:
+        details |= {"job": t.job_id, "part": t.part}
     return Event(K.TICKET_OPENED, t.created_at, ticket_id=t.id, details=details)
 
 

@@ -21,6 +21,12 @@ class EventKind(StrEnum):
     TICKET_EXPIRED = "ticket.expired"
     """Its TTL ran out without a renewal; it is closed."""
 
+    JOB_OPENED = "job.opened"
+    """A job and its parts (one ticket.opened each) were opened; details: parts."""
+    JOB_GRANTED = "job.granted"
+    """Every part of the job got its resource in this one transaction (one ticket.assigned
+    each); details: parts ({part: resource id}), waited (seconds)."""
+
     RESOURCE_CREATED = "resource.created"
     """A row exists and cmd_new is about to run (STARTING)."""
     RESOURCE_UP = "resource.up"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lessor.domain.hooks import Hook
@@ -64,6 +65,9 @@ class Pool(Evolving):
     delete_backoff: float = 10.0
     """Seconds before a failed cmd_delete is retried, doubling with each failure in a row."""
     delete_backoff_max: float = 3600.0
+    privilege: str | None = None
+    """A word whoever asks for this pool's resources must have (domain/users.py); None:
+    anyone may."""
     start_for_waiting: bool = False
     """Start resources for waiting tickets too, beyond `max_prealloc` (lessor's; resalloc
     starts only spares, and an on-demand pool only for the tickets that ask)."""
@@ -212,6 +216,12 @@ class Ticket(Evolving):
     """The SHA-256 of the ticket's key (its holder's proof), never the key itself."""
     idempotency_key: str | None = None
     """The Idempotency-Key of the request that opened it, if it had one."""
+    job_id: int | None = None
+    """The job it is a part of (granted with the job's other parts, never alone)."""
+    part: str | None = None
+    """Its name in that job ("x86", "arm")."""
+    owner: str | None = None
+    """The user who opened it (domain/users.py); None: anonymous (its key only)."""
 
 
 @dataclass(frozen=True)
@@ -226,3 +236,7 @@ class Snapshot:
     pools: tuple[Pool, ...]
     resources: tuple[Resource, ...]
     tickets: tuple[Ticket, ...]
+    quotas: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Each user's quotas that has any: user name -> pool (or `*`) -> resources at most."""
+    privileges: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Each active user's privileges that has any."""

@@ -15,6 +15,14 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class GrantJob:
+    """Give every part of a waiting job its UP resource, in one transaction, or none."""
+
+    job_id: int
+    parts: tuple[Assign, ...]
+
+
+@dataclass(frozen=True)
 class Start:
     """Create one new resource in a pool (run cmd_new).
 
@@ -94,6 +102,7 @@ class ExpireTicket:
 
 Action = (
     Assign
+    | GrantJob
     | Start
     | Livecheck
     | Recycle

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from lessor.domain.model import Snapshot, Ticket
 from lessor.domain.states import TicketState
-from lessor.planner import upkeep
-from lessor.planner.actions import Action, Assign, Plan, Recycle
+from lessor.planner import jobs, upkeep
+from lessor.planner.actions import Action, Assign, GrantJob, Plan, Recycle
 from lessor.planner.assign import assign
 from lessor.planner.starts import start
 from lessor.planner.timer import Timer
@@ -26,25 +26,38 @@ def plan(s: Snapshot) -> Plan:
     rule falls due); and why each ticket left waiting waits."""
     timer = Timer(s.now)
     actions, queue, v = _queue(s, timer)
-    assigned = list(assign(v, queue))
-    actions += assigned
-    taken = {a.resource_id for a in assigned}
+    handouts = assign(v, queue)
+    actions += handouts.actions
+    assigned = _flat(handouts.actions)
+    # what is set aside for a waiting job is neither a spare nor idle (planner/jobs.py)
+    taken = {a.resource_id for a in assigned} | set(handouts.set_aside.values())
     served = {a.ticket_id for a in assigned}
     waiting = [t for t in queue if t.id not in served]
     waiting_ids = frozenset(t.id for t in waiting)
 
-    started = start(v, waiting, taken, timer)
+    held_back = handouts.set_aside.keys() | handouts.over_quota.keys()
+    needing = [t for t in waiting if t.id not in held_back]
+    started = start(v, needing, taken, timer)
     actions += started.starts
     actions += upkeep.recycle(v)
     actions += upkeep.maintain(v, taken, waiting_ids, timer)
-    return Plan(tuple(actions), timer.next, started.reasons)
+    reasons = dict(started.reasons)
+    for job_id, parts in handouts.waiting_jobs.items():
+        reasons |= jobs.waiting_reason(job_id, parts, handouts.set_aside, started.reasons)
+    reasons |= handouts.over_quota
+    return Plan(tuple(actions), timer.next, reasons)
+
+
+def _flat(handouts: list[Assign | GrantJob]) -> list[Assign]:
+    """Every hand-out, a job's parts one by one."""
+    return [p for a in handouts for p in (a.parts if isinstance(a, GrantJob) else (a,))]
 
 
 def assignments(s: Snapshot) -> list[Assign]:
     """The hand-outs of `plan(s)`, and nothing else: for a use case that only asks who
     gets what now (a new ticket, a spare at once), without paying for the upkeep rules."""
     _, queue, v = _queue(s, Timer(s.now))
-    return list(assign(v, queue))
+    return [a for a in assign(v, queue).actions if isinstance(a, Assign)]
 
 
 def recycling(s: Snapshot) -> list[Recycle]:

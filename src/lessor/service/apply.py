@@ -120,6 +120,10 @@ class Applier:
             case act.Assign(ticket_id, resource_id):
                 if store.assign(ticket_id, resource_id, now):
                     out.touched.append(ticket_id)
+            case act.GrantJob(job_id, parts):
+                pairs = [(p.ticket_id, p.resource_id) for p in parts]
+                if store.grant_job(job_id, pairs, now):  # every part, or none
+                    out.touched += [p.ticket_id for p in parts]
             case act.FailTicket(ticket_id, message):
                 if store.fail_ticket(ticket_id, message, now):
                     out.touched.append(ticket_id)

@@ -27,11 +27,13 @@ from lessor.service.errors import (
     NotFound,
 )
 from lessor.service.executor import writes
+from lessor.service.jobs import JobCases
 from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
 from lessor.service.signals import SOON, UPKEEP, Signals
 from lessor.service.sizing import SizingCases
+from lessor.service.users import UserCases
 from lessor.store.interface import Store
 
 R = ResourceState
@@ -70,7 +72,7 @@ class TicketAndResource:
     """The ticket's key, in the answer that opened it only."""
 
 
-class LessorService(PolicyCases, SizingCases):
+class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
     """The use cases over one store. They open no transactions and do not know where they
     run: an executor runs each (as one transaction if it is marked `@writes`)."""
 
@@ -117,6 +119,7 @@ class LessorService(PolicyCases, SizingCases):
             pools=self.effective_pools(),
             resources=tuple(self.store.live_resources()),
             tickets=tuple(self.store.tickets_for_snapshot()),
+            **self.user_limits(),
         )
 
     # ---- tickets -------------------------------------------------------
@@ -132,6 +135,7 @@ class LessorService(PolicyCases, SizingCases):
         *,
         refuse_unservable: bool = True,
         tidy_tags: bool = True,
+        owner: str | None = None,
     ) -> TicketAndResource:
         """`ttl`: a lease, closed unless extended within that many seconds (see extend_ticket).
         `idempotency_key`: a retried open answers the ticket (and key) the first one made.
@@ -151,6 +155,7 @@ class LessorService(PolicyCases, SizingCases):
         missing = unservable_tags(self.pools, tags) if refuse_unservable else []
         if missing:
             raise NoPoolForTags(no_pool_message(missing), missing)
+        self.check_privilege(tags, owner)
         unique = list(dict.fromkeys(tags))
         secret = self.store.secret() if idempotency_key is not None else b""
         key = keys.new_key(secret, idempotency_key)
@@ -177,7 +182,14 @@ class LessorService(PolicyCases, SizingCases):
             )
         if ticket.state is not TicketState.OPEN:  # a retry of an open long answered
             return TicketAndResource(ticket, self.resource_of(ticket), key)
-        held = self._assign_at_once(ticket)
+        quota_bound = False
+        if owner is not None:
+            self.store.set_owner([ticket.id], owner)
+            ticket = ticket.evolve(owner=owner)
+            user = self.store.get_user(owner)
+            quota_bound = user is not None and bool(user.quotas)
+        # a quota is counted by the planner over all the owner holds: no fast path for it
+        held = TicketAndResource(ticket, None) if quota_bound else self._assign_at_once(ticket)
         # taken at once: only the spares to top up; else the reconciler must find it one
         self.signals.wake_reconciler(UPKEEP if held.resource is not None else 0.0)
         return TicketAndResource(held.ticket, held.resource, key)
@@ -225,6 +237,8 @@ class LessorService(PolicyCases, SizingCases):
             closed = self.store.close_ticket(ticket_id, now)
         elif proof.key is not None:  # checked as it closes: the hot path is one statement
             closed = self.store.close_ticket(ticket_id, now, keys.key_hash(proof.key))
+        if closed is None and proof.user is not None and self._owned(ticket_id, proof.user):
+            closed = self.store.close_ticket(ticket_id, now)
         if closed is None:  # no such ticket, not the caller's, or closed already
             ticket = self.get_ticket(ticket_id)
             self.authorize(ticket, proof, "close")
@@ -258,7 +272,7 @@ class LessorService(PolicyCases, SizingCases):
     def authorize(self, ticket: Ticket, proof: Proof, what: str) -> None:
         """Raise unless the proof is of the ticket's holder or an admin (or, for what resalloc
         lets anyone do, resalloc's XML-RPC where the server allows it)."""
-        if self._privileged(proof) or proof.who(ticket.key_hash) is Who.HOLDER:
+        if self._privileged(proof) or proof.who(ticket.key_hash, ticket.owner) is Who.HOLDER:
             return
         if proof.key is not None:
             raise KeyRefused(f"ticket {ticket.id}: the ticket key given is not this ticket's")
@@ -266,6 +280,10 @@ class LessorService(PolicyCases, SizingCases):
             f"ticket {ticket.id}: to {what} it, give its key ({keys.HEADER}: KEY, what "
             "opening it answered) or the admin token"
         )
+
+    def _owned(self, ticket_id: int, user: str) -> bool:
+        ticket = self.store.get_ticket(ticket_id)
+        return ticket is not None and ticket.owner == user
 
     def _privileged(self, proof: Proof) -> bool:
         """An admin, or resalloc's XML-RPC (which lets anyone end any ticket) where allowed."""
@@ -284,7 +302,11 @@ class LessorService(PolicyCases, SizingCases):
             return None
         if proof.resalloc:
             return r.data if self.access.resalloc_secrets else None
-        return r.data if proof.who(held.ticket.key_hash) is not Who.ANONYMOUS else None
+        return (
+            r.data
+            if proof.who(held.ticket.key_hash, held.ticket.owner) is not Who.ANONYMOUS
+            else None
+        )
 
     def list_tickets(self, states: list[TicketState] | None = None) -> list[Ticket]:
         return self.store.list_tickets(states)

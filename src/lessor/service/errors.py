@@ -43,3 +43,9 @@ class KeyRefused(ServiceError):
     """The request presented a key that is not this ticket's."""
 
     status = 403
+
+
+class PrivilegeNeeded(ServiceError):
+    """Every pool that could serve the request requires a privilege the caller lacks."""
+
+    status = 403

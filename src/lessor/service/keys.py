@@ -48,11 +48,15 @@ class Proof:
     key: str | None = None
     resalloc: bool = False
     """It comes over resalloc's XML-RPC, which has no way to carry a key."""
+    user: str | None = None
+    """The user whose token it carries (domain/users.py): the owner of what it opened."""
 
-    def who(self, stored_hash: str | None) -> Who:
-        """Who this is to the ticket whose key hash is `stored_hash`."""
+    def who(self, stored_hash: str | None, owner: str | None = None) -> Who:
+        """Who this is to the ticket whose key hash is `stored_hash` and owner `owner`."""
         if self.admin:
             return Who.ADMIN
+        if self.user is not None and owner == self.user:
+            return Who.HOLDER
         presented = self.key is not None and stored_hash is not None
         if presented and hmac.compare_digest(key_hash(self.key or ""), stored_hash or ""):
             return Who.HOLDER

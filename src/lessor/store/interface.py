@@ -21,6 +21,7 @@ from typing import Protocol
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.model import Claim, Pool, Resource, Ticket
 from lessor.domain.states import ResourceState, TicketState
+from lessor.domain.users import User
 
 EventListener = Callable[[list[Event]], None]
 
@@ -104,6 +105,40 @@ class Store(Protocol):
         self, ticket: Ticket, spare: Resource, now: float
     ) -> tuple[Ticket, Resource] | None:
         """`assign` for a ticket opened in this very transaction: both as they now are."""
+        ...
+
+    # ---- jobs (domain/jobs.py) --------------------------------------------
+    def open_job(
+        self,
+        parts: Mapping[str, list[str]],
+        priority: int,
+        now: float,
+        ttl: float | None = None,
+        key_hash: str | None = None,
+    ) -> list[Ticket]:
+        """OPEN a ticket for each part, all naming the job (the id of its first part)."""
+        ...
+
+    def job_parts(self, job_id: int) -> list[Ticket]:
+        """The job's tickets, by id (none: no such job)."""
+        ...
+
+    def grant_job(self, job_id: int, grants: Sequence[tuple[int, int]], now: float) -> bool:
+        """ASSIGN and TAKE for every (ticket, resource) of the job, or for none of them."""
+        ...
+
+    # ---- users (domain/users.py) ------------------------------------------
+    def add_user(self, user: User) -> bool:
+        """False when a user of that name exists (revoked ones too)."""
+        ...
+
+    def get_user(self, name: str) -> User | None: ...
+    def user_by_token(self, token_hash: str) -> User | None: ...
+    def list_users(self) -> list[User]: ...
+    def revoke_user(self, name: str, now: float) -> bool: ...
+    def rotate_token(self, name: str, token_hash: str) -> bool: ...
+    def set_owner(self, ticket_ids: Collection[int], owner: str) -> None:
+        """Record who opened these tickets (in the transaction that opened them)."""
         ...
 
     # ---- resources -------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from lessor.domain import changes, events
 from lessor.domain.changes import Change
 from lessor.domain.events import Event, EventFilter, spares_changed
+from lessor.domain.jobs import job_granted, job_opened
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Claim, Pool, Resource, Ticket
 from lessor.domain.naming import free_counter_values, resource_name, smallest_free
@@ -42,6 +43,7 @@ from lessor.domain.states import (
     Transition,
     state_after,
 )
+from lessor.domain.users import User
 from lessor.store.interface import EventListener
 from lessor.store.pools import STATE as POOL_STATE
 
@@ -206,6 +208,7 @@ class MemoryStore:
         self.resources: _Rows[Resource] = _Rows(lambda r: r.state is not R.ENDED)
         self.events: list[Event] = []
         self.pool_rows: dict[str, Pool] = {}
+        self.users: dict[str, User] = {}
         """Each pool as last saved, with its drain state (drained, drain_reason)."""
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
@@ -454,6 +457,111 @@ class MemoryStore:
         self._put(self.resources, r.id, taken)
         self._record(events.ticket_assigned(t.id, t.created_at, r.id, r.pool, r.name, now))
         return assigned, taken
+
+    # ---- jobs (domain/jobs.py) ---------------------------------------------------
+
+    def open_job(
+        self,
+        parts: Mapping[str, list[str]],
+        priority: int,
+        now: float,
+        ttl: float | None = None,
+        key_hash: str | None = None,
+    ) -> list[Ticket]:
+        opened: list[Ticket] = []
+        with self._tx.write():
+            for name, tags in parts.items():
+                ticket_id = next(self._ids["tickets"])
+                ticket = Ticket(
+                    id=ticket_id,
+                    tags=tuple(tags),
+                    state=TicketMove.OPEN.target,
+                    priority=priority,
+                    created_at=now,
+                    ttl=ttl,
+                    expires_at=now + ttl if ttl is not None else None,
+                    key_hash=key_hash,
+                    job_id=opened[0].id if opened else ticket_id,
+                    part=name,
+                )
+                self._put(self.tickets, ticket.id, ticket)
+                self._record(events.ticket_opened(ticket))
+                opened.append(ticket)
+            self._record(job_opened(opened[0].id, {t.part or "": t for t in opened}, now))
+        return opened
+
+    def job_parts(self, job_id: int) -> list[Ticket]:
+        with self._tx.read():
+            return sorted(
+                (t for t in self.tickets.values() if t.job_id == job_id), key=lambda t: t.id
+            )
+
+    def grant_job(self, job_id: int, grants: Sequence[tuple[int, int]], now: float) -> bool:
+        with self._tx.write():
+            pairs = [(self.tickets.get(t), self.resources.get(r)) for t, r in grants]
+            takeable = len({r for _, r in grants}) == len(grants) and all(
+                t is not None
+                and r is not None
+                and TicketMove.ASSIGN.allows(t.state)
+                and ResourceMove.TAKE.allows(r.state)
+                and not (r.held or r.busy)
+                for t, r in pairs
+            )
+            if not takeable:
+                return False
+            given: dict[str, int] = {}
+            for t, r in pairs:
+                assert t is not None and r is not None
+                self._assign(t, r, now)
+                given[str(t.id)] = r.id
+            opened_at = min(t.created_at for t, _ in pairs if t is not None)
+            self._record(job_granted(job_id, given, opened_at, now))
+        return True
+
+    # ---- users (domain/users.py) -------------------------------------------------
+
+    def add_user(self, user: User) -> bool:
+        with self._tx.write():
+            taken = user.name in self.users or any(
+                u.token_hash == user.token_hash for u in self.users.values()
+            )
+            if taken:
+                return False
+            self._put(self.users, user.name, user.evolve(revoked_at=None))
+        return True
+
+    def get_user(self, name: str) -> User | None:
+        with self._tx.read():
+            return self.users.get(name)
+
+    def user_by_token(self, token_hash: str) -> User | None:
+        with self._tx.read():
+            return next((u for u in self.users.values() if u.token_hash == token_hash), None)
+
+    def list_users(self) -> list[User]:
+        with self._tx.read():
+            return sorted(self.users.values(), key=lambda u: u.name)
+
+    def revoke_user(self, name: str, now: float) -> bool:
+        with self._tx.write():
+            u = self.users.get(name)
+            if u is None or not u.active:
+                return False
+            self._put(self.users, name, u.evolve(revoked_at=now))
+        return True
+
+    def rotate_token(self, name: str, token_hash: str) -> bool:
+        with self._tx.write():
+            u = self.users.get(name)
+            if u is None or not u.active:
+                return False
+            self._put(self.users, name, u.evolve(token_hash=token_hash))
+        return True
+
+    def set_owner(self, ticket_ids: Collection[int], owner: str) -> None:
+        with self._tx.write():
+            for tid in ticket_ids:
+                self._put(self.tickets, tid, self.tickets[tid].evolve(owner=owner))
 
     # ---- resources -------------------------------------------------------------
 

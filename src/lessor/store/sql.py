@@ -17,14 +17,16 @@ from lessor.store import migrate
 from lessor.store.adoption import Adoption
 from lessor.store.engine import make_engine
 from lessor.store.eventrows import EventRows
+from lessor.store.jobs import JobRows
 from lessor.store.pools import PoolRows
 from lessor.store.resources import ResourceRows
 from lessor.store.tables import meta
 from lessor.store.tickets import TicketRows
 from lessor.store.transactions import Transactions
+from lessor.store.users import UserRows
 
 
-class SqlStore(TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
+class SqlStore(JobRows, UserRows, TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(Transactions(engine))
         self.engine = engine

@@ -23,6 +23,8 @@ that means to use one says so in these very words (`sa.text(LIVE_RESOURCE)`):
 neither SQLite nor a generic PostgreSQL plan proves that `state != ?` with a
 bound 'ENDED' implies them, and would scan all of history instead."""
 
+JOB_PART = "job_id IS NOT NULL"
+
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 """Row ids: 64-bit everywhere (SQLite's INTEGER PRIMARY KEY, its rowid, is 64-bit already,
 and only that spelling makes it the rowid)."""
@@ -50,12 +52,24 @@ tickets = sa.Table(
     sa.Column("key_hash", sa.String(64)),
     # The client's Idempotency-Key of the request that opened it: a retry gets this ticket.
     sa.Column("idempotency_key", sa.String(128)),
+    # A part of a job (planner/jobs.py): the job's id (its first part's ticket id) and the
+    # part's name.
+    sa.Column("job_id", ID),
+    sa.Column("part", sa.String(255)),
+    # The user who opened it (users.name); NULL: anonymous, its key only.
+    sa.Column("owner", sa.String(64)),
     sa.Index(
         "uq_tickets_idempotency_key",
         "idempotency_key",
         unique=True,
         sqlite_where=sa.text("idempotency_key IS NOT NULL"),
         postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_tickets_job_id",
+        "job_id",
+        sqlite_where=sa.text(JOB_PART),
+        postgresql_where=sa.text(JOB_PART),
     ),
     sa.Index(
         "ix_tickets_active",
@@ -161,6 +175,19 @@ pool_states = sa.Table(
     # The spares sized for the hour by target_wait (NULL: max_prealloc), and why.
     sa.Column("spares_target", sa.Integer),
     sa.Column("spares_reason", sa.Text, nullable=False, server_default=""),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    # SHA-256 of the token (told once, never stored).
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("privileges", sa.JSON, nullable=False),
+    sa.Column("quotas", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
 )
 
 meta = sa.Table(
