@@ -25,6 +25,7 @@ from lessor.reconciler.loop import Reconciler
 from lessor.runner.hooks import HookRunner
 from lessor.service.core import AS_RESALLOC, Access, LessorService
 from lessor.service.executor import Executor
+from lessor.service.sizing import keep_sized
 from lessor.store.interface import Store, Transactions
 from lessor.store.memory import MemoryStore
 from lessor.store.sql import SqlStore
@@ -180,6 +181,7 @@ class Server:
         parts.service.signals.bind(asyncio.get_running_loop())
         await parts.executor.run(parts.service.remember_pools)
         task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+        sizing = asyncio.create_task(keep_sized(parts.executor, parts.service), name="sizing")
         # What exists now lives as long as the server; frozen, it is no longer walked by
         # every collection of the oldest generation (about 4 % of the instructions of a ticket).
         gc.collect()
@@ -188,7 +190,8 @@ class Server:
             yield
         finally:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            sizing.cancel()
+            await asyncio.gather(task, sizing, return_exceptions=True)
             parts.close()
 
     def stopping(self) -> None:

@@ -166,6 +166,7 @@ def test_every_store_transition_is_a_move_of_the_table(store: Store) -> None:
     walk("start_failed", "p", "exit 1", NOW)
     walk("start_succeeded", "p")
     walk("set_drained", "p", True, "maintenance", NOW)
+    walk("set_spares_target", "p", 3, "p95 wait 0 s forecast with 3 spares", NOW)
     walk("record_events", [])
 
     every_move = {f"resource.{m.name}" for m in ResourceMove.ALL}
@@ -181,7 +182,7 @@ def test_the_walk_calls_every_state_changing_method_of_the_store() -> None:
         "unhold_resource", "request_delete", "start_delete", "delete_failed", "end_hook",
         "mark_ended", "assign_opened", "fail_ticket", "extend_ticket", "expire_ticket",
         "claim_hook", "recover_after_crash", "save_data", "start_failed", "start_succeeded",
-        "set_drained", "record_events", "open_ticket",
+        "set_drained", "record_events", "open_ticket", "set_spares_target",
     }  # fmt: skip
     reads = {
         "get_ticket", "list_tickets", "open_tickets_before", "tickets_for_snapshot",

@@ -123,6 +123,11 @@ def test_answers_give_back_the_server_s_json_exactly() -> None:
         "start_failures": 2,
         "last_failure": "cmd_new exited with 1",
         "start_for_waiting": False,
+        "spares": 0,
+        "target_wait_p95": 30.0,
+        "min_prealloc": 0,
+        "cost_per_hour": 0.12,
+        "spares_reason": "p95 wait 0 s forecast with 0 spares",
     }
     assert to_json(PoolOut.from_json(pool)) == pool
 

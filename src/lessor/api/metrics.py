@@ -39,6 +39,16 @@ class StateCollector(Collector):
         prealloc = GaugeMetricFamily(
             "lessor_pool_max_prealloc", "Ready spares the pool keeps", labels=["pool"]
         )
+        spares = GaugeMetricFamily(
+            "lessor_pool_spares",
+            "Spares the pool keeps now (max_prealloc, or as target_wait sized them)",
+            labels=["pool"],
+        )
+        target = GaugeMetricFamily(
+            "lessor_pool_target_wait_seconds",
+            "The pool's target_wait: the p95 of the wait its spares are sized for",
+            labels=["pool"],
+        )
         drained = GaugeMetricFamily(
             "lessor_pool_drained", "1 if an admin drained the pool", labels=["pool"]
         )
@@ -54,9 +64,12 @@ class StateCollector(Collector):
                     resources.add_metric([name, state], status.counts.get(state, 0))
             limits.add_metric([name], status.pool.max)
             prealloc.add_metric([name], status.pool.max_prealloc)
+            spares.add_metric([name], status.pool.prealloc)
+            if status.pool.target_wait_p95 is not None:
+                target.add_metric([name], status.pool.target_wait_p95)
             drained.add_metric([name], int(status.pool.drained))
             failures.add_metric([name], status.pool.start_failures)
-        yield from (resources, limits, prealloc, drained, failures)
+        yield from (resources, limits, prealloc, spares, target, drained, failures)
 
         active = self.service.list_tickets([TicketState.OPEN, TicketState.ASSIGNED])
         tickets = GaugeMetricFamily(

@@ -177,6 +177,13 @@ class PoolOut(BaseModel):
     start_for_waiting: bool = Field(
         False, description="also starts resources for waiting tickets beyond max_prealloc"
     )
+    spares: int = Field(0, description="the spares it keeps now (target_wait sizes them)")
+    target_wait_p95: float | None = Field(
+        None, description="seconds 95 % of tickets may wait; spares are sized to meet it"
+    )
+    min_prealloc: int = Field(0, description="the floor of sized spares")
+    cost_per_hour: float = Field(0.0, description="what one resource costs an hour")
+    spares_reason: str = Field("", description="why it keeps that many spares now")
 
     @classmethod
     def of(cls, s: PoolStatus) -> PoolOut:
@@ -197,6 +204,11 @@ class PoolOut(BaseModel):
             start_failures=p.start_failures,
             last_failure=p.last_failure,
             start_for_waiting=p.start_for_waiting,
+            spares=0 if p.tags_on_demand or p.drained else p.prealloc,
+            target_wait_p95=p.target_wait_p95,
+            min_prealloc=p.min_prealloc,
+            cost_per_hour=p.cost_per_hour,
+            spares_reason=p.spares_reason if p.target_wait_p95 is not None else "",
             counts={
                 state: s.counts.get(state, 0)
                 for state in ResourceState

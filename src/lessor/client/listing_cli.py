@@ -185,7 +185,7 @@ def pools(ctx: click.Context, as_json: bool) -> None:
                 ",".join(t.name for t in p.tags),
                 str(p.max),
                 str(p.max_starting),
-                str(p.max_prealloc),
+                _prealloc(p),
                 ", ".join(f"{n} {state}" for state, n in p.counts.items() if n) or "none",
             )
             for p in rows
@@ -193,11 +193,23 @@ def pools(ctx: click.Context, as_json: bool) -> None:
         empty="no pools",
     )
     for p in rows:
+        if p.target_wait_p95 is not None:  # why it keeps that many spares, on a line
+            cost = f"; cost {p.spares * p.cost_per_hour:g}/h" if p.cost_per_hour else ""
+            why = p.spares_reason or "not sized yet: max_prealloc"
+            click.echo(f"{p.name}: target p95 {p.target_wait_p95:g} s: {why}{cost}")
+    for p in rows:
         if p.failing and p.last_failure:  # what it said, on a line of its own (stderr)
             said = p.last_failure.strip().splitlines()
             click.echo(f"{p.name}: last failure: {said[0]}", err=True)
             for line in said[1:][-5:]:
                 click.echo(f"  {line}", err=True)
+
+
+def _prealloc(p: PoolOut) -> str:
+    """max_prealloc, or the spares target_wait sized within min_prealloc..max_prealloc."""
+    if p.target_wait_p95 is None:
+        return str(p.max_prealloc)
+    return f"{p.spares} ({p.min_prealloc}-{p.max_prealloc})"
 
 
 def _status(p: PoolOut) -> str:

@@ -187,6 +187,13 @@ class PoolOut(NamedTuple):
     last_failure: str
     """What the last failed cmd_new said, and the end of its log."""
     start_for_waiting: bool
+    spares: int
+    """The spares it keeps now: max_prealloc, or as target_wait sized them."""
+    target_wait_p95: float | None
+    min_prealloc: int
+    cost_per_hour: float
+    spares_reason: str
+    """Why that many spares ("p95 wait 28 s forecast with 4 spares; 3 would give 41 s ...")."""
 
     @classmethod
     def from_json(cls, j: JSON) -> PoolOut:
@@ -207,6 +214,11 @@ class PoolOut(NamedTuple):
             start_failures=j.get("start_failures", 0),
             last_failure=j.get("last_failure", ""),
             start_for_waiting=j.get("start_for_waiting", False),
+            spares=j.get("spares", j["max_prealloc"]),
+            target_wait_p95=j.get("target_wait_p95"),
+            min_prealloc=j.get("min_prealloc", 0),
+            cost_per_hour=j.get("cost_per_hour", 0.0),
+            spares_reason=j.get("spares_reason", ""),
         )
 
 

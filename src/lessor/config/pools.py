@@ -23,6 +23,13 @@ class TagConfig(BaseModel):
     priority: int = 0
 
 
+class TargetWaitConfig(BaseModel):
+    """`target_wait: {p95: 30}`: seconds from a ticket's open to its assignment."""
+
+    model_config = ConfigDict(extra="forbid")
+    p95: float = Field(gt=0, description="seconds 95 % of tickets may wait at most")
+
+
 class PoolConfig(BaseModel):
     """One pool as written in pools.yaml; defaults are resalloc's."""
 
@@ -82,6 +89,11 @@ class PoolConfig(BaseModel):
         10, ge=0, description="seconds before a failed cmd_delete is retried, doubling (lessor)"
     )
     delete_backoff_max: float = Field(3600, ge=0, description="the longest such wait (lessor)")
+    target_wait: TargetWaitConfig | None = Field(
+        None, description="size spares each hour to meet this wait (lessor; docs/target-wait.md)"
+    )
+    min_prealloc: int = Field(0, ge=0, description="the floor of sized spares (lessor)")
+    cost_per_hour: float = Field(0, ge=0, description="what one resource costs an hour (lessor)")
 
     @field_validator("tags", "tags_on_demand", mode="before")
     @classmethod
@@ -126,7 +138,11 @@ class PoolConfig(BaseModel):
             start_backoff_max=self.start_backoff_max,
             delete_backoff=self.delete_backoff,
             delete_backoff_max=self.delete_backoff_max,
-            start_for_waiting=self.start_for_waiting,
+            # Bursts beyond the sized spares are served on demand (docs/target-wait.md).
+            start_for_waiting=self.start_for_waiting or self.target_wait is not None,
+            min_prealloc=self.min_prealloc,
+            target_wait_p95=None if self.target_wait is None else self.target_wait.p95,
+            cost_per_hour=self.cost_per_hour,
             privilege=self.privilege,
         )
 
@@ -205,6 +221,11 @@ def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
             warnings.append(
                 f"{doc.where((name,))}: pool {name!r} has no tags and no tags_on_demand: "
                 "no ticket can ask for its resources"
+            )
+        if cfg.min_prealloc > cfg.max_prealloc:
+            errors.append(
+                f"{doc.where((name, 'min_prealloc'))}: pool {name!r}: min_prealloc "
+                f"{cfg.min_prealloc} is above max_prealloc {cfg.max_prealloc}, the ceiling"
             )
         if runs_hooks:
             errors += _hook_errors(doc, name, cfg, body, hook_dir, unknown)

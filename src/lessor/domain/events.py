@@ -80,6 +80,11 @@ def ticket_assigned(
     )
 
 
+def spares_changed(pool: str, was: int | None, spares: int | None, why: str, now: float) -> Event:
+    """The pool's spares target moved (service/sizing.py): from `was` to `spares`."""
+    return Event(K.POOL_SPARES, now, pool=pool, message=why, details={"spares": spares, "was": was})
+
+
 def resource_created(r: Resource) -> Event:
     return Event(
         K.RESOURCE_CREATED, r.created_at, resource_id=r.id, pool=r.pool, details={"name": r.name}

@@ -53,3 +53,5 @@ class EventKind(StrEnum):
 
     POOL_DRAINED = "pool.drained"
     POOL_UNDRAINED = "pool.undrained"
+    POOL_SPARES = "pool.spares"
+    """The spares sized by target_wait changed; details: spares, was; the message says why."""

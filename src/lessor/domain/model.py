@@ -71,6 +71,13 @@ class Pool(Evolving):
     start_for_waiting: bool = False
     """Start resources for waiting tickets too, beyond `max_prealloc` (lessor's; resalloc
     starts only spares, and an on-demand pool only for the tickets that ask)."""
+    min_prealloc: int = 0
+    """The floor of spares when they are sized by `target_wait_p95` (max_prealloc the ceiling)."""
+    target_wait_p95: float | None = None
+    """Seconds a ticket may wait (opened to assigned) at the 95th percentile: its spares are
+    then sized each hour from the pool's history (see domain/forecast.py)."""
+    cost_per_hour: float = 0.0
+    """What one resource costs an hour, in any unit; shown with the spares it pays for."""
     # What follows is the pool's state, kept in the database (pool_states), not its
     # definition: every server sharing the database sees the same.
     drained: bool = field(default=False, metadata=STATE)
@@ -88,11 +95,23 @@ class Pool(Evolving):
     secret_data pool)."""
     failed_at: float | None = field(default=None, metadata=STATE)
     """When the last cmd_new failed; start_backoff counts from then."""
+    spares_target: int | None = field(default=None, metadata=STATE)
+    """The spares sized for this hour by target_wait (service/sizing.py); None: max_prealloc."""
+    spares_reason: str = field(default="", metadata=STATE)
+    """Why that many: "p95 wait 28 s forecast with 4 spares; 3 would give 41 s (...)"."""
 
     @property
     def failing(self) -> bool:
         """Its last start failed: it backs off before the next (see planner/starts.py)."""
         return self.start_failures > 0
+
+    @property
+    def prealloc(self) -> int:
+        """The spares to keep: with target_wait, those sized for the hour within min_prealloc
+        and max_prealloc (until the first sizing, max_prealloc); else max_prealloc."""
+        if self.target_wait_p95 is None or self.spares_target is None:
+            return self.max_prealloc
+        return min(max(self.spares_target, self.min_prealloc), self.max_prealloc)
 
     @property
     def tag_names(self) -> frozenset[str]:

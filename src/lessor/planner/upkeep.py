@@ -83,9 +83,11 @@ def needs_release_hook(pool: Pool) -> bool:
 
 
 def spares_kept(pool: Pool) -> int:
-    """The spares a pool keeps ready or starting: `max_prealloc`, none for an on-demand pool
-    (resalloc) or a draining one."""
-    return 0 if pool.tags_on_demand or draining(pool) else pool.max_prealloc
+    """The spares a pool keeps ready or starting: `max_prealloc` (or the target sized for the
+    hour by target_wait), none for an on-demand pool (resalloc) or a draining one."""
+    if pool.tags_on_demand or draining(pool):
+        return 0
+    return pool.prealloc
 
 
 def maintain(

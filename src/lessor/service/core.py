@@ -34,6 +34,7 @@ from lessor.service.keys import ANONYMOUS, Proof, Who
 from lessor.service.metrics import Metrics
 from lessor.service.policy import PolicyCases, check_ttl
 from lessor.service.signals import SOON, UPKEEP, Signals
+from lessor.service.sizing import SizingCases
 from lessor.service.users import UserCases
 from lessor.store.interface import Store
 
@@ -73,7 +74,7 @@ class TicketAndResource:
     """The ticket's key, in the answer that opened it only."""
 
 
-class LessorService(JobCases, UserCases, PolicyCases):
+class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
     """The use cases over one store. They open no transactions and do not know where they
     run: an executor runs each (as one transaction if it is marked `@writes`)."""
 

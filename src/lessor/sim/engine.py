@@ -30,6 +30,7 @@ from lessor.service.apply import Applied, HookOutcome, Launch
 from lessor.service.errors import NoPoolForTags
 from lessor.service.executor import writes
 from lessor.service.keys import Proof
+from lessor.service.sizing import SIZING_PERIOD
 from lessor.sim.workload import Arrival, Durations, Workload
 
 R = ResourceState
@@ -103,6 +104,8 @@ class _Sim:
         for a in self.w.arrivals:
             self.at(a.at, partial(self._arrive, a))
         self.arrivals_left = len(self.w.arrivals)
+        if any(p.target_wait_p95 is not None for p in self.pools):
+            self.at(0.0, self._size)  # as the server does, every SIZING_PERIOD
         wake: float | None = None
         while not self._finished():
             first = self.events[0][0] if self.events else None
@@ -146,6 +149,11 @@ class _Sim:
     @writes
     def _finish(self, launch: Launch) -> None:
         self.service.applier.finished(launch, HookOutcome(ok=True), self.now)
+
+    def _size(self) -> None:
+        self.call(self.service.size_spares)
+        if self.arrivals_left:
+            self.at(self.now + SIZING_PERIOD, self._size)
 
     def _close_when_held(self) -> None:
         """A ticket assigned is closed once it has held its resource for its `hold`."""

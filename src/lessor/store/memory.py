@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from lessor.domain import changes, events
 from lessor.domain.changes import Change
-from lessor.domain.events import Event, EventFilter
+from lessor.domain.events import Event, EventFilter, spares_changed
 from lessor.domain.jobs import job_granted, job_opened
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Claim, Pool, Resource, Ticket
@@ -790,6 +790,17 @@ class MemoryStore:
             failures = saved.start_failures + 1
             failed = saved.evolve(start_failures=failures, last_failure=message, failed_at=now)
             self._put(self.pool_rows, pool, failed)
+
+    def set_spares_target(self, pool: str, spares: int | None, reason: str, now: float) -> bool:
+        with self._tx.write():
+            saved = self.pool_rows.get(pool, Pool(pool))
+            self._put(
+                self.pool_rows, pool, saved.evolve(spares_target=spares, spares_reason=reason)
+            )
+            if saved.spares_target == spares:
+                return False
+            self._record(spares_changed(pool, saved.spares_target, spares, reason, now))
+        return True
 
     def start_succeeded(self, pool: str) -> None:
         with self._tx.write():

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lessor.domain.events import Event
+from lessor.domain.events import Event, spares_changed
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Pool
 from lessor.store import eventlog
@@ -64,6 +64,19 @@ class PoolRows(SqlBase):
                 )
             )
 
+    def set_spares_target(self, pool: str, spares: int | None, reason: str, now: float) -> bool:
+        """The spares sized for the pool; an event when their number changes (True then)."""
+        with self._write() as conn:
+            was = conn.execute(
+                sa.select(pool_states.c.spares_target).where(pool_states.c.name == pool)
+            ).scalar_one_or_none()
+            state = {"spares_target": spares, "spares_reason": reason}
+            _upsert(conn, {"name": pool, "updated_at": now, **state})
+            if was == spares:
+                return False
+            eventlog.record(conn, spares_changed(pool, was, spares, reason, now))
+        return True
+
     def start_succeeded(self, pool: str) -> None:
         with self._write() as conn:
             conn.execute(
@@ -73,7 +86,16 @@ class PoolRows(SqlBase):
             )
 
 
-STATE = ("drained", "drain_reason", "last_start", "start_failures", "last_failure", "failed_at")
+STATE = (
+    "drained",
+    "drain_reason",
+    "last_start",
+    "start_failures",
+    "last_failure",
+    "failed_at",
+    "spares_target",
+    "spares_reason",
+)
 """The columns of a pool's state (the Pool fields of metadata STATE but `removed`)."""
 
 

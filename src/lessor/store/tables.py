@@ -172,6 +172,9 @@ pool_states = sa.Table(
     sa.Column("start_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_failure", sa.Text, nullable=False, server_default=""),
     sa.Column("failed_at", sa.Float),
+    # The spares sized for the hour by target_wait (NULL: max_prealloc), and why.
+    sa.Column("spares_target", sa.Integer),
+    sa.Column("spares_reason", sa.Text, nullable=False, server_default=""),
 )
 
 users = sa.Table(
