@@ -144,3 +144,95 @@ def overcommitted(
         if amount > capacity:
             out.append((resource_class, amount, capacity))
     return out
+
+
+class CapacityError(Exception):
+    """Base of the refusals of capacity writes: the message is shown as it is."""
+
+    code = "placement.undefined_code"
+    """Placement's error code for it."""
+
+
+class Missing(CapacityError):
+    """A provider, consumer, resource class or trait that does not exist."""
+
+
+class Taken(CapacityError):
+    """A name or uuid that another provider, class or trait already has."""
+
+    code = "placement.duplicate_name"
+
+
+class Stale(CapacityError):
+    """A write that named an old provider or consumer generation: someone changed it first."""
+
+    code = "placement.concurrent_update"
+
+
+class InUse(CapacityError):
+    """Something that allocations, children or providers still use."""
+
+    code = "placement.inventory.inuse"
+
+
+class Overcommit(CapacityError):
+    """Allocations that do not fit in what the providers have."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Who holds allocations (a VM, a resource of a placed pool); `generation` guards writes."""
+
+    uuid: str
+    project_id: str
+    user_id: str
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class ConsumerWrite:
+    """All of one consumer's allocations, replacing what it had.
+
+    `generation`: the one the writer last saw (None: it believes there is no consumer yet);
+    `check` false skips that guard (Placement before 1.28).
+    """
+
+    consumer_uuid: str
+    allocations: dict[str, dict[str, int]]
+    project_id: str
+    user_id: str
+    generation: int | None = None
+    check: bool = True
+
+
+def check_allocation(
+    provider_uuid: str,
+    inventories: dict[str, Inventory],
+    used_by_others: dict[str, int],
+    amounts: dict[str, int],
+) -> None:
+    """Refuse (Overcommit) amounts on one provider that its inventory cannot take now,
+    with Placement's words."""
+    for rc, amount in sorted(amounts.items()):
+        inventory = inventories.get(rc)
+        if inventory is None:
+            raise Overcommit(
+                f"Unable to allocate inventory: Inventory for '{rc}' on resource provider "
+                f"'{provider_uuid}' invalid."
+            )
+        if (
+            amount < inventory.min_unit
+            or amount > inventory.max_unit
+            or amount % inventory.step_size
+        ):
+            raise Overcommit(
+                f"Unable to allocate inventory: Unable to create allocation for '{rc}' on "
+                f"resource provider '{provider_uuid}'. The requested amount would violate "
+                "inventory constraints."
+            )
+        if used_by_others.get(rc, 0) + amount > inventory.capacity:
+            raise Overcommit(
+                f"Unable to allocate inventory: Unable to create allocation for '{rc}' on "
+                f"resource provider '{provider_uuid}'. The requested amount would exceed "
+                "the capacity."
+            )
