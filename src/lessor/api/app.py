@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lessor import __version__
 from lessor.api import docs, errors, events, guards, metrics, policy, v1, whoami, xmlrpc
 from lessor.api.deps import service_of
+from lessor.api.placement import PlacementApp
 from lessor.api.schemas import ErrorOut
+from lessor.service.capacity import CapacityService
 from lessor.service.core import LessorService
 from lessor.service.errors import ServiceError
 from lessor.service.executor import Executor
@@ -34,6 +36,7 @@ def create_app(
     alive: Callable[[], bool],
     lifespan: Lifespan | None = None,
     allowed_origins: Iterable[str] = (),
+    capacity: CapacityService | None = None,
 ) -> FastAPI:
     """The HTTP face of a server whose parts lessor.server built; `alive`: whether its
     reconciler runs (for /readyz); `lifespan`: what runs while the app serves."""
@@ -59,6 +62,8 @@ def create_app(
     app.include_router(metrics.router)
     docs.install(app)  # /docs and /redoc, offline
     app.include_router(pages.router)  # the web UI: GET / (POST / is resalloc's XML-RPC)
+    if capacity is not None:  # OpenStack Placement's API over the providers
+        app.mount("/placement", PlacementApp(capacity))
     app.mount("/ui/static", StaticFiles(packages=[("lessor.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["health"])

@@ -189,7 +189,10 @@ class SqlCapacityStore:
             .values(generation=seen + 1)
         ).rowcount
         if done != 1:
-            raise Stale(f"resource provider generation conflict: {uuid} is at a newer generation")
+            raise Stale(
+                "resource provider generation conflict: Resource provider's generation already "
+                "changed. Please update the generation and try again."
+            )
         return Provider(uuid, current.name, seen + 1, current.parent_uuid, current.root_uuid)
 
     # inventories, traits, aggregates
@@ -433,7 +436,12 @@ class SqlCapacityStore:
                     ),
                 )
             if conn.execute(used).first():
-                raise InUse(f"{name} is in use")
+                raise InUse(
+                    f"The trait {name} is in use by a resource provider."
+                    if kind == "trait"
+                    else f"Unable to delete resource class {name}. Class is in use in "
+                    "inventory or allocation."
+                )
             done = conn.execute(
                 t.custom_names.delete().where(n.kind == kind, n.name == name)
             ).rowcount

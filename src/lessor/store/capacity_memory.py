@@ -107,7 +107,10 @@ class MemoryCapacityStore:
     def _bump(self, uuid: str, generation: int | None) -> Provider:
         current = self._must(uuid)
         if generation is not None and generation != current.generation:
-            raise Stale(f"resource provider generation conflict: {uuid} is at a newer generation")
+            raise Stale(
+                "resource provider generation conflict: Resource provider's generation already "
+                "changed. Please update the generation and try again."
+            )
         made = replace(current, generation=current.generation + 1)
         self._providers[uuid] = made
         return made
@@ -123,7 +126,8 @@ class MemoryCapacityStore:
             self._must(uuid)
             if generation != self._providers[uuid].generation:
                 raise Stale(
-                    f"resource provider generation conflict: {uuid} is at a newer generation"
+                    "resource provider generation conflict: Resource provider's generation already "
+                    "changed. Please update the generation and try again."
                 )
             used = self._usages(uuid)
             gone = sorted(rc for rc in used if used[rc] and rc not in inventories)
@@ -246,7 +250,12 @@ class MemoryCapacityStore:
                     name in a for allocs in self._allocations.values() for a in allocs.values()
                 )
             if used:
-                raise InUse(f"{name} is in use")
+                raise InUse(
+                    f"The trait {name} is in use by a resource provider."
+                    if kind == "trait"
+                    else f"Unable to delete resource class {name}. Class is in use in "
+                    "inventory or allocation."
+                )
             if (kind, name) not in self._custom:
                 raise Missing(f"No such {kind.replace('_', ' ')}: {name}")
             self._custom.discard((kind, name))
