@@ -83,3 +83,33 @@ def test_claims_are_guarded_by_generations_and_capacity(tmp_path: Path) -> None:
     refused = client.delete(f"/placement/resource_providers/{rp}", headers={"x-auth-token": "user"})
     assert refused.status_code == 403  # only the admin token changes anything
     assert client.get("/placement/resource_providers").status_code == 401
+
+
+def test_native_candidates_explain_and_are_bounded(tmp_path: Path) -> None:
+    parts = build(MEMORY, ())
+    client = Client(api_app(parts, tmp_path))
+    for name, vcpu, traits in (("big", 8, ["HW_CPU_X86_AVX2"]), ("small", 1, [])):
+        rp = str(uuid.uuid4())
+        client.post("/placement/resource_providers", json={"name": name, "uuid": rp}, headers=ADMIN)
+        inv = {"resource_provider_generation": 0, "inventories": {"VCPU": {"total": vcpu}}}
+        client.put(f"/placement/resource_providers/{rp}/inventories", json=inv, headers=ADMIN)
+        client.put(
+            f"/placement/resource_providers/{rp}/traits",
+            headers=ADMIN,
+            json={"resource_provider_generation": 1, "traits": traits},
+        )
+    listed = client.get("/api/v1/providers").json()
+    assert [(p["name"], p["inventories"]["VCPU"]["capacity"]) for p in listed] == [
+        ("big", 8),
+        ("small", 1),
+    ]
+    found = client.get(
+        "/api/v1/candidates",
+        params={"resources": "VCPU:2", "required": "HW_CPU_X86_AVX2", "explain": "true"},
+    ).json()
+    assert len(found["allocation_requests"]) == 1 and not found["truncated"]
+    assert found["rejected"] == {"small": ["VCPU: 2 asked, 1 free"]}
+    bounded = client.get("/api/v1/candidates", params={"resources": "VCPU:1", "budget": 1})
+    assert bounded.json()["truncated"] is True
+    bad = client.get("/api/v1/candidates", params={"resources": "VCPU"})
+    assert bad.status_code == 422 and "resources" in bad.json()["detail"]

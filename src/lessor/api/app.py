@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
+from lessor.api import capacity as capacity_api
 from lessor.api import docs, errors, events, guards, metrics, policy, v1, whoami, xmlrpc
 from lessor.api.deps import service_of
 from lessor.api.placement import PlacementApp
@@ -62,7 +63,9 @@ def create_app(
     app.include_router(metrics.router)
     docs.install(app)  # /docs and /redoc, offline
     app.include_router(pages.router)  # the web UI: GET / (POST / is resalloc's XML-RPC)
-    if capacity is not None:  # OpenStack Placement's API over the providers
+    if capacity is not None:  # providers and candidates, natively and as OpenStack Placement
+        app.state.capacity = capacity
+        app.include_router(capacity_api.router)
         app.mount("/placement", PlacementApp(capacity))
     app.mount("/ui/static", StaticFiles(packages=[("lessor.web", "static")]), name="static")
 
