@@ -175,6 +175,12 @@ class InUse(CapacityError):
     code = "placement.inventory.inuse"
 
 
+class ProviderInUse(InUse):
+    """A provider that allocations still use."""
+
+    code = "placement.resource_provider.inuse"
+
+
 class Overcommit(CapacityError):
     """Allocations that do not fit in what the providers have."""
 

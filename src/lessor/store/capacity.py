@@ -22,6 +22,7 @@ from lessor.domain.capacity import (
     Inventory,
     Missing,
     Provider,
+    ProviderInUse,
     ProviderState,
     Stale,
     Taken,
@@ -165,7 +166,7 @@ class SqlCapacityStore:
             if conn.execute(
                 sa.select(t.allocations.c.used).where(t.allocations.c.provider_uuid == uuid)
             ).first():
-                raise InUse(
+                raise ProviderInUse(
                     f"Unable to delete resource provider {uuid}: Resource provider has allocations."
                 )
             if conn.execute(
@@ -439,8 +440,8 @@ class SqlCapacityStore:
                 raise InUse(
                     f"The trait {name} is in use by a resource provider."
                     if kind == "trait"
-                    else f"Unable to delete resource class {name}. Class is in use in "
-                    "inventory or allocation."
+                    else f"Error in delete resource class '{name}': Unable to delete resource "
+                    f"class {name}. Class is in use in inventory or allocation."
                 )
             done = conn.execute(
                 t.custom_names.delete().where(n.kind == kind, n.name == name)

@@ -17,6 +17,7 @@ from lessor.domain.capacity import (
     Inventory,
     Missing,
     Provider,
+    ProviderInUse,
     ProviderState,
     Stale,
     Taken,
@@ -92,7 +93,7 @@ class MemoryCapacityStore:
         with self._lock:
             self._must(uuid)
             if any(uuid in a for a in self._allocations.values()):
-                raise InUse(
+                raise ProviderInUse(
                     f"Unable to delete resource provider {uuid}: Resource provider has allocations."
                 )
             if any(p.parent_uuid == uuid for p in self._providers.values()):
@@ -253,8 +254,8 @@ class MemoryCapacityStore:
                 raise InUse(
                     f"The trait {name} is in use by a resource provider."
                     if kind == "trait"
-                    else f"Unable to delete resource class {name}. Class is in use in "
-                    "inventory or allocation."
+                    else f"Error in delete resource class '{name}': Unable to delete resource "
+                    f"class {name}. Class is in use in inventory or allocation."
                 )
             if (kind, name) not in self._custom:
                 raise Missing(f"No such {kind.replace('_', ' ')}: {name}")

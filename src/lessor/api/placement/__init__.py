@@ -74,7 +74,7 @@ _ROUTES: list[tuple[str, dict[str, r.Handler], tuple[int, int]]] = [
     ),
     ("/traits", {"GET": r.list_traits}, (1, 6)),
     ("/traits/{name}", {"GET": r.get_trait, "PUT": r.put_trait, "DELETE": r.delete_trait}, (1, 6)),
-    ("/allocations", {"POST": r.post_allocations}, (1, 13)),
+    ("/allocations", {"POST": r.post_allocations}, (1, 0)),
     (
         "/allocations/{consumer}",
         {"GET": r.get_allocations, "PUT": r.put_allocations, "DELETE": r.delete_allocations},

@@ -15,6 +15,7 @@ from lessor.domain import candidates as cands
 from lessor.domain.capacity import (
     MAX_INT,
     ConsumerWrite,
+    InUse,
     Inventory,
     Missing,
     Provider,
@@ -192,17 +193,25 @@ async def update_provider(svc: CapacityService, call: Call) -> Response:
             f"{old.uuid}: Object action update failed because: un-parenting a provider "
             "is not currently allowed."
         )
-    p = await _run(
-        svc.store.update_provider,
-        old.uuid,
-        data["name"],
-        parent if call.at_least(14) else old.parent_uuid,
-    )
+    try:
+        p = await _run(
+            svc.store.update_provider,
+            old.uuid,
+            data["name"],
+            parent if call.at_least(14) else old.parent_uuid,
+        )
+    except (InUse, Missing) as e:
+        raise bad(
+            f"Unable to save resource provider {old.uuid}: Object action update failed because: {e}"
+        ) from None
     return json_response(_provider_json(call, p))
 
 
 async def delete_provider(svc: CapacityService, call: Call) -> Response:
-    await _run(svc.store.delete_provider, call.params["uuid"])
+    uuid = call.params["uuid"]
+    if await _run(svc.store.provider, uuid) is None:
+        raise PlacementError(404, f"No resource provider with uuid {uuid} found for delete")
+    await _run(svc.store.delete_provider, uuid)
     return no_content()
 
 
@@ -522,7 +531,10 @@ async def list_traits(svc: CapacityService, call: Call) -> Response:
             )
     if "associated" in q:
         used = set().union(*(s.traits for s in await _run(svc.states)))
-        want = q["associated"][-1].lower() == "true"
+        value = q["associated"][-1].lower()
+        if value not in ("true", "false"):
+            raise bad('The query parameter "associated" only accepts "true" or "false"')
+        want = value == "true"
         names = [n for n in names if (n in used) == want]
     return json_response({"traits": names})
 
@@ -670,7 +682,10 @@ def _write(call: Call, consumer: str, data: dict[str, Any]) -> ConsumerWrite:
 
 async def put_allocations(svc: CapacityService, call: Call) -> Response:
     data = await call.body(_consumer_schema(call))
-    await _run(svc.write_allocations, [_write(call, call.params["consumer"], data)])
+    try:
+        await _run(svc.write_allocations, [_write(call, call.params["consumer"], data)])
+    except Missing as e:
+        raise bad(f"Unable to allocate inventory: {e}") from None
     return no_content()
 
 
@@ -687,7 +702,10 @@ async def post_allocations(svc: CapacityService, call: Call) -> Response:
             "additionalProperties": False,
         }
     )
-    await _run(svc.write_allocations, [_write(call, c, d) for c, d in data.items()])
+    try:
+        await _run(svc.write_allocations, [_write(call, c, d) for c, d in data.items()])
+    except Missing as e:
+        raise bad(f"Unable to allocate inventory: {e}") from None
     return no_content()
 
 
@@ -708,6 +726,9 @@ async def usages(svc: CapacityService, call: Call) -> Response:
     if "project_id" not in q:
         raise bad("Invalid query string parameters: 'project_id' is a required property")
     user = q.get("user_id", [None])[-1]
+    for name, value in (("project_id", q["project_id"][-1]), ("user_id", user)):
+        if value is not None and not 1 <= len(value) <= 255:
+            raise bad(f"Invalid query string parameters: '{value}' is not a valid {name}")
     return json_response(
         {"usages": await _run(svc.store.project_usages, q["project_id"][-1], user)}
     )
