@@ -11,14 +11,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
+from lessor.api.schemas import ErrorOut
 from lessor.domain import candidates as search
 from lessor.domain.capacity import CapacityError
 from lessor.service.capacity import CapacityService
-from lessor.service.errors import InvalidRequest, NotFound
+from lessor.service.errors import Conflict, InvalidRequest, NotFound
 
-router = APIRouter(prefix="/api/v1", tags=["capacity"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["capacity"],
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+)
+
+RESOURCES = r"^[A-Z][A-Z0-9_]*:[1-9][0-9]{0,8}(,[A-Z][A-Z0-9_]*:[1-9][0-9]{0,8})*$"
+TRAITS = r"^(in:[A-Z][A-Z0-9_]*(,[A-Z][A-Z0-9_]*)*|!?[A-Z][A-Z0-9_]*(,!?[A-Z][A-Z0-9_]*)*)$"
+AGGREGATES = r"^!?(in:)?[0-9a-f-]+(,[0-9a-f-]+)*$"
 
 
 class InventoryOut(BaseModel):
@@ -80,12 +89,16 @@ def list_providers(request: Request) -> list[ProviderOut]:
     ]
 
 
-@router.get("/candidates", response_model=CandidatesOut, responses={422: {}})
+@router.get("/candidates", response_model=CandidatesOut)
 def candidates(
     request: Request,
-    resources: Annotated[str, Query(description="VCPU:2,MEMORY_MB:4096")],
-    required: Annotated[list[str] | None, Query()] = None,
-    member_of: Annotated[list[str] | None, Query()] = None,
+    resources: Annotated[str, Query(description="VCPU:2,MEMORY_MB:4096", pattern=RESOURCES)],
+    required: Annotated[
+        list[Annotated[str, StringConstraints(pattern=TRAITS)]] | None, Query()
+    ] = None,
+    member_of: Annotated[
+        list[Annotated[str, StringConstraints(pattern=AGGREGATES)]] | None, Query()
+    ] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     budget: Annotated[int, Query(ge=1, le=10_000_000)] = 100_000,
     explain: bool = False,
@@ -98,8 +111,12 @@ def candidates(
     try:
         asked = search.parse_request(query)
         found, states = _capacity(request).candidates(asked, budget=budget, explain=explain)
-    except (search.BadQuery, CapacityError) as e:
+    except search.Contradiction as e:  # well formed, and never satisfiable
+        raise Conflict(str(e)) from None
+    except search.BadQuery as e:
         raise InvalidRequest(str(e)) from None
+    except CapacityError as e:  # an unknown resource class or trait
+        raise NotFound(str(e)) from None
     return CandidatesOut(
         allocation_requests=found.allocation_requests,
         truncated=found.truncated,

@@ -29,6 +29,11 @@ class BadQuery(ValueError):
     """A candidate query that cannot be read: the message names the parameter."""
 
 
+class Contradiction(BadQuery):
+    """A well-formed query that cannot be answered: a trait both required and forbidden, a
+    resource class asked twice."""
+
+
 @dataclass(frozen=True)
 class Request:
     """What a consumer asks for: amounts, traits, aggregates and how many candidates."""
@@ -74,7 +79,7 @@ def parse_resources(text: str, name: str = "resources") -> dict[str, int]:
         if value < 1 or value > MAX_INT:
             raise BadQuery(f"Requested resource {rc} requires amount >= 1. Got: {value}.")
         if rc in out:
-            raise BadQuery(f"Resource class {rc} is repeated in {name}.")
+            raise Contradiction(f"Resource class {rc} is repeated in {name}.")
         out[rc] = value
     return out
 
@@ -108,7 +113,7 @@ def parse_traits(
                 required.add(name)
     both = required & forbidden
     if both:
-        raise BadQuery(
+        raise Contradiction(
             f"Conflicting required and forbidden traits found in the following "
             f"traits keys: {', '.join(sorted(both))}"
         )
