@@ -23,9 +23,12 @@ from lessor.api.app import create_app
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
 from lessor.runner.hooks import HookRunner
+from lessor.service.capacity import CapacityService
 from lessor.service.core import AS_RESALLOC, Access, LessorService
 from lessor.service.executor import Executor
 from lessor.service.sizing import keep_sized
+from lessor.store.capacity import SqlCapacityStore
+from lessor.store.capacity_memory import MemoryCapacityStore
 from lessor.store.interface import Store, Transactions
 from lessor.store.memory import MemoryStore
 from lessor.store.sql import SqlStore
@@ -73,6 +76,8 @@ class Parts:
     executor: Executor
     owner: str
     """This process, as its hook claims name it."""
+    capacity: CapacityService | None = None
+    """Providers, inventories, allocations (Placement's model), in the same database."""
 
     def close(self) -> None:
         self.transactions.commit_group()
@@ -94,13 +99,26 @@ def build(
     owner = uuid.uuid4().hex
     service = LessorService(store, pools, clock=clock or time.time, owner=owner, access=access)
     transactions.on_events = service.events_committed
-    return Parts(store, transactions, service, Executor(transactions, service.signals), owner)
+    executor = Executor(transactions, service.signals)
+    return Parts(store, transactions, service, executor, owner, capacity_of(store))
+
+
+def capacity_of(store: Store) -> CapacityService:
+    """The capacity service over the same database as `store`."""
+    if isinstance(store, SqlStore):
+        return CapacityService(SqlCapacityStore(store.transactions))
+    return CapacityService(MemoryCapacityStore())
 
 
 def api_app(parts: Parts, logdir: Path, admin_token: str | None = None) -> FastAPI:
     """The HTTP app over the parts, with no reconciler and no lifespan (tests, benchmarks)."""
     return create_app(
-        parts.service, parts.executor, admin_token=admin_token, logdir=logdir, alive=lambda: False
+        parts.service,
+        parts.executor,
+        admin_token=admin_token,
+        logdir=logdir,
+        alive=lambda: False,
+        capacity=parts.capacity,
     )
 
 
@@ -173,6 +191,7 @@ class Server:
             alive=lambda: self.reconciler.alive,
             lifespan=self._lifespan,
             allowed_origins=settings.allowed_origins,
+            capacity=self.parts.capacity,
         )
 
     @asynccontextmanager

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lessor import __version__
+from lessor.api import capacity as capacity_api
 from lessor.api import (
     docs,
     errors,
@@ -28,7 +29,9 @@ from lessor.api import (
     xmlrpc,
 )
 from lessor.api.deps import service_of
+from lessor.api.placement import PlacementApp
 from lessor.api.schemas import ErrorOut
+from lessor.service.capacity import CapacityService
 from lessor.service.core import LessorService
 from lessor.service.errors import ServiceError
 from lessor.service.executor import Executor
@@ -46,6 +49,7 @@ def create_app(
     alive: Callable[[], bool],
     lifespan: Lifespan | None = None,
     allowed_origins: Iterable[str] = (),
+    capacity: CapacityService | None = None,
 ) -> FastAPI:
     """The HTTP face of a server whose parts lessor.server built; `alive`: whether its
     reconciler runs (for /readyz); `lifespan`: what runs while the app serves."""
@@ -73,6 +77,10 @@ def create_app(
     app.include_router(metrics.router)
     docs.install(app)  # /docs and /redoc, offline
     app.include_router(pages.router)  # the web UI: GET / (POST / is resalloc's XML-RPC)
+    if capacity is not None:  # providers and candidates, natively and as OpenStack Placement
+        app.state.capacity = capacity
+        app.include_router(capacity_api.router)
+        app.mount("/placement", PlacementApp(capacity))
     app.mount("/ui/static", StaticFiles(packages=[("lessor.web", "static")]), name="static")
 
     @app.get("/healthz", tags=["health"])

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import click
 
-from lessor.client import events_cli, jobs_cli, listing_cli, policy_cli, ticket_cli, users_cli
+from lessor.client import (
+    capacity_cli,
+    events_cli,
+    jobs_cli,
+    listing_cli,
+    policy_cli,
+    ticket_cli,
+    users_cli,
+)
 from lessor.client.context import EXIT_CODES, Ctx, server_options
 
 __all__ = ["EXIT_CODES", "Ctx", "register", "server_options"]
@@ -22,5 +30,7 @@ def register(group: click.Group) -> None:
         *listing_cli.COMMANDS,
         *policy_cli.COMMANDS,
         events_cli.events,
+        capacity_cli.providers,
+        capacity_cli.candidates,
     ):
         group.add_command(command)

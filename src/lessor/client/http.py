@@ -265,6 +265,17 @@ class LessorClient:
         answer: dict[str, Any] = self._call("POST", f"/api/v1/users/{name}/token")
         return answer
 
+    # ---- capacity (docs/placement.md) ------------------------------------
+
+    def providers(self) -> list[dict[str, Any]]:
+        """Providers with their inventories (capacity, used), traits and aggregates."""
+        return self._call("GET", "/api/v1/providers")  # type: ignore[no-any-return]
+
+    def candidates(self, query: str, explain: bool = False) -> dict[str, Any]:
+        """Allocation candidates for a Placement-style query (`resources=VCPU:1&required=…`)."""
+        params = [*httpx.QueryParams(query).multi_items(), ("explain", str(explain).lower())]
+        return self._call("GET", "/api/v1/candidates", params=params)  # type: ignore[no-any-return]
+
     def tickets(self, states: list[TicketState] | None = None) -> list[TicketOut]:
         answer = self._pages("/api/v1/tickets", {"state": states or []})
         return [TicketOut.from_json(t) for t in answer]

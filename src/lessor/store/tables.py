@@ -198,3 +198,69 @@ meta = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+# Capacity: providers, their inventories, traits and aggregates, consumers and their
+# allocations (issue 18; Placement's model). Rows name providers by uuid: the API does.
+providers = sa.Table(
+    "providers",
+    metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("parent_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), index=True),
+    sa.Column("root_uuid", sa.String(36), nullable=False),
+)
+
+inventories = sa.Table(
+    "inventories",
+    metadata,
+    sa.Column("provider_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), primary_key=True),
+    sa.Column("resource_class", sa.String(255), primary_key=True),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("reserved", sa.Integer, nullable=False),
+    sa.Column("min_unit", sa.Integer, nullable=False),
+    sa.Column("max_unit", sa.Integer, nullable=False),
+    sa.Column("step_size", sa.Integer, nullable=False),
+    sa.Column("allocation_ratio", sa.Float, nullable=False),
+)
+
+provider_traits = sa.Table(
+    "provider_traits",
+    metadata,
+    sa.Column("provider_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), primary_key=True),
+    sa.Column("trait", sa.String(255), primary_key=True),
+)
+
+provider_aggregates = sa.Table(
+    "provider_aggregates",
+    metadata,
+    sa.Column("provider_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), primary_key=True),
+    sa.Column("aggregate", sa.String(36), primary_key=True),
+)
+
+consumers = sa.Table(
+    "consumers",
+    metadata,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("project_id", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.String(255), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+)
+
+allocations = sa.Table(
+    "allocations",
+    metadata,
+    sa.Column("consumer_uuid", sa.String(36), primary_key=True),
+    sa.Column("provider_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), primary_key=True),
+    sa.Column("resource_class", sa.String(255), primary_key=True),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Index("ix_allocations_provider_uuid", "provider_uuid"),
+)
+
+custom_names = sa.Table(
+    "custom_names",
+    metadata,
+    sa.Column("kind", sa.String(20), primary_key=True),  # 'resource_class' or 'trait'
+    sa.Column("name", sa.String(255), primary_key=True),
+)

@@ -1,0 +1,185 @@
+"""Placement's HTTP conventions: microversions, its error format, noauth2 tokens, bodies.
+
+A request names its microversion in `OpenStack-API-Version: placement X.Y`
+(`latest`: the newest lessor serves); without one it gets 1.0's behaviour.
+Every answer says the version it was served at and varies on that header.
+Errors are Placement's JSON: `{"errors": [{"status", "title", "detail",
+"code", "request_id"}]}`. Auth is Placement's noauth2 while lessor has no
+users: `x-auth-token: admin` may do everything, any other token only read
+the root document, and no token is a 401.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import jsonschema
+from starlette.requests import Request
+from starlette.responses import Response
+
+MIN_VERSION = (1, 0)
+MAX_VERSION = (1, 28)
+HEADER = "openstack-api-version"
+_VERSION = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def text(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+class PlacementError(Exception):
+    """An answer other than success, in Placement's format."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        code: str = "placement.undefined_code",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.code = code
+        self.headers = headers or {}
+
+
+def bad(detail: str) -> PlacementError:
+    return PlacementError(400, detail)
+
+
+def version_of(request: Request) -> tuple[int, int]:
+    """The microversion the request asks for; 1.0 when it names none."""
+    header = request.headers.get(HEADER, "")
+    asked = None
+    for part in header.split(","):
+        service, _, value = part.strip().partition(" ")
+        if service.lower() == "placement":
+            asked = value.strip()
+    if asked is None:
+        return MIN_VERSION
+    if asked == "latest":
+        return MAX_VERSION
+    match = _VERSION.match(asked)
+    if match is None:
+        raise PlacementError(400, f"invalid version string: {asked}")
+    version = (int(match[1]), int(match[2]))
+    if not MIN_VERSION <= version <= MAX_VERSION:
+        raise PlacementError(406, f"Unacceptable version header: {asked}")
+    return version
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the handlers see it."""
+
+    request: Request
+    version: tuple[int, int]
+    params: dict[str, str]
+
+    def at_least(self, minor: int) -> bool:
+        return self.version >= (1, minor)
+
+    def query(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for key, value in self.request.query_params.multi_items():
+            out.setdefault(key, []).append(value)
+        return out
+
+    async def body(self, schema: dict[str, Any]) -> Any:
+        """The JSON body, checked against `schema` (Placement's words when it does not fit)."""
+        media = self.request.headers.get("content-type", "").partition(";")[0].strip()
+        if not media and int(self.request.headers.get("content-length") or 0):
+            raise bad("content-type header required when content-length is set")
+        if media != "application/json":
+            raise PlacementError(
+                415,
+                f"The media type {media or 'None'} is not supported, use application/json",
+            )
+        raw = await self.request.body()
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise bad(f"Malformed JSON: {e}") from None
+        try:
+            jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
+        except jsonschema.ValidationError as e:
+            raise bad(
+                f"JSON does not validate: {e.message}\n\nFailed validating '{e.validator}' "
+                f"in schema: {e.schema}"
+            ) from None
+        return data
+
+
+def error_response(exc: PlacementError, version: tuple[int, int]) -> Response:
+    title = HTTPStatus(exc.status).phrase
+    explanation = {
+        400: "The server could not comply with the request since it is either malformed or "
+        "otherwise incorrect.",
+        404: "The resource could not be found.",
+        409: "There was a conflict when trying to complete your request.",
+        405: "The method specified is not allowed for this resource.",
+        406: "The resource could not be generated that was acceptable to your browser.",
+        415: "The request media type is not supported by this server.",
+        401: "This server could not verify that you are authorized to access the document you "
+        "requested.",
+        403: "Access was denied to this resource.",
+    }.get(exc.status, "")
+    error: dict[str, Any] = {
+        "status": exc.status,
+        "title": title,
+        "detail": f"{explanation}\n\n {exc.detail}  ",
+        "request_id": request_id(),
+    }
+    if version >= (1, 23):
+        error["code"] = exc.code
+    headers = {**exc.headers, **version_headers(version)}
+    return Response(
+        json.dumps({"errors": [error]}),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def version_headers(version: tuple[int, int]) -> dict[str, str]:
+    return {HEADER: f"placement {text(version)}", "vary": HEADER}
+
+
+def check_accept(request: Request) -> None:
+    """A client that accepts no JSON gets a 406, as from Placement."""
+    accept = request.headers.get("accept")
+    if accept is None:
+        return
+    ranges = {part.partition(";")[0].strip().lower() for part in accept.split(",")}
+    if not ranges & {"*/*", "application/*", "application/json"}:
+        raise PlacementError(406, "Only application/json is provided")
+
+
+def request_id() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+def check_token(request: Request) -> None:
+    token = request.headers.get("x-auth-token")
+    if token is None:
+        raise PlacementError(401, "The request you have made requires authentication.")
+    if token != "admin" and request.method not in ("GET", "HEAD"):
+        raise PlacementError(
+            403, "Policy does not allow this request to be performed.", "placement.undefined_code"
+        )
