@@ -26,7 +26,7 @@ from lessor.reconciler.poolsfile import PoolsFileWatch
 from lessor.runner.env import hook_env
 from lessor.runner.hooks import HookResult, HookRunner
 from lessor.service import events
-from lessor.service.apply import Applied, HookOutcome, Launch
+from lessor.service.apply import CLAIM_LEASE, Applied, HookOutcome, Launch
 from lessor.service.core import LessorService
 from lessor.service.executor import Executor, writes
 
@@ -68,6 +68,7 @@ class Reconciler:
         if recovered:
             log.warning("resources %s were mid-hook at the last stop; deleting them", recovered)
         self.alive = True
+        leases = asyncio.create_task(self._keep_claims(), name="claims")
         try:
             while True:
                 try:
@@ -81,19 +82,46 @@ class Reconciler:
                 await self.signals.reconciler_woken(delay)
         finally:
             self.alive = False
+            leases.cancel()
+            await asyncio.gather(leases, return_exceptions=True)
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     @writes
     def _recover(self) -> list[int]:
-        """What a dead server's hooks left half done goes to cmd_delete, with whatever its
-        cmd_new had printed so far as its data (an instance id, for one)."""
+        """What this server's hooks left half done when it last stopped goes to cmd_delete,
+        with whatever its cmd_new had printed so far as its data (an instance id, for
+        one); so does what a server that died left, once its claims' lease ran out. The
+        hooks of the servers still alive are theirs: they renew their claims."""
+        owner = self.applier.owner
         for r in self.store.list_resources([ResourceState.STARTING]):
-            printed = self.runner.recover_output(r.id)
+            printed = self.runner.recover_output(r.id) if r.hook_owner == owner else None
             if printed:
                 self.store.save_data(r.id, printed)
-        return self.store.recover_after_crash(self.service.clock())
+        return self.store.recover_claims(self.service.clock(), owner)
+
+    @writes
+    def _renew(self) -> list[int]:
+        """Renew this server's claims, then recover those of the servers that died."""
+        now = self.service.clock()
+        self.store.renew_claims(self.applier.owner, now + CLAIM_LEASE)
+        return self.store.recover_claims(now)
+
+    async def _keep_claims(self) -> None:
+        """Every third of a lease: this server's claims renewed, a dead one's recovered."""
+        while True:
+            await asyncio.sleep(CLAIM_LEASE / 3)
+            try:
+                recovered = await self.executor.run(self._renew)
+            except Exception:
+                log.exception("renewing hook claims failed; retrying")
+                continue
+            if recovered:
+                log.warning(
+                    "resources %s were mid-hook on a server that died; deleting them", recovered
+                )
+                self.signals.wake_reconciler()
 
     async def step(self) -> float | None:
         """One pass; when the next is due if nothing wakes us before."""

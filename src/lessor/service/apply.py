@@ -28,8 +28,9 @@ from lessor.store.interface import Store
 
 R = ResourceState
 
-CLAIM_GRACE = 60.0
-"""Seconds a claim outlives its hook's timeout: the owner has killed the hook by then."""
+CLAIM_LEASE = 15.0
+"""Seconds a claim holds unless its owner renews it (every third of that while the hook
+runs): a server dead, or paused, for longer leaves claims that another server recovers."""
 
 CLOSED = "ticket closed"
 
@@ -88,7 +89,7 @@ class Applier:
         """The server whose hooks these are (it claims them)."""
 
     def claim(self, hook: Hook, pool: Pool, now: float) -> Claim:
-        return Claim(hook, self.owner, now + pool.timeout(hook) + CLAIM_GRACE)
+        return Claim(hook, self.owner, now + CLAIM_LEASE)
 
     # ---- decisions ------------------------------------------------------------
 

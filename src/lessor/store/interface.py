@@ -177,9 +177,15 @@ class Store(Protocol):
         """The claim of `owner`'s hook ends (with its outcome, in the same transaction)."""
         ...
 
-    def recover_after_crash(self, now: float) -> list[int]:
-        """After the server died: RECOVER what a hook was making or deleting, and void
-        every claim of a hook in flight; the ids of the resources RECOVERed."""
+    def renew_claims(self, owner: str, until: float) -> int:
+        """The lease of every claim `owner` holds now lasts until `until`; how many."""
+        ...
+
+    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
+        """RECOVER what a hook of a dead server was making, cleaning or deleting, and void
+        the claims of the dead: those whose lease ran out by `now`, and `owner`'s own if
+        given (this server's, left by the process it replaces, at start-up). The ids of the
+        resources RECOVERed."""
         ...
 
     # ---- pools -----------------------------------------------------------

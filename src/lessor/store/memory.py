@@ -49,7 +49,7 @@ R = ResourceState
 T = TicketState
 M = ResourceMove
 
-RECOVERED = "server restarted while a hook ran"
+RECOVERED = "the server running its hook died or restarted"
 _MISSING = object()
 V = TypeVar("V")
 
@@ -633,13 +633,23 @@ class MemoryStore:
             self._put(self.resources, resource_id, changes.applied(r, changes.HOOK_DONE))
         return True
 
-    def recover_after_crash(self, now: float) -> list[int]:
+    def renew_claims(self, owner: str, until: float) -> int:
+        renewed = 0
+        with self._tx.write():
+            for r in self.live_resources():
+                if r.busy and r.hook_owner == owner:
+                    self._put(self.resources, r.id, r.evolve(hook_until=until))
+                    renewed += 1
+        return renewed
+
+    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
         move = M.RECOVER
         recovered = []
         with self._tx.write():
             for r in self.live_resources():
-                if r.busy:
-                    self._put(self.resources, r.id, changes.applied(r, changes.HOOK_DONE))
+                if not r.busy or not ((r.hook_until or 0.0) < now or r.hook_owner == owner):
+                    continue
+                self._put(self.resources, r.id, changes.applied(r, changes.HOOK_DONE))
                 if move.allows(r.state):
                     change = changes.delete_requested(RECOVERED, now)
                     self._move_resource(r.id, move, change, now, message=RECOVERED)
