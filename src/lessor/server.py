@@ -214,6 +214,7 @@ class Server:
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         parts = self.parts
         parts.service.signals.bind(asyncio.get_running_loop())
+        listener = parts.store.listen(parts.service.signals.committed_elsewhere)
         await parts.executor.run(parts.service.remember_pools)
         task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         # What exists now lives as long as the server; frozen, it is no longer walked by
@@ -225,6 +226,8 @@ class Server:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            if listener is not None:
+                listener.close()
             parts.close()
 
     def stopping(self) -> None:

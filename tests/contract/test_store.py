@@ -195,3 +195,12 @@ def test_data_is_binary_safe(store: Store) -> None:
     blob = bytes(range(256))
     assert store.mark_up(r.id, blob, NOW)
     assert store.get_resource(r.id).data == blob  # type: ignore[union-attr]
+
+
+def test_a_new_leadership_epoch_fences_the_plans_of_the_old_one(store: Store) -> None:
+    old = store.take_lead()
+    assert store.fenced(old)
+    new = store.take_lead()
+    assert new > old
+    assert not store.fenced(old)  # a paused ex-leader that wakes applies nothing
+    assert store.fenced(new)

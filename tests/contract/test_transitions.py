@@ -193,8 +193,10 @@ def test_the_walk_calls_every_state_changing_method_of_the_store() -> None:
         "get_ticket", "list_tickets", "open_tickets_before", "tickets_for_snapshot",
         "get_resource", "resource_by_name", "list_resources", "live_resources", "spares",
         "pool_counts", "stored_pools", "list_events", "resource_states_at",
-        "waiting_tickets_at", "is_empty", "ping", "database_id", "secret",
+        "waiting_tickets_at", "is_empty", "ping", "database_id", "secret", "leadership",
+        "fenced", "listen",
     }  # fmt: skip
     writes_elsewhere = {"save_pool_definitions", "adopt"}  # tested in test_policy/resalloc_store
+    writes_elsewhere |= {"take_lead"}  # tested in test_store
     methods = {name for name in dir(Store) if not name.startswith("_")}
     assert methods == walked | reads | writes_elsewhere

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import httpx
 import psutil
 import pytest
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.helpers import events, open_ticket, resource, resources, ticket, write_pools
+from tests.e2e.helpers import api, events, open_ticket, resource, resources, ticket, write_pools
 
 POOLS = """
 slow:
@@ -96,6 +98,46 @@ def _kill_hooks_of(name: str) -> None:
         with contextlib.suppress(psutil.Error):
             if proc.environ().get("RESALLOC_NAME") == name:
                 proc.kill()
+
+
+ONE = """
+one:
+  max: 1
+  max_prealloc: 1
+  tags: [one]
+  cmd_new: ./fake-cloud new
+  cmd_delete: ./fake-cloud delete
+"""
+
+
+@pytest.mark.postgres
+def test_a_wait_held_by_one_server_is_answered_the_moment_another_assigns(
+    start_server: Callable[..., ServerProcess], pg_cluster: object, tmp_path: Path
+) -> None:
+    db = pg_cluster.new_database()  # type: ignore[attr-defined]
+    pools = _pools(tmp_path).with_name("one.yaml")
+    write_pools(pools, ONE)
+    a = start_server(pools, db=db, data=tmp_path / "a")
+    b = start_server(pools, db=db, data=tmp_path / "b")
+    _ready(b)
+    wait_until(lambda: [r["state"] for r in resources(a)] == ["UP"], timeout=30)
+    first = open_ticket(a, "--tag", "one")
+    assert ticket(a, first)["state"] == "ASSIGNED"
+    second = open_ticket(b, "--tag", "one")
+    answered: list[tuple[float, dict[str, object]]] = []
+
+    def long_poll() -> None:  # a client of b, waiting up to a minute
+        got = api(b, "GET", f"/api/v1/tickets/{second}", params={"wait": 60}, timeout=90)
+        answered.append((time.monotonic(), got.json()))
+
+    waiter = threading.Thread(target=long_poll)
+    waiter.start()
+    closed_at = time.monotonic()
+    a.lessor("ticket-close", str(first), check=True)
+    waiter.join(90)
+    ((at, got),) = answered
+    assert got["state"] == "ASSIGNED"
+    assert at - closed_at < 15  # woken by a's (or the leader's) commit, not by its timeout
 
 
 def test_a_second_server_on_one_sqlite_file_refuses_to_start_with_one_line(

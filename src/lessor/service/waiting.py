@@ -47,9 +47,9 @@ async def follow_events(
 
     Woken by the store's commit (through the signals), never by polling; an
     empty batch comes after `heartbeat` idle seconds, which keeps proxies
-    from closing the stream and also picks up events written by other
-    servers on a shared database, whose commits do not wake this one. It
-    ends when the server stops (a client resumes with Last-Event-ID).
+    from closing the stream (other servers' commits wake it too, through
+    store/notify.py). It ends when the server stops (a client resumes with
+    Last-Event-ID).
     """
     after = f.after_id or 0
     while not service.signals.stopping:

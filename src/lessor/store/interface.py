@@ -56,6 +56,22 @@ class Transactions(Protocol):
     def close(self) -> None: ...
 
 
+class Closing(Protocol):
+    def close(self) -> None: ...
+
+
+class Leadership(Protocol):
+    sole: bool
+    """The only server its database can have (SQLite, memory): it always leads."""
+
+    def keep(self) -> bool:
+        """Whether this server leads now (renewing the lead it holds, or taking it if free);
+        blocks for a round trip, never raises; call every leadership.HEARTBEAT seconds."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Store(Protocol):
     # ---- tickets ---------------------------------------------------------
     def open_ticket(
@@ -213,6 +229,26 @@ class Store(Protocol):
     def is_empty(self) -> bool: ...
     def adopt(self, ticket_rows: Sequence[Ticket], resource_rows: Sequence[Resource]) -> None:
         """Insert tickets and resources with the ids they have, in one transaction."""
+        ...
+
+    def listen(self, woken: Callable[[Collection[int] | None], None]) -> Closing | None:
+        """Tell `woken`, from a thread of its own, the tickets other servers' commits changed
+        (store/notify.py); None where no other server can share the database."""
+        ...
+
+    # ---- leadership: one planner acts at a time (store/leadership.py) ------
+    def leadership(self) -> Leadership:
+        """This server's leadership of the database (a connection of its own)."""
+        ...
+
+    def take_lead(self) -> int:
+        """A new leadership epoch, for the server that just took the lead: from its commit
+        on, plans applied under an older epoch are refused."""
+        ...
+
+    def fenced(self, epoch: int) -> bool:
+        """Whether `epoch` is still the current one; inside the transaction that applies a
+        plan, first, so a newer leader's take_lead waits for it to end."""
         ...
 
     def ping(self) -> None:

@@ -43,6 +43,8 @@ from lessor.domain.states import (
     state_after,
 )
 from lessor.store.interface import EventListener
+from lessor.store.leadership import SoleLeadership
+from lessor.store.notify import Woken
 from lessor.store.pools import STATE as POOL_STATE
 
 R = ResourceState
@@ -210,6 +212,8 @@ class MemoryStore:
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
         self._identity = uuid.uuid4().hex
+        self.epoch: dict[str, int] = {}
+        """The leadership epoch (a table of one row, so that a rollback undoes it)."""
         self._secret = secrets.token_bytes(32)
 
     @property
@@ -224,6 +228,21 @@ class MemoryStore:
 
     def database_id(self) -> str:
         return self._identity
+
+    def leadership(self) -> SoleLeadership:
+        return SoleLeadership()
+
+    def listen(self, woken: Woken) -> None:
+        return None  # one server: its own commits tell it
+
+    def take_lead(self) -> int:
+        with self._tx.write():
+            self._put(self.epoch, "epoch", self.epoch.get("epoch", 0) + 1)
+            return self.epoch["epoch"]
+
+    def fenced(self, epoch: int) -> bool:
+        with self._tx.read():
+            return self.epoch.get("epoch") == epoch
 
     def secret(self) -> bytes:
         return self._secret
