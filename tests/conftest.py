@@ -216,10 +216,12 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         pools: Path = EXAMPLES / "pools.yaml",
         db: str | None = None,
         extra: tuple[str, ...] = (),
+        data: Path | None = None,
         **env: str,
     ) -> ServerProcess:
+        """`data`: its --data-dir (one each for several servers on one database)."""
         port = free_port()
-        data = tmp_path / "data"
+        data = data or tmp_path / "data"
         args = [
             sys.executable,
             "-m",

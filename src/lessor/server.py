@@ -20,8 +20,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from lessor.api.app import create_app
+from lessor.config.database import sqlite_file
 from lessor.domain.model import Pool
 from lessor.reconciler.loop import Reconciler
+from lessor.runner import lockfile
 from lessor.runner.hooks import HookRunner
 from lessor.service.capacity import CapacityService
 from lessor.service.core import AS_RESALLOC, Access, LessorService
@@ -93,10 +95,11 @@ def build(
     migrate: bool = True,
     clock: Callable[[], float] | None = None,
     access: Access = AS_RESALLOC,
+    owner: str | None = None,
 ) -> Parts:
     """Store, service and executor, wired: the store's commits tell the service."""
     store, transactions = open_store(url, migrate=migrate)
-    owner = uuid.uuid4().hex
+    owner = owner or uuid.uuid4().hex
     service = LessorService(store, pools, clock=clock or time.time, owner=owner, access=access)
     transactions.on_events = service.events_committed
     executor = Executor(transactions, service.signals)
@@ -156,6 +159,37 @@ def check_logdir(logdir: Path, url: str, shown_url: str) -> None:
         )
 
 
+class AlreadyServed(LogdirTaken):
+    """Another server runs on this log directory or SQLite file: the message says which."""
+
+
+def hold_locks(logdir: Path, url: str, shown_url: str) -> list[object]:
+    """The locks a server holds while it runs (see runner/lockfile.py): its log directory,
+    whose hook processes it alone may kill at start-up, and an SQLite database file, which
+    one server only may use (several servers share PostgreSQL, never SQLite)."""
+    held: list[object] = []
+    logdir_lock = logdir / ".lessor-server.lock"
+    f = lockfile.hold(logdir_lock)
+    if f is None:
+        raise AlreadyServed(
+            f"another lessor server (pid {lockfile.holder(logdir_lock)}) uses the log "
+            f"directory {logdir}: give each server a log directory of its own (--data-dir, "
+            "or logdir: in server.yaml)"
+        )
+    held.append(f)
+    db_file = sqlite_file(url) if url != MEMORY else None
+    if db_file is not None:
+        db_lock = db_file.with_name(db_file.name + ".lessor-lock")
+        f = lockfile.hold(db_lock)
+        if f is None:
+            raise AlreadyServed(
+                f"another lessor server (pid {lockfile.holder(db_lock)}) uses {shown_url}: "
+                "one server per SQLite database file; to run several servers, use PostgreSQL"
+            )
+        held.append(f)
+    return held
+
+
 def mark_logdir(logdir: Path, database_id: str) -> None:
     """The log directory is this database's from now on."""
     marker = logdir / MARKER
@@ -171,8 +205,10 @@ class Server:
 
     def __init__(self, settings: Settings, shown_url: str = "") -> None:
         self.settings = settings
+        self.locks = hold_locks(settings.logdir, settings.db_url, shown_url or settings.db_url)
         check_logdir(settings.logdir, settings.db_url, shown_url)
-        self.parts = build(settings.db_url, settings.pools, access=settings.access)
+        owner = lockfile.server_id(settings.logdir, uuid.uuid4().hex)
+        self.parts = build(settings.db_url, settings.pools, access=settings.access, owner=owner)
         mark_logdir(settings.logdir, self.parts.store.database_id())
         self.parts.service.pools_loader = settings.pools_loader
         self.runner = HookRunner(settings.logdir, pass_env=settings.hook_env)
@@ -198,6 +234,7 @@ class Server:
     async def _lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         parts = self.parts
         parts.service.signals.bind(asyncio.get_running_loop())
+        listener = parts.store.listen(parts.service.signals.committed_elsewhere)
         await parts.executor.run(parts.service.remember_pools)
         task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         sizing = asyncio.create_task(keep_sized(parts.executor, parts.service), name="sizing")
@@ -211,6 +248,8 @@ class Server:
             task.cancel()
             sizing.cancel()
             await asyncio.gather(task, sizing, return_exceptions=True)
+            if listener is not None:
+                listener.close()
             parts.close()
 
     def stopping(self) -> None:

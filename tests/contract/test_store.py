@@ -6,6 +6,7 @@ import threading
 
 from lessor.domain.events import EventFilter
 from lessor.domain.kinds import EventKind as K
+from lessor.domain.model import Claim
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.store.interface import Store, Transactions
@@ -144,15 +145,19 @@ def test_closing_a_ticket_is_guarded_and_keeps_its_data(store: Store) -> None:
 def test_recovery_after_a_crash_deletes_half_made_resources_and_keeps_assignments(
     store: Store,
 ) -> None:
-    starting = store.create_resource("p", ["x"], PATTERN, NOW).id
+    mine = Claim("cmd_new", "me", NOW + 60)
+    starting = store.create_resource("p", ["x"], PATTERN, NOW, claim=mine).id
+    theirs = Claim("cmd_new", "another server", NOW + 60)
+    elsewhere = store.create_resource("p", ["x"], PATTERN, NOW, claim=theirs).id
     taken = up(store)
     t = store.open_ticket(["x"], None, 0, NOW)
     assert store.assign(t.id, taken, NOW)
     deleting = up(store)
     assert store.request_delete(deleting, [R.UP], "test", NOW)
-    assert store.start_delete(deleting, NOW)
+    assert store.start_delete(deleting, NOW, Claim("cmd_delete", "me", NOW + 60))
 
-    assert sorted(store.recover_after_crash(NOW + 1)) == sorted([starting, deleting])
+    assert sorted(store.recover_claims(NOW + 1, "me")) == sorted([starting, deleting])
+    assert store.get_resource(elsewhere).state is R.STARTING  # type: ignore[union-attr]
     assert store.get_resource(starting).state is R.DELETE_REQUESTED  # type: ignore[union-attr]
     assert store.get_resource(deleting).state is R.DELETE_REQUESTED  # type: ignore[union-attr]
     kept = store.get_resource(taken)
@@ -190,3 +195,12 @@ def test_data_is_binary_safe(store: Store) -> None:
     blob = bytes(range(256))
     assert store.mark_up(r.id, blob, NOW)
     assert store.get_resource(r.id).data == blob  # type: ignore[union-attr]
+
+
+def test_a_new_leadership_epoch_fences_the_plans_of_the_old_one(store: Store) -> None:
+    old = store.take_lead()
+    assert store.fenced(old)
+    new = store.take_lead()
+    assert new > old
+    assert not store.fenced(old)  # a paused ex-leader that wakes applies nothing
+    assert store.fenced(new)

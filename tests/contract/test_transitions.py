@@ -154,12 +154,18 @@ def test_every_store_transition_is_a_move_of_the_table(store: Store) -> None:
     assert walk("assign", t.id, releasing.id, NOW)
     assert walk("close_ticket", t.id, NOW)
     assert walk("release", releasing.id, "s", NOW)
+    assert walk("claim_hook", releasing.id, [R.RELEASING], Claim("cmd_release", "x", NOW + 60))
     checked = up()
-    assert walk("claim_hook", checked.id, [R.UP], Claim("cmd_livecheck", "x", NOW))
-    recovered = walk("recover_after_crash", NOW)
+    assert walk("claim_hook", checked.id, [R.UP], Claim("cmd_livecheck", "x", NOW + 60))
+    alive = walk("create_resource", "p", ["x"], PATTERN, NOW, claim=Claim("cmd_new", "y", NOW))
+    assert walk("renew_claims", "y", NOW + 60) == 1  # another server, alive: renews its lease
+    recovered = walk("recover_claims", NOW + 1, "x")  # "x" restarted: its claims are dead
     assert set(recovered) == {starting.id, releasing.id}
     busy = store.get_resource(checked.id)
     assert busy is not None and not busy.busy  # its claim is void
+    kept = store.get_resource(alive.id)
+    assert kept is not None and kept.state is R.STARTING and kept.hook_owner == "y"
+    assert walk("recover_claims", NOW + 61) == [alive.id]  # "y" died: its lease ran out
 
     # Pools' state, events, adoption: no state of a row moves.
     walk("save_data", checked.id, b"more")
@@ -181,18 +187,19 @@ def test_the_walk_calls_every_state_changing_method_of_the_store() -> None:
         "release_done", "livecheck_failed", "livecheck_passed", "hold_resource",
         "unhold_resource", "request_delete", "start_delete", "delete_failed", "end_hook",
         "mark_ended", "assign_opened", "fail_ticket", "extend_ticket", "expire_ticket",
-        "claim_hook", "recover_after_crash", "save_data", "start_failed", "start_succeeded",
-        "set_drained", "record_events", "open_ticket", "set_spares_target",
+        "claim_hook", "recover_claims", "renew_claims", "save_data", "start_failed",
+        "start_succeeded", "set_drained", "record_events", "open_ticket", "set_spares_target",
     }  # fmt: skip
     reads = {
         "get_ticket", "list_tickets", "open_tickets_before", "tickets_for_snapshot",
         "get_resource", "resource_by_name", "list_resources", "live_resources", "spares",
         "pool_counts", "stored_pools", "list_events", "resource_states_at",
         "waiting_tickets_at", "is_empty", "ping", "database_id", "secret", "job_parts",
-        "get_user", "user_by_token", "list_users",
+        "get_user", "user_by_token", "list_users", "leadership", "fenced", "listen",
     }  # fmt: skip
     # tested in test_policy/resalloc_store, test_job_cases
     writes_elsewhere = {"save_pool_definitions", "adopt", "open_job", "grant_job"}
     writes_elsewhere |= {"add_user", "revoke_user", "rotate_token", "set_owner"}  # test_user_cases
+    writes_elsewhere |= {"take_lead"}  # tested in test_store
     methods = {name for name in dir(Store) if not name.startswith("_")}
     assert methods == walked | reads | writes_elsewhere

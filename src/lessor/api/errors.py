@@ -10,7 +10,7 @@ import re
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from lessor.service.errors import ServiceError
+from lessor.service.errors import ServiceError, database_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ def rendered(exc: Exception, where: str = "") -> tuple[int, bytes]:
             # FastAPI's 400 for a body it could not decode: as bad as bad JSON (422)
             return 422, _detail(f"body: not UTF-8 ({exc.__cause__.reason})")
         return exc.status_code, _detail(str(exc.detail))
+    if database_unreachable(exc):
+        log.warning("database unreachable in %s: %s", where or "a request", type(exc).__name__)
+        return 503, _detail("the database cannot be reached now; retry")
     log.error("unhandled error in %s", where or "a request", exc_info=exc)
     return 500, _detail(f"internal error ({type(exc).__name__}); see the server log")
 

@@ -26,11 +26,16 @@ from lessor.reconciler.poolsfile import PoolsFileWatch
 from lessor.runner.env import hook_env
 from lessor.runner.hooks import HookResult, HookRunner
 from lessor.service import events
-from lessor.service.apply import Applied, HookOutcome, Launch
+from lessor.service.apply import CLAIM_LEASE, Applied, HookOutcome, Launch
 from lessor.service.core import LessorService
 from lessor.service.executor import Executor, writes
+from lessor.store.leadership import HEARTBEAT
 
 log = logging.getLogger(__name__)
+
+
+class Deposed(Exception):
+    """Another server took the lead: a plan made under this epoch is not applied."""
 
 
 class Reconciler:
@@ -57,6 +62,9 @@ class Reconciler:
         )
         """pools.yaml, reloaded when it changes (see poolsfile.py)."""
         self.alive = False
+        self.leadership = self.store.leadership()
+        self.epoch: int | None = None
+        """The leadership epoch this server plans under; None while another server leads."""
 
     async def run(self) -> None:
         killed = await asyncio.to_thread(self.runner.kill_leftovers)
@@ -68,6 +76,12 @@ class Reconciler:
         if recovered:
             log.warning("resources %s were mid-hook at the last stop; deleting them", recovered)
         self.alive = True
+        try:
+            await self._lead_once()
+        except Exception:
+            log.exception("taking the lead failed; retrying")
+        leases = asyncio.create_task(self._keep_claims(), name="claims")
+        lead = asyncio.create_task(self._keep_lead(), name="leadership")
         try:
             while True:
                 try:
@@ -81,29 +95,94 @@ class Reconciler:
                 await self.signals.reconciler_woken(delay)
         finally:
             self.alive = False
+            leases.cancel()
+            lead.cancel()
+            await asyncio.gather(leases, lead, return_exceptions=True)
+            await asyncio.to_thread(self.leadership.close)
             for task in self.tasks:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
     @writes
     def _recover(self) -> list[int]:
-        """What a dead server's hooks left half done goes to cmd_delete, with whatever its
-        cmd_new had printed so far as its data (an instance id, for one)."""
+        """What this server's hooks left half done when it last stopped goes to cmd_delete,
+        with whatever its cmd_new had printed so far as its data (an instance id, for
+        one); so does what a server that died left, once its claims' lease ran out. The
+        hooks of the servers still alive are theirs: they renew their claims."""
+        owner = self.applier.owner
         for r in self.store.list_resources([ResourceState.STARTING]):
-            printed = self.runner.recover_output(r.id)
+            printed = self.runner.recover_output(r.id) if r.hook_owner == owner else None
             if printed:
                 self.store.save_data(r.id, printed)
-        return self.store.recover_after_crash(self.service.clock())
+        return self.store.recover_claims(self.service.clock(), owner)
+
+    @writes
+    def _renew(self) -> list[int]:
+        """Renew this server's claims, then recover those of the servers that died."""
+        now = self.service.clock()
+        self.store.renew_claims(self.applier.owner, now + CLAIM_LEASE)
+        return self.store.recover_claims(now)
+
+    async def _keep_claims(self) -> None:
+        """Every third of a lease: this server's claims renewed, a dead one's recovered."""
+        while True:
+            await asyncio.sleep(CLAIM_LEASE / 3)
+            try:
+                recovered = await self.executor.run(self._renew)
+            except Exception:
+                log.exception("renewing hook claims failed; retrying")
+                continue
+            if recovered:
+                log.warning(
+                    "resources %s were mid-hook on a server that died; deleting them", recovered
+                )
+                self.signals.wake_reconciler()
+
+    async def _lead_once(self) -> None:
+        """Take the lead if it is free (or keep it); a new lead gets a new epoch."""
+        leads = await asyncio.to_thread(self.leadership.keep)
+        if leads and self.epoch is None:
+            self.epoch = await self.executor.run(self._take_lead)
+            if not self.leadership.sole:
+                log.warning("this server leads the planning now (epoch %s)", self.epoch)
+            self.signals.wake_reconciler()
+        elif not leads and self.epoch is not None:
+            log.warning("this server no longer leads the planning (epoch %s)", self.epoch)
+            self.epoch = None
+
+    async def _keep_lead(self) -> None:
+        """Every heartbeat: the lead renewed, or taken when its leader is gone."""
+        if self.leadership.sole:
+            return
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await self._lead_once()
+            except Exception:
+                log.exception("taking the lead failed; retrying")
+
+    @writes
+    def _take_lead(self) -> int:
+        return self.store.take_lead()
 
     async def step(self) -> float | None:
         """One pass; when the next is due if nothing wakes us before."""
         if self.pools_file is not None:
             await self.pools_file.reload_if_changed()
+        epoch = self.epoch
+        if epoch is None:
+            return None  # another server plans; the lead, once taken, wakes this one
         snapshot = await self.executor.run(self.service.snapshot)
         decided = plan(snapshot)
         self.signals.waiting = bool(decided.reasons)
         if decided.actions:
-            applied = await self.executor.run(self._apply, snapshot, decided)
+            try:
+                applied = await self.executor.run(self._apply, epoch, snapshot, decided)
+            except Deposed:
+                log.warning("a newer leader plans now; epoch %s is over", epoch)
+                if self.epoch == epoch:
+                    self.epoch = None
+                return None
             for launch in applied.launches:
                 task = asyncio.create_task(self._hook(launch))
                 self.tasks.add(task)
@@ -112,8 +191,11 @@ class Reconciler:
         return min((t for t in (decided.wake_at, list_at) if t is not None), default=None)
 
     @writes
-    def _apply(self, snapshot: Snapshot, decided: Plan) -> Applied:
-        """The plan's actions in one transaction; waiters and the next pass told after it."""
+    def _apply(self, epoch: int, snapshot: Snapshot, decided: Plan) -> Applied:
+        """The plan's actions in one transaction, if this server still leads (fenced by its
+        epoch); waiters and the next pass told after it."""
+        if not self.store.fenced(epoch):
+            raise Deposed(epoch)
         applied = self.applier.apply(snapshot, decided)
         for ticket_id in applied.touched:
             self.signals.ticket_changed(ticket_id)

@@ -28,8 +28,9 @@ from lessor.store.interface import Store
 
 R = ResourceState
 
-CLAIM_GRACE = 60.0
-"""Seconds a claim outlives its hook's timeout: the owner has killed the hook by then."""
+CLAIM_LEASE = 15.0
+"""Seconds a claim holds unless its owner renews it (every third of that while the hook
+runs): a server dead, or paused, for longer leaves claims that another server recovers."""
 
 CLOSED = "ticket closed"
 
@@ -86,9 +87,11 @@ class Applier:
         self.store = store
         self.owner = owner
         """The server whose hooks these are (it claims them)."""
+        self._caps: _Caps | None = None
+        """The caps as the rows have them, read at the first start of a plan."""
 
     def claim(self, hook: Hook, pool: Pool, now: float) -> Claim:
-        return Claim(hook, self.owner, now + pool.timeout(hook) + CLAIM_GRACE)
+        return Claim(hook, self.owner, now + CLAIM_LEASE)
 
     # ---- decisions ------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Applier:
         """Apply a plan made from `snapshot` (inside one transaction: the executor's)."""
         seen = _Seen.of(snapshot)
         out = Applied()
+        self._caps = None
         for action in decided.actions:
             self._apply(action, seen, snapshot.now, out)
         return out
@@ -158,6 +162,10 @@ class Applier:
                     store.mark_ended(resource_id, now)
 
     def _start(self, pool: Pool, for_ticket: int | None, now: float, out: Applied) -> None:
+        if self._caps is None:
+            self._caps = _Caps(self.store.pool_counts())
+        if not self._caps.take(pool):
+            return  # the planner's snapshot was older than the rows: the caps win
         created = self.store.create_resource(
             pool.name,
             sorted(offered_tag_names(pool)),
@@ -216,6 +224,24 @@ class Applier:
                     retry_at = delete_retry_at(pool, r.delete_attempts + 1, now)
                     store.delete_failed(r.id, outcome.said, retry_at, now)
         store.end_hook(r.id, self.owner)
+
+
+class _Caps:
+    """`max` and `max_starting` checked again, in the transaction that starts resources,
+    against the rows as they are: exact whatever the number of servers (only the fenced
+    leader starts any, and a start only ever raises these counts)."""
+
+    def __init__(self, counts: Mapping[str, Mapping[ResourceState, int]]) -> None:
+        self.live = {pool: sum(by_state.values()) for pool, by_state in counts.items()}
+        self.starting = {pool: by_state.get(R.STARTING, 0) for pool, by_state in counts.items()}
+
+    def take(self, pool: Pool) -> bool:
+        """Whether one more resource of `pool` may start now (counted if so)."""
+        live, starting = self.live.get(pool.name, 0), self.starting.get(pool.name, 0)
+        if live >= pool.max or starting >= pool.max_starting:
+            return False
+        self.live[pool.name], self.starting[pool.name] = live + 1, starting + 1
+        return True
 
 
 def _dies_unused(pool: Pool, r: Resource) -> bool:

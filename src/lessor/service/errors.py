@@ -49,3 +49,13 @@ class PrivilegeNeeded(ServiceError):
     """Every pool that could serve the request requires a privilege the caller lacks."""
 
     status = 403
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached now (a PostgreSQL restart or
+    failover): the request is answered 503, to be retried, not as a bug."""
+    import sqlalchemy as sa
+
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))

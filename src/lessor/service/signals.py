@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 Signal = Callable[[], object]
 """A wake-up to run on the loop."""
@@ -121,6 +122,20 @@ class Signals:
     def ticket_changed(self, ticket_id: int) -> None:
         if self._loop is not None:
             self._call(lambda: self._resolve(ticket_id))
+
+    def committed_elsewhere(self, ticket_ids: Collection[int] | None) -> None:
+        """Another server on the database committed changes to these tickets (None: maybe
+        to any, as after a lost connection): their waiters, the followers of the event log
+        and the reconciler are woken as by a commit here. From any thread."""
+        if self._loop is None:
+            return
+        if ticket_ids is None:
+            self._dispatch(self._wake_all)
+        else:
+            for ticket_id in ticket_ids:
+                self._dispatch(functools.partial(self._resolve, ticket_id))
+            self._dispatch(self._resolve_events)
+        self.wake_reconciler()
 
     def stop(self) -> None:
         """The server is stopping: every waiter (long-polls, event streams, XML-RPC waits) is

@@ -46,11 +46,10 @@ async def follow_events(
 
     Woken by the store's commit (through the signals), never by polling; an
     empty batch comes after `heartbeat` idle seconds, which keeps proxies
-    from closing the stream; events written by other servers on a shared
-    database, whose commits do not wake this one, come within `heartbeat`.
-    It ends when the server stops (a client resumes with Last-Event-ID).
-    Every follower takes its events from the service's one reader
-    (service/feed.py), not from a query of its own per commit.
+    from closing the stream (other servers' commits wake it too, through
+    store/notify.py). It ends when the server stops (a client resumes with
+    Last-Event-ID). Every follower takes its events from the service's one
+    reader (service/feed.py), not from a query of its own per commit.
     """
     async for batch in service.feed.follow(executor, f, heartbeat):  # one reader for all
         yield batch

@@ -11,6 +11,7 @@ from pydantic_core import to_json
 from lessor.domain.events import Event, EventFilter
 from lessor.domain.kinds import EventKind
 from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState, state_after
+from lessor.store import notify
 from lessor.store.prepared import Prepared, insert
 from lessor.store.tables import events, resources, tickets
 
@@ -42,6 +43,9 @@ def flush(conn: sa.Connection) -> list[Event]:
         return []
     if conn.dialect.name != "sqlite":
         got = conn.execute(_INSERT_SORTED, [_values(e) for e in pending]).scalars().all()
+        # other servers' waiters and planner, woken at the commit (store/notify.py)
+        touched = {e.ticket_id for e in pending if e.ticket_id is not None}
+        conn.execute(notify.NOTIFY, {"channel": notify.CHANNEL, "payload": notify.payload(touched)})
         return [e.evolve(id=i) for e, i in zip(pending, got, strict=True)]
     # One statement for all of them. The one writer's multi-row INSERT takes
     # consecutive rowids (each the largest so far plus one), so the last id

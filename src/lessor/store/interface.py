@@ -58,6 +58,22 @@ class Transactions(Protocol):
     def close(self) -> None: ...
 
 
+class Closing(Protocol):
+    def close(self) -> None: ...
+
+
+class Leadership(Protocol):
+    sole: bool
+    """The only server its database can have (SQLite, memory): it always leads."""
+
+    def keep(self) -> bool:
+        """Whether this server leads now (renewing the lead it holds, or taking it if free);
+        blocks for a round trip, never raises; call every leadership.HEARTBEAT seconds."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Store(Protocol):
     # ---- tickets ---------------------------------------------------------
     def open_ticket(
@@ -224,9 +240,15 @@ class Store(Protocol):
         """The claim of `owner`'s hook ends (with its outcome, in the same transaction)."""
         ...
 
-    def recover_after_crash(self, now: float) -> list[int]:
-        """After the server died: RECOVER what a hook was making or deleting, and void
-        every claim of a hook in flight; the ids of the resources RECOVERed."""
+    def renew_claims(self, owner: str, until: float) -> int:
+        """The lease of every claim `owner` holds now lasts until `until`; how many."""
+        ...
+
+    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
+        """RECOVER what a hook of a dead server was making, cleaning or deleting, and void
+        the claims of the dead: those whose lease ran out by `now`, and `owner`'s own if
+        given (this server's, left by the process it replaces, at start-up). The ids of the
+        resources RECOVERed."""
         ...
 
     # ---- pools -----------------------------------------------------------
@@ -259,6 +281,26 @@ class Store(Protocol):
     def is_empty(self) -> bool: ...
     def adopt(self, ticket_rows: Sequence[Ticket], resource_rows: Sequence[Resource]) -> None:
         """Insert tickets and resources with the ids they have, in one transaction."""
+        ...
+
+    def listen(self, woken: Callable[[Collection[int] | None], None]) -> Closing | None:
+        """Tell `woken`, from a thread of its own, the tickets other servers' commits changed
+        (store/notify.py); None where no other server can share the database."""
+        ...
+
+    # ---- leadership: one planner acts at a time (store/leadership.py) ------
+    def leadership(self) -> Leadership:
+        """This server's leadership of the database (a connection of its own)."""
+        ...
+
+    def take_lead(self) -> int:
+        """A new leadership epoch, for the server that just took the lead: from its commit
+        on, plans applied under an older epoch are refused."""
+        ...
+
+    def fenced(self, epoch: int) -> bool:
+        """Whether `epoch` is still the current one; inside the transaction that applies a
+        plan, first, so a newer leader's take_lead waits for it to end."""
         ...
 
     def ping(self) -> None:

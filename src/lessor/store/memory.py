@@ -46,13 +46,15 @@ from lessor.domain.states import (
 )
 from lessor.domain.users import User
 from lessor.store.interface import EventListener
+from lessor.store.leadership import SoleLeadership
+from lessor.store.notify import Woken
 from lessor.store.pools import STATE as POOL_STATE
 
 R = ResourceState
 T = TicketState
 M = ResourceMove
 
-RECOVERED = "server restarted while a hook ran"
+RECOVERED = "the server running its hook died or restarted"
 _MISSING = object()
 V = TypeVar("V")
 
@@ -214,6 +216,8 @@ class MemoryStore:
         self._ids: dict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
         self._tx = MemoryTransactions(self)
         self._identity = uuid.uuid4().hex
+        self.epoch: dict[str, int] = {}
+        """The leadership epoch (a table of one row, so that a rollback undoes it)."""
         self._secret = secrets.token_bytes(32)
 
     @property
@@ -228,6 +232,21 @@ class MemoryStore:
 
     def database_id(self) -> str:
         return self._identity
+
+    def leadership(self) -> SoleLeadership:
+        return SoleLeadership()
+
+    def listen(self, woken: Woken) -> None:
+        return None  # one server: its own commits tell it
+
+    def take_lead(self) -> int:
+        with self._tx.write():
+            self._put(self.epoch, "epoch", self.epoch.get("epoch", 0) + 1)
+            return self.epoch["epoch"]
+
+    def fenced(self, epoch: int) -> bool:
+        with self._tx.read():
+            return self.epoch.get("epoch") == epoch
 
     def secret(self) -> bytes:
         return self._secret
@@ -747,13 +766,23 @@ class MemoryStore:
             self._put(self.resources, resource_id, changes.applied(r, changes.HOOK_DONE))
         return True
 
-    def recover_after_crash(self, now: float) -> list[int]:
+    def renew_claims(self, owner: str, until: float) -> int:
+        renewed = 0
+        with self._tx.write():
+            for r in self.live_resources():
+                if r.busy and r.hook_owner == owner:
+                    self._put(self.resources, r.id, r.evolve(hook_until=until))
+                    renewed += 1
+        return renewed
+
+    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
         move = M.RECOVER
         recovered = []
         with self._tx.write():
             for r in self.live_resources():
-                if r.busy:
-                    self._put(self.resources, r.id, changes.applied(r, changes.HOOK_DONE))
+                if not r.busy or not ((r.hook_until or 0.0) < now or r.hook_owner == owner):
+                    continue
+                self._put(self.resources, r.id, changes.applied(r, changes.HOOK_DONE))
                 if move.allows(r.state):
                     change = changes.delete_requested(RECOVERED, now)
                     self._move_resource(r.id, move, change, now, message=RECOVERED)

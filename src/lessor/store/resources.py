@@ -30,7 +30,7 @@ from lessor.store.tables import resources
 R = ResourceState
 M = ResourceMove
 
-RECOVERED = "server restarted while a hook ran"
+RECOVERED = "the server running its hook died or restarted"
 
 
 class ResourceRows(SqlBase):
@@ -244,25 +244,50 @@ class ResourceRows(SqlBase):
         with self._write() as conn:
             return conn.execute(q).rowcount == 1
 
-    def recover_after_crash(self, now: float) -> list[int]:
+    def renew_claims(self, owner: str, until: float) -> int:
+        q = (
+            resources.update()
+            .where(st.LIVE, resources.c.hook.is_not(None), resources.c.hook_owner == owner)
+            .values(hook_until=until)
+        )
+        with self._write() as conn:
+            return conn.execute(q).rowcount or 0
+
+    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
         """cmd_delete must be idempotent (as in resalloc), so running it again on a
         resource whose deletion was interrupted is safe, and a resource whose cmd_new was
-        interrupted may exist in the cloud: only cmd_delete can tell."""
+        interrupted may exist in the cloud: only cmd_delete can tell. The rows are taken
+        with FOR UPDATE SKIP LOCKED: two servers recovering at once take each one once,
+        and a row another transaction is claiming or renewing is left to it."""
         move = M.RECOVER
         change = {**changes.delete_requested(RECOVERED, now), "state": move.target}
+        dead = resources.c.hook_until < now
+        if owner is not None:
+            dead = sa.or_(dead, resources.c.hook_owner == owner)
+        found = (
+            sa.select(resources.c.id, resources.c.state)
+            .where(st.LIVE, resources.c.hook.is_not(None), dead)
+            .with_for_update(skip_locked=True)
+        )
         with self._write() as conn:
-            claimed = resources.update().where(resources.c.hook.is_not(None), st.LIVE)
-            conn.execute(claimed.values(changes.HOOK_DONE))
-            ids = conn.execute(
-                resources.update()
-                .where(resources.c.state.in_(list(move.sources)))
-                .values(change)
-                .returning(resources.c.id, resources.c.pool)
-            ).all()
-            for rid, pool in ids:
-                event = Event(move.event, now, resource_id=rid, pool=pool, message=RECOVERED)
-                eventlog.record(conn, event)
-        return [rid for rid, _ in ids]
+            rows = conn.execute(found).all()
+            if not rows:
+                return []
+            ids = [rid for rid, _ in rows]
+            recovered = [rid for rid, state in rows if move.allows(R(state))]
+            voided = resources.update().where(resources.c.id.in_(ids))
+            conn.execute(voided.values(changes.HOOK_DONE))
+            if recovered:
+                moved = conn.execute(
+                    resources.update()
+                    .where(resources.c.id.in_(recovered))
+                    .values(change)
+                    .returning(resources.c.id, resources.c.pool)
+                ).all()
+                for rid, pool in moved:
+                    event = Event(move.event, now, resource_id=rid, pool=pool, message=RECOVERED)
+                    eventlog.record(conn, event)
+        return sorted(recovered)
 
 
 _REUSE = st.guarded_update(

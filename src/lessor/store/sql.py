@@ -18,12 +18,17 @@ from lessor.store.adoption import Adoption
 from lessor.store.engine import make_engine
 from lessor.store.eventrows import EventRows
 from lessor.store.jobs import JobRows
+from lessor.store.leadership import PgLeadership, SoleLeadership
+from lessor.store.notify import Listener, Woken
 from lessor.store.pools import PoolRows
 from lessor.store.resources import ResourceRows
 from lessor.store.tables import meta
 from lessor.store.tickets import TicketRows
 from lessor.store.transactions import Transactions
 from lessor.store.users import UserRows
+
+EPOCH = "leader_epoch"
+_EPOCH = sa.select(meta.c.value).where(meta.c.key == EPOCH)
 
 
 class SqlStore(JobRows, UserRows, TicketRows, ResourceRows, PoolRows, EventRows, Adoption):
@@ -42,6 +47,31 @@ class SqlStore(JobRows, UserRows, TicketRows, ResourceRows, PoolRows, EventRows,
         if migrate_schema:
             migrate.upgrade(engine)
         return cls(engine)
+
+    def leadership(self) -> PgLeadership | SoleLeadership:
+        if self.engine.dialect.name == "postgresql":
+            return PgLeadership(self.engine.url)
+        return SoleLeadership()  # one server per SQLite file (server.py holds it locked)
+
+    def listen(self, woken: Woken) -> Listener | None:
+        if self.engine.dialect.name != "postgresql":
+            return None  # one server: its own commits tell it (on_events)
+        return Listener(self.engine.url, woken)
+
+    def take_lead(self) -> int:
+        with self._write() as conn:
+            found = conn.execute(_EPOCH.with_for_update()).scalar()
+            epoch = int(found or 0) + 1
+            if found is None:
+                conn.execute(meta.insert().values(key=EPOCH, value=str(epoch)))
+            else:
+                conn.execute(meta.update().where(meta.c.key == EPOCH).values(value=str(epoch)))
+        return epoch
+
+    def fenced(self, epoch: int) -> bool:
+        with self._write() as conn:
+            found = conn.execute(_EPOCH.with_for_update(read=True)).scalar()
+        return found is not None and int(found) == epoch
 
     def ping(self) -> None:
         with self._read() as conn:
