@@ -15,7 +15,7 @@ from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
 from lessor.planner.plan import plan
 from lessor.server import Parts, build
-from lessor.service.errors import KeyNeeded, KeyRefused, NoPoolForTags
+from lessor.service.errors import InvalidRequest, KeyNeeded, KeyRefused, NoPoolForTags
 from lessor.service.keys import ADMIN, Proof
 from lessor.store.interface import Store
 
@@ -130,3 +130,104 @@ def test_only_the_jobs_holder_or_an_admin_closes_or_extends_it(built: Parts) -> 
 def test_a_part_no_pool_serves_is_refused_naming_it(built: Parts) -> None:
     with pytest.raises(NoPoolForTags, match=r"parts\.gpu"):
         built.executor.call(built.service.open_job, {"x86": ["x86_64"], "gpu": ["cuda"]})
+
+
+@pytest.fixture
+def timed(any_url: str) -> Iterator[tuple[Parts, list[float]]]:
+    """Parts whose clock the test moves."""
+    now = [NOW]
+    parts = build(any_url, POOLS, clock=lambda: now[0])
+    yield parts, now
+    parts.close()
+
+
+def granted_job(p: Parts, ttl: float | None = None) -> tuple[Parts, int, dict[str, int], str]:
+    """A job of an x86 and an arm part, granted: the job, each part's resource, its key."""
+    s, ex = p.service, p.executor
+    held = {"x86": up(s.store, "x86", "x86_64"), "arm": up(s.store, "arm", "aarch64")}
+    opened = ex.call(s.open_job, {"x86": ["x86_64"], "arm": ["aarch64"]}, ttl=ttl)
+    reconcile(p)
+    assert s.get_job(opened.job.id).state is JobState.GRANTED
+    return p, opened.job.id, held, opened.key
+
+
+def assert_every_part_ended_in_one_instant(p: Parts, job_id: int) -> None:
+    """No part of an ended job is left active, nor holds its resource; each has an event."""
+    job = p.service.get_job(job_id)
+    assert all(t.state in (T.CLOSED, T.FAILED) for t in job.parts.values()), job
+    ends = (K.TICKET_CLOSED, K.TICKET_EXPIRED, K.TICKET_FAILED)
+    log = p.service.store.list_events(EventFilter(kinds=ends))
+    ended = {e.ticket_id: e.at for e in log}
+    assert {t.id for t in job.parts.values()} <= ended.keys()
+    assert len({ended[t.id] for t in job.parts.values()}) == 1
+    for t in job.parts.values():
+        r = p.service.store.get_resource(t.resource_id)  # type: ignore[arg-type]
+        assert r is None or r.state is not R.TAKEN or r.ticket_id != t.id or t.state is T.FAILED
+
+
+def test_closing_one_part_by_its_ticket_closes_the_whole_job(built: Parts) -> None:
+    p, job_id, held, key = granted_job(built)
+    s = p.service
+    part = s.get_job(job_id).parts["arm"]
+    p.executor.call(s.close_ticket, part.id, Proof(key=key))
+    job = s.get_job(job_id)
+    assert job.state is JobState.CLOSED
+    assert job.parts["x86"].state is T.CLOSED  # not left holding its VM
+    reconcile(p)
+    assert s.store.get_resource(held["x86"]).state is not R.TAKEN  # type: ignore[union-attr]
+    assert_every_part_ended_in_one_instant(p, job_id)
+
+
+def test_a_part_expiring_by_its_ttl_ends_the_whole_job(
+    timed: tuple[Parts, list[float]],
+) -> None:
+    built, now = timed
+    p, job_id, _, key = granted_job(built, ttl=60.0)
+    s = p.service
+    x86 = s.get_job(job_id).parts["x86"]
+    p.executor.call(s.extend_ticket, x86.id, 3600.0, Proof(key=key))  # only this part renewed
+    now[0] = NOW + 120
+    reconcile(p)
+    job = s.get_job(job_id)
+    assert job.state is JobState.CLOSED
+    assert job.parts["x86"].state is T.CLOSED
+    reconcile(p)  # the resources of expired and closed parts are recycled in the next pass
+    assert_every_part_ended_in_one_instant(p, job_id)
+
+
+def test_a_parts_resource_dying_fails_the_job_and_closes_the_other_parts(built: Parts) -> None:
+    p, job_id, held, _ = granted_job(built)
+    s = p.service
+    p.executor.call(s.delete_resource, held["arm"])
+    job = s.get_job(job_id)
+    assert job.state is JobState.FAILED
+    assert job.parts["arm"].state is T.FAILED and job.parts["x86"].state is T.CLOSED
+    assert_every_part_ended_in_one_instant(p, job_id)
+
+
+def test_a_job_needing_more_than_a_pools_max_is_refused_naming_the_part_and_limit(
+    built: Parts,
+) -> None:
+    three = {"a": ["x86_64"], "b": ["x86_64"], "c": ["x86_64"]}
+    with pytest.raises(InvalidRequest, match=r"parts\.c: .*pool x86 has max 2"):
+        built.executor.call(built.service.open_job, three)
+    assert built.service.list_jobs() == []
+
+
+def test_a_job_the_pools_no_longer_serve_after_a_reload_fails_with_the_reason(
+    built: Parts,
+) -> None:
+    s, ex = built.service, built.executor
+    kept = up(s.store, "x86", "x86_64")
+    opened = ex.call(s.open_job, {"a": ["x86_64"], "b": ["x86_64"]})
+    reconcile(built)
+    assert s.get_job(opened.job.id).state is JobState.WAITING  # one set aside, one to start
+    s.set_pools((POOLS[0].evolve(max=1), POOLS[1]))
+    reconcile(built)
+    job = s.get_job(opened.job.id)
+    assert job.state is JobState.FAILED
+    assert "can never be served: part b: pool x86 has max 1" in (job.first.message or "")
+    assert all(t.state in (T.FAILED, T.CLOSED) for t in job.parts.values())
+    single = ex.call(s.open_ticket, ["x86_64"])  # what it set aside serves others again
+    reconcile(built)
+    assert s.store.get_ticket(single.ticket.id).resource_id == kept  # type: ignore[union-attr]

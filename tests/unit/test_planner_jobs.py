@@ -11,7 +11,8 @@ from tests.unit.planner_data import NOW, pool, res, run, ticket
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
-from lessor.planner.actions import Assign, GrantJob, Plan
+from lessor.planner.actions import Assign, FailTicket, GrantJob, Plan, Start
+from lessor.planner.jobs import beyond_max
 from lessor.planner.plan import plan
 
 POOLS = [pool("a", "a", max=1, max_prealloc=1), pool("b", "b", max=1, max_prealloc=1)]
@@ -251,3 +252,27 @@ def test_a_quota_holds_back_its_owners_tickets_and_jobs_only() -> None:
     assert singles(p) == [Assign(5, 1)] and grants(p) == []
     assert p.reasons[2] == "quota: 1/1 resources held in pool a"
     assert p.reasons[3] == "job 3: quota: 1/1 resources held in pool a"
+
+
+def test_a_job_needing_more_than_a_pools_max_fails_once_rather_than_wait_for_ever() -> None:
+    """Pools changed by a reload: three parts on a pool of max 2, no other pool serves them."""
+    parts = [part(5, 5, "x", "a"), part(6, 5, "y", "a"), part(7, 5, "z", "a")]
+    two = [pool("a", "a", max=2, max_prealloc=0)]
+    p = run(two, [res(1, pool_name="a", tags=("a",))], parts)
+    (failed,) = [a for a in p.actions if isinstance(a, FailTicket)]
+    assert failed.ticket_id == 5
+    assert "part z: pool a has max 2, and 3 parts of the job (x, y, z)" in failed.message
+    assert grants(p) == [] and not [a for a in p.actions if isinstance(a, Start)]
+    assert 5 not in p.reasons  # it no longer waits, so nothing is set aside for it
+    three = [pool("a", "a", max=2, max_prealloc=0), pool("b", "a", max=1, max_prealloc=0)]
+    assert not [a for a in run(three, [], parts).actions if isinstance(a, FailTicket)]
+
+
+def test_beyond_max_names_the_part_and_the_limits() -> None:
+    pools = [pool("a", "a", max=2), pool("b", "b", max=1)]
+    assert beyond_max(pools, {"x": ["a"], "y": ["a"], "z": ["b"]}) is None
+    assert beyond_max(pools, {"x": ["a"], "y": ["b"], "z": ["b"]}) == (
+        "z",
+        "pool b has max 1, and 2 parts of the job (y, z) need one each at once",
+    )
+    assert beyond_max(pools, {"x": ["gpu"]}) is None  # no pool at all: unservable_tags says so

@@ -36,7 +36,8 @@ class JobState(StrEnum):
     CLOSED = "CLOSED"
     """Every part is closed (or expired): the resources are given back."""
     FAILED = "FAILED"
-    """A part failed (its resource died or was deleted); close the job to end the others."""
+    """A part failed (its resource died or was deleted, or the job can never be served);
+    the other parts were closed with it (service/jobs.py, end_whole_job)."""
 
 
 @dataclass(frozen=True)

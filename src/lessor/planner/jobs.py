@@ -13,9 +13,16 @@ it can use, so it waits only for the tickets ahead of it and for resources to co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
-from lessor.domain.model import Resource, Ticket
+from lessor.domain.matching import pool_serves
+from lessor.domain.model import Pool, Resource, Ticket
+from lessor.domain.states import TicketState
+from lessor.planner.actions import FailTicket
+
+K = TypeVar("K")
+S = TypeVar("S")
 
 
 def match(
@@ -23,27 +30,62 @@ def match(
 ) -> dict[int, Resource]:
     """The most parts that can each have their own resource: part ticket id -> resource.
 
-    `fitting(part)`: the free resources that fit a part, best first. Kuhn's augmenting
-    paths; parts are few, so this is cheap, and the outcome depends only on the parts'
-    order (by id) and the candidates' (by preference), never on the snapshot's.
+    `fitting(part)`: the free resources that fit a part, best first. The outcome depends
+    only on the parts' order (by id) and the candidates' (by preference), never on the
+    snapshot's.
     """
-    candidates = {p.id: fitting(p) for p in parts}
-    owner: dict[int, int] = {}  # resource id -> part ticket id
-    by_id = {r.id: r for rs in candidates.values() for r in rs}
+    candidates = {p.id: [r.id for r in fitting(p)] for p in sorted(parts, key=lambda t: t.id)}
+    by_id = {r.id: r for p in parts for r in fitting(p)}
+    return {part_id: by_id[rid] for rid, part_id in _matching(candidates).items()}
 
-    def augment(part_id: int, seen: set[int]) -> bool:
-        for r in candidates[part_id]:
-            if r.id in seen:
+
+def _matching(candidates: Mapping[K, list[S]]) -> dict[S, K]:
+    """A maximum matching, each key to its own candidate: candidate -> key. Kuhn's
+    augmenting paths, keys tried in the mapping's order; parts are few, so this is cheap."""
+    owner: dict[S, K] = {}
+
+    def augment(key: K, seen: set[S]) -> bool:
+        for c in candidates[key]:
+            if c in seen:
                 continue
-            seen.add(r.id)
-            if r.id not in owner or augment(owner[r.id], seen):
-                owner[r.id] = part_id
+            seen.add(c)
+            if c not in owner or augment(owner[c], seen):
+                owner[c] = key
                 return True
         return False
 
-    for p in sorted(parts, key=lambda t: t.id):
-        augment(p.id, set())
-    return {part_id: by_id[rid] for rid, part_id in owner.items()}
+    for key in candidates:
+        augment(key, set())
+    return owner
+
+
+def beyond_max(pools: Iterable[Pool], parts: Mapping[str, Sequence[str]]) -> tuple[str, str] | None:
+    """Which part (name -> tags) can never be served with the others, and why; or None.
+
+    Each part needs a resource of its own from a pool that serves its tags, and a pool
+    has at most `max` at once: a job whose parts need more than that waits for ever (and
+    keeps what it sets aside from everyone else), so it is refused or failed instead.
+    Names the first part left without a place, the pools it could use and their `max`.
+    """
+    pools = [p for p in pools if p.max > 0]
+    serving = {name: [p for p in pools if pool_serves(p, tags)] for name, tags in parts.items()}
+    slots = {
+        name: [(p.name, i) for p in ps for i in range(min(p.max, len(parts)))]
+        for name, ps in serving.items()
+    }
+    placed = set(_matching(slots).values())
+    for name, ps in serving.items():
+        if name in placed or not ps:
+            continue  # a part no pool serves at all is another refusal (unservable_tags)
+        names = {p.name for p in ps}
+        needing = [n for n, others in serving.items() if names & {p.name for p in others}]
+        limits = ", ".join(f"pool {p.name} has max {p.max}" for p in ps)
+        return (
+            name,
+            f"{limits}, and {len(needing)} parts of the job "
+            f"({', '.join(needing)}) need one each at once",
+        )
+    return None
 
 
 def parts_of(tickets: Sequence[Ticket]) -> Mapping[int, list[Ticket]]:
@@ -72,3 +114,17 @@ def waiting_reason(
     ]
     text = f"job {job_id} waits for " + "; ".join(missing + ready)
     return {p.id: text for p in parts}
+
+
+def never_served(pools: Sequence[Pool], tickets: Sequence[Ticket]) -> Iterator[FailTicket]:
+    """Fail each waiting job whose parts the pools can no longer serve together (pools
+    changed by a reload): one part fails naming the limit, and failing a part fails its
+    whole job (service/jobs.py), rather than have it wait for ever."""
+    for job_id, parts in parts_of(tickets).items():
+        if any(p.state is not TicketState.OPEN for p in parts):
+            continue
+        ordered = sorted(parts, key=lambda p: p.id)
+        beyond = beyond_max(pools, {p.part or str(p.id): p.tags for p in ordered})
+        if beyond is not None:
+            name, why = beyond
+            yield FailTicket(ordered[0].id, f"job {job_id} can never be served: part {name}: {why}")

@@ -12,7 +12,15 @@ from collections.abc import Iterable
 from lessor.domain.model import Snapshot, Ticket
 from lessor.domain.states import TicketState
 from lessor.planner import jobs, upkeep
-from lessor.planner.actions import Action, Assign, GrantJob, Plan, Recycle
+from lessor.planner.actions import (
+    Action,
+    Assign,
+    ExpireTicket,
+    FailTicket,
+    GrantJob,
+    Plan,
+    Recycle,
+)
 from lessor.planner.assign import assign
 from lessor.planner.starts import start
 from lessor.planner.timer import Timer
@@ -21,7 +29,7 @@ from lessor.planner.view import View
 
 def plan(s: Snapshot) -> Plan:
     """Every action the rules call for now, in the order they are to be applied: tickets
-    that leave the queue (expired, unservable), hand-outs, starts, then the upkeep of
+    that leave the queue (expired, jobs never to be served), hand-outs, starts, the upkeep of
     resources; when to plan again if nothing happens meanwhile (the earliest time a timed
     rule falls due); and why each ticket left waiting waits."""
     timer = Timer(s.now)
@@ -72,12 +80,15 @@ def _queue(s: Snapshot, timer: Timer) -> tuple[list[Action], list[Ticket], View]
     A ticket no pool can serve waits, as in resalloc: a later pools.yaml may
     add a pool for it; why it waits says which tag no pool provides.
     """
-    expired = list(upkeep.expire(View.of(s, frozenset()), timer))
+    expired: list[ExpireTicket | FailTicket] = list(upkeep.expire(View.of(s, frozenset()), timer))
+    expired += jobs.never_served(s.pools, s.tickets)
     gone = {a.ticket_id for a in expired}
+    ending = {t.job_id for t in s.tickets if t.id in gone and t.job_id is not None}
+    gone |= {t.id for t in s.tickets if t.job_id in ending}  # a job leaves the queue whole
     on_demand = frozenset(t.name for p in s.pools for t in p.tags_on_demand)
     waiting = [t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone]
     queue = queue_order(waiting, on_demand)
-    return list(expired), queue, View.of(s, frozenset(t.id for t in queue))
+    return list[Action](expired), queue, View.of(s, frozenset(t.id for t in queue))
 
 
 def queue_order(tickets: Iterable[Ticket], on_demand: frozenset[str] = frozenset()) -> list[Ticket]:

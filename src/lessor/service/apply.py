@@ -24,6 +24,7 @@ from lessor.planner import actions as act
 from lessor.planner.actions import Action, Plan
 from lessor.planner.upkeep import delete_retry_at
 from lessor.planner.view import dead
+from lessor.service.jobs import end_whole_job
 from lessor.store.interface import Store
 
 R = ResourceState
@@ -131,10 +132,12 @@ class Applier:
             case act.FailTicket(ticket_id, message):
                 if store.fail_ticket(ticket_id, message, now):
                     out.touched.append(ticket_id)
+                    self._end_whole_job(seen.tickets.get(ticket_id), now, out)
             case act.ExpireTicket(ticket_id, message):
                 if store.expire_ticket(ticket_id, message, now):
                     out.touched.append(ticket_id)
                     out.changed = True  # its resource is recycled in the next pass
+                    self._end_whole_job(seen.tickets.get(ticket_id), now, out)
             case act.Start(pool_name, for_ticket):
                 self._start(seen.pools[pool_name], for_ticket, now, out)
             case act.Recycle(resource_id):
@@ -160,6 +163,13 @@ class Applier:
                     out.launches.append(Launch(Hook.DELETE, r, pool))
                 else:
                     store.mark_ended(resource_id, now)
+
+    def _end_whole_job(self, part: Ticket | None, now: float, out: Applied) -> None:
+        """A part of a job ended: so does the rest of it (service/jobs.py)."""
+        if part is not None and part.job_id is not None:
+            ended = end_whole_job(self.store, part, now)
+            out.touched += [t.id for t, _ in ended]
+            out.changed |= bool(ended)  # their resources are recycled in the next pass
 
     def _start(self, pool: Pool, for_ticket: int | None, now: float, out: Applied) -> None:
         if self._caps is None:

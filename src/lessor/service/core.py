@@ -249,6 +249,8 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
             return TicketAndResource(ticket, self.resource_of(ticket))
         ticket, resource = closed
         resource = self._recycle_at_once(ticket, resource, now)
+        if ticket.job_id is not None:
+            self._end_rest_of_job(ticket, now)
         self.signals.ticket_changed(ticket_id)
         reused = resource is not None and resource.state is R.UP
         # a resource up again at once matters now only to tickets that wait
@@ -356,6 +358,7 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
             why = f"resource {resource.name} was deleted by an admin"
             if self.store.fail_ticket(resource.ticket_id, why, now):
                 self.signals.ticket_changed(resource.ticket_id)
+                self._end_rest_of_job(self.get_ticket(resource.ticket_id), now)
         self.signals.wake_reconciler()
         return self.get_resource(resource_id)
 

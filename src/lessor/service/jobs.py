@@ -15,6 +15,7 @@ from lessor.domain.jobs import MAX_PARTS, PART_NAME, Job
 from lessor.domain.matching import unservable_tags
 from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import ACTIVE_TICKET_STATES
+from lessor.planner.jobs import beyond_max
 from lessor.planner.messages import no_pool_message
 from lessor.service import keys
 from lessor.service.errors import (
@@ -39,6 +40,22 @@ class OpenedJob:
     """The job's key (each part's ticket key too), told this once."""
 
 
+def end_whole_job(store: Store, part: Ticket, now: float) -> list[tuple[Ticket, Resource | None]]:
+    """A job ends as a whole: once one part is closed, expired or failed (its resource
+    died, or the job can never be served), every other active part is closed in the same
+    transaction, each with its own ticket.closed event, so no part keeps a resource for a
+    job that is over. Returns what was closed, with the resource each held (to recycle)."""
+    if part.job_id is None:
+        return []
+    ended = []
+    for other in store.job_parts(part.job_id):
+        if other.id != part.id and other.state in ACTIVE_TICKET_STATES:
+            closed = store.close_ticket(other.id, now)
+            if closed is not None:
+                ended.append(closed)
+    return ended
+
+
 class JobCases:
     store: Store
     signals: Signals
@@ -58,7 +75,8 @@ class JobCases:
         owner: str | None = None,
     ) -> OpenedJob:
         """A ticket for each named part, granted together by the planner or not at all.
-        Refused at once, naming the part, when a part is empty or no pool has its tags."""
+        Refused at once, naming the part, when a part is empty, no pool has its tags, or
+        the parts together need more than the pools' `max` (it would wait for ever)."""
         if not parts:
             raise InvalidRequest("parts: a job needs at least one part")
         if len(parts) > MAX_PARTS:
@@ -76,6 +94,9 @@ class JobCases:
                 raise NoPoolForTags(f"{no_pool_message(missing)} (parts.{name})", missing)
             self.check_privilege(cleaned, owner)
             tidy[name] = cleaned
+        beyond = beyond_max(self.pools, tidy)
+        if beyond is not None:
+            raise InvalidRequest(f"parts.{beyond[0]}: can never be served: {beyond[1]}")
         key = keys.new_key(b"", None)
         opened = self.store.open_job(tidy, priority, self.clock(), ttl, keys.key_hash(key))
         if owner is not None:
@@ -83,6 +104,13 @@ class JobCases:
             opened = [t.evolve(owner=owner) for t in opened]
         self.signals.wake_reconciler(0.0)  # the planner grants jobs, never a fast path
         return OpenedJob(Job.of(opened), key)
+
+    def _end_rest_of_job(self, part: Ticket, now: float) -> None:
+        """A part was closed on its own: close the rest of its job now (end_whole_job),
+        giving each resource back as close_ticket does."""
+        for ticket, resource in end_whole_job(self.store, part, now):
+            self._recycle_at_once(ticket, resource, now)
+            self.signals.ticket_changed(ticket.id)
 
     def get_job(self, job_id: int) -> Job:
         parts = self.store.job_parts(job_id)
