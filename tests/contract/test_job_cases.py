@@ -231,3 +231,21 @@ def test_a_job_the_pools_no_longer_serve_after_a_reload_fails_with_the_reason(
     single = ex.call(s.open_ticket, ["x86_64"])  # what it set aside serves others again
     reconcile(built)
     assert s.store.get_ticket(single.ticket.id).resource_id == kept  # type: ignore[union-attr]
+
+
+def test_a_part_whose_resource_fails_its_livechecks_fails_the_job_in_one_pass(
+    any_url: str,
+) -> None:
+    checked = (POOLS[0], POOLS[1].evolve(cmd_livecheck="true", livecheck_attempts=1))
+    built = build(any_url, checked, clock=lambda: NOW)
+    try:
+        p, job_id, held, _ = granted_job(built)
+        assert p.store.livecheck_failed(held["arm"], 1, "no answer", NOW)
+        reconcile(p)  # the planner fails the arm part; its sibling is closed with it
+        job = p.service.get_job(job_id)
+        assert job.state is JobState.FAILED
+        assert job.parts["arm"].state is T.FAILED and job.parts["x86"].state is T.CLOSED
+        reconcile(p)  # the closed part's resource is recycled in the next pass
+        assert_every_part_ended_in_one_instant(p, job_id)
+    finally:
+        built.close()

@@ -276,3 +276,7 @@ def test_beyond_max_names_the_part_and_the_limits() -> None:
         "pool b has max 1, and 2 parts of the job (y, z) need one each at once",
     )
     assert beyond_max(pools, {"x": ["gpu"]}) is None  # no pool at all: unservable_tags says so
+    assert beyond_max([pool("a", "a", max=0)], {"x": ["a"]}) == (
+        "x",
+        "pool a has max 0, and 1 parts of the job (x) need one each at once",
+    )

@@ -67,7 +67,6 @@ def beyond_max(pools: Iterable[Pool], parts: Mapping[str, Sequence[str]]) -> tup
     keeps what it sets aside from everyone else), so it is refused or failed instead.
     Names the first part left without a place, the pools it could use and their `max`.
     """
-    pools = [p for p in pools if p.max > 0]
     serving = {name: [p for p in pools if pool_serves(p, tags)] for name, tags in parts.items()}
     slots = {
         name: [(p.name, i) for p in ps for i in range(min(p.max, len(parts)))]
