@@ -264,6 +264,10 @@ def test_a_job_needing_more_than_a_pools_max_fails_once_rather_than_wait_for_eve
     assert "part z: pool a has max 2, and 3 parts of the job (x, y, z)" in failed.message
     assert grants(p) == [] and not [a for a in p.actions if isinstance(a, Start)]
     assert 5 not in p.reasons  # it no longer waits, so nothing is set aside for it
+    gone = run([pool("b", "b")], [], parts).actions  # pool a removed by a reload
+    assert [a for a in gone if isinstance(a, FailTicket)] == [
+        FailTicket(5, "job 5 can never be served: part x: no pool provides tag 'a'")
+    ]
     three = [pool("a", "a", max=2, max_prealloc=0), pool("b", "a", max=1, max_prealloc=0)]
     assert not [a for a in run(three, [], parts).actions if isinstance(a, FailTicket)]
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from lessor.domain.matching import pool_serves
+from lessor.domain.matching import pool_serves, unservable_tags
 from lessor.domain.model import Pool, Resource, Ticket
 from lessor.domain.states import TicketState
 from lessor.planner.actions import FailTicket
+from lessor.planner.messages import no_pool_message
 
 K = TypeVar("K")
 S = TypeVar("S")
@@ -116,14 +117,19 @@ def waiting_reason(
 
 
 def never_served(pools: Sequence[Pool], tickets: Sequence[Ticket]) -> Iterator[FailTicket]:
-    """Fail each waiting job whose parts the pools can no longer serve together (pools
-    changed by a reload): one part fails naming the limit, and failing a part fails its
-    whole job (service/jobs.py), rather than have it wait for ever."""
+    """Fail each waiting job the pools can no longer serve (pools changed by a reload):
+    a part whose tags no pool provides, or parts beyond the pools' `max`. One part fails
+    naming why, and failing a part ends its whole job (service/jobs.py), rather than have
+    it wait for ever with resources set aside. (A lone ticket no pool serves waits, as in
+    resalloc: it sets nothing aside.)"""
     for job_id, parts in parts_of(tickets).items():
         if any(p.state is not TicketState.OPEN for p in parts):
             continue
         ordered = sorted(parts, key=lambda p: p.id)
-        beyond = beyond_max(pools, {p.part or str(p.id): p.tags for p in ordered})
-        if beyond is not None:
-            name, why = beyond
-            yield FailTicket(ordered[0].id, f"job {job_id} can never be served: part {name}: {why}")
+        named = {p.part or str(p.id): p.tags for p in ordered}
+        unservable = ((n, unservable_tags(pools, tags)) for n, tags in named.items())
+        why = next(((n, no_pool_message(m)) for n, m in unservable if m), None)
+        why = why or beyond_max(pools, named)
+        if why is not None:
+            message = f"job {job_id} can never be served: part {why[0]}: {why[1]}"
+            yield FailTicket(ordered[0].id, message)
