@@ -249,3 +249,18 @@ def test_a_part_whose_resource_fails_its_livechecks_fails_the_job_in_one_pass(
         assert_every_part_ended_in_one_instant(p, job_id)
     finally:
         built.close()
+
+
+def test_a_job_whose_lease_runs_out_has_every_part_expired(
+    timed: tuple[Parts, list[float]],
+) -> None:
+    built, now = timed
+    p, job_id, _, _ = granted_job(built, ttl=60.0)
+    now[0] = NOW + 120
+    reconcile(p)
+    job = p.service.get_job(job_id)
+    assert job.state is JobState.CLOSED
+    log = p.store.list_events(EventFilter(kinds=(K.TICKET_EXPIRED, K.TICKET_CLOSED)))
+    assert sorted((e.ticket_id, e.kind) for e in log) == sorted(
+        (t.id, K.TICKET_EXPIRED) for t in job.parts.values()
+    )

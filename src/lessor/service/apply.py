@@ -137,7 +137,7 @@ class Applier:
                 if store.expire_ticket(ticket_id, message, now):
                     out.touched.append(ticket_id)
                     out.changed = True  # its resource is recycled in the next pass
-                    self._end_whole_job(seen.tickets.get(ticket_id), now, out)
+                    self._end_whole_job(seen.tickets.get(ticket_id), now, out, message)
             case act.Start(pool_name, for_ticket):
                 self._start(seen.pools[pool_name], for_ticket, now, out)
             case act.Recycle(resource_id):
@@ -164,10 +164,12 @@ class Applier:
                 else:
                     store.mark_ended(resource_id, now)
 
-    def _end_whole_job(self, part: Ticket | None, now: float, out: Applied) -> None:
+    def _end_whole_job(
+        self, part: Ticket | None, now: float, out: Applied, lapsed: str | None = None
+    ) -> None:
         """A part of a job ended: so does the rest of it (service/jobs.py)."""
         if part is not None and part.job_id is not None:
-            ended = end_whole_job(self.store, part, now)
+            ended = end_whole_job(self.store, part, now, lapsed)
             out.touched += [t.id for t, _ in ended]
             out.changed |= bool(ended)  # their resources are recycled in the next pass
 

@@ -40,19 +40,26 @@ class OpenedJob:
     """The job's key (each part's ticket key too), told this once."""
 
 
-def end_whole_job(store: Store, part: Ticket, now: float) -> list[tuple[Ticket, Resource | None]]:
+def end_whole_job(
+    store: Store, part: Ticket, now: float, lapsed: str | None = None
+) -> list[tuple[Ticket, Resource | None]]:
     """A job ends as a whole: once one part is closed, expired or failed (its resource
     died, or the job can never be served), every other active part is closed in the same
-    transaction, each with its own ticket.closed event, so no part keeps a resource for a
-    job that is over. Returns what was closed, with the resource each held (to recycle)."""
+    transaction, each with its own event, so no part keeps a resource for a job that is
+    over. `lapsed`: the part expired, with this message; a sibling whose lease has run
+    out too is expired alike (ticket.expired), any other closed (ticket.closed).
+    Returns what ended, with the resource each held when it is to be recycled now
+    (None for an expired one: the next pass recycles it, as for any expiry)."""
     if part.job_id is None:
         return []
-    ended = []
+    ended: list[tuple[Ticket, Resource | None]] = []
     for other in store.job_parts(part.job_id):
-        if other.id != part.id and other.state in ACTIVE_TICKET_STATES:
-            closed = store.close_ticket(other.id, now)
-            if closed is not None:
-                ended.append(closed)
+        if other.id == part.id or other.state not in ACTIVE_TICKET_STATES:
+            continue
+        if lapsed is not None and store.expire_ticket(other.id, lapsed, now):
+            ended.append((other, None))
+        elif (closed := store.close_ticket(other.id, now)) is not None:
+            ended.append(closed)
     return ended
 
 
