@@ -268,7 +268,8 @@ def test_whoami_tells_a_right_token_from_a_wrong_one_and_from_none_configured(
 ) -> None:
     pools = tmp_path / "pools.yaml"
     pools.write_text(POOLS)
-    guarded, open_ = start_server(pools, LESSOR_SERVER_ADMIN_TOKEN="sesame"), start_server(pools)
+    guarded = start_server(pools, LESSOR_SERVER_ADMIN_TOKEN="sesame")
+    open_ = start_server(pools, data=tmp_path / "open")  # a data directory is one server's
     bearer = {"Authorization": "Bearer sesame"}
     assert get(guarded, "/api/v1/whoami", headers=bearer).json() == {
         "admin": True,
