@@ -84,7 +84,7 @@ def fixture_environment() -> dict[str, str]:
 def lessor_server(workdir: Path) -> Iterator[str]:
     """A fresh lessor (SQLite in `workdir`) serving HTTP on a free port, in this process."""
     parts = build(f"sqlite:///{workdir / 'lessor.sqlite'}", ())
-    app = api_app(parts, workdir / "logs")
+    app = api_app(parts, workdir / "logs", admin_token="admin")  # the token Placement's tests send
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")

@@ -44,7 +44,7 @@ class Client:
 
 def test_claims_are_guarded_by_generations_and_capacity(tmp_path: Path) -> None:
     parts = build(MEMORY, ())
-    client = Client(api_app(parts, tmp_path))
+    client = Client(api_app(parts, tmp_path, admin_token="admin"))
     rp = str(uuid.uuid4())
     made = client.post(
         "/placement/resource_providers", json={"name": "cn1", "uuid": rp}, headers=ADMIN
@@ -85,9 +85,30 @@ def test_claims_are_guarded_by_generations_and_capacity(tmp_path: Path) -> None:
     assert client.get("/placement/resource_providers").status_code == 401
 
 
+def test_a_placement_write_needs_the_servers_admin_token_not_the_word_admin(
+    tmp_path: Path,
+) -> None:
+    parts = build(MEMORY, ())
+    client = Client(api_app(parts, tmp_path, admin_token="s3cret"))
+    body = {"name": "host-1"}
+    version = {"openstack-api-version": "placement 1.28"}
+    for token in ("admin", "user", "s3cre"):
+        refused = client.post(
+            "/placement/resource_providers", json=body, headers={**version, "x-auth-token": token}
+        )
+        assert refused.status_code == 403, token
+    assert client.get("/placement/resource_providers", headers=ADMIN).json() == {
+        "resource_providers": []
+    }
+    made = client.post(
+        "/placement/resource_providers", json=body, headers={**version, "x-auth-token": "s3cret"}
+    )
+    assert made.status_code == 200
+
+
 def test_native_candidates_explain_and_are_bounded(tmp_path: Path) -> None:
     parts = build(MEMORY, ())
-    client = Client(api_app(parts, tmp_path))
+    client = Client(api_app(parts, tmp_path, admin_token="admin"))
     for name, vcpu, traits in (("big", 8, ["HW_CPU_X86_AVX2"]), ("small", 1, [])):
         rp = str(uuid.uuid4())
         client.post("/placement/resource_providers", json={"name": name, "uuid": rp}, headers=ADMIN)

@@ -73,3 +73,13 @@ def _user_of(request: Request, authorization: str | None) -> User | None:
     service = request.app.state.service
     user: User | None = service.authenticate(token)
     return user
+
+
+def is_admin_token(request: Request, token: str) -> bool:
+    """Whether `token` (sent bare, as Placement's clients send X-Auth-Token) is the admin
+    token or an admin user's."""
+    expected: str | None = request.app.state.admin_token
+    if expected and secrets.compare_digest(token.encode(), expected.encode()):
+        return True
+    user: User | None = request.app.state.service.authenticate(token) if token else None
+    return user is not None and user.admin
