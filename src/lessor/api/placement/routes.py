@@ -438,7 +438,8 @@ async def put_provider_aggregates(svc: CapacityService, call: Call) -> Response:
     else:
         aggs, generation = await call.body(items), None
     p = await _run(svc.store.set_aggregates, p.uuid, generation, aggs)
-    out: dict[str, Any] = {"aggregates": sorted(aggs)}
+    # Placement answers the aggregates in the order they were given.
+    out: dict[str, Any] = {"aggregates": aggs}
     if call.at_least(19):
         out["resource_provider_generation"] = p.generation
     return json_response(out)
