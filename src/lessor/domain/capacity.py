@@ -21,6 +21,9 @@ import os_traits
 CUSTOM = re.compile(r"^CUSTOM_[A-Z0-9_]+$")
 """The spelling of a resource class or trait that is neither standard one."""
 
+MAX_NAME = 255
+"""The longest name of a custom resource class or trait (Placement's column)."""
+
 MAX_INT = 2147483647
 """The largest amount Placement's schemas accept (a signed 32-bit integer)."""
 
@@ -39,7 +42,7 @@ def standard_traits() -> frozenset[str]:
 
 
 def is_custom(name: str) -> bool:
-    return CUSTOM.match(name) is not None
+    return len(name) <= MAX_NAME and CUSTOM.match(name) is not None
 
 
 @dataclass(frozen=True)

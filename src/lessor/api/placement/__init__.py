@@ -17,6 +17,7 @@ from lessor.api.placement.http import (
     MIN_VERSION,
     Call,
     PlacementError,
+    Uncached,
     check_accept,
     check_token,
     error_response,
@@ -152,7 +153,7 @@ class PlacementApp:
 
 def _cached(response: Response, version: tuple[int, int]) -> Response:
     """From 1.15 on, a success says it must not be cached and when it was made."""
-    if version >= (1, 15) and response.status_code < 300:
+    if version >= (1, 15) and response.status_code < 300 and not isinstance(response, Uncached):
         response.headers["cache-control"] = "no-cache"
         response.headers["last-modified"] = formatdate(usegmt=True)
     return response

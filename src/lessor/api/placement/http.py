@@ -106,6 +106,12 @@ class Call:
             data = json.loads(raw)
         except ValueError as e:
             raise bad(f"Malformed JSON: {e}") from None
+        Call.check(schema, data)
+        return data
+
+    @staticmethod
+    def check(schema: dict[str, Any], data: Any) -> None:
+        """A 400 in Placement's words when `data` does not fit `schema`."""
         try:
             jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
         except jsonschema.ValidationError as e:
@@ -113,7 +119,22 @@ class Call:
                 f"JSON does not validate: {e.message}\n\nFailed validating '{e.validator}' "
                 f"in schema: {e.schema}"
             ) from None
-        return data
+
+
+def check_params(query: dict[str, list[str]], allowed: set[str]) -> None:
+    """A query parameter the microversion does not know is a 400, in Placement's words."""
+    extra = sorted(set(query) - allowed)
+    if extra:
+        raise bad(
+            f"Invalid query string parameters: Additional properties are not allowed "
+            f"({', '.join(repr(e) for e in extra)} {'was' if len(extra) == 1 else 'were'} "
+            "unexpected)"
+        )
+
+
+class Uncached(Response):
+    """A success Placement sends without `cache-control` and `last-modified` at 1.15+
+    (creating or renaming a resource class)."""
 
 
 def error_response(exc: PlacementError, version: tuple[int, int]) -> Response:

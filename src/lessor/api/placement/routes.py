@@ -10,7 +10,15 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from lessor.api.placement.http import Call, PlacementError, bad, json_response, no_content
+from lessor.api.placement.http import (
+    Call,
+    PlacementError,
+    Uncached,
+    bad,
+    check_params,
+    json_response,
+    no_content,
+)
 from lessor.domain import candidates as cands
 from lessor.domain.capacity import (
     MAX_INT,
@@ -101,13 +109,7 @@ async def list_providers(svc: CapacityService, call: Call) -> Response:
     allowed |= {"resources"} if call.at_least(4) else set()
     allowed |= {"in_tree"} if call.at_least(14) else set()
     allowed |= {"required"} if call.at_least(18) else set()
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise bad(
-            f"Invalid query string parameters: Additional properties are not allowed "
-            f"({', '.join(repr(e) for e in extra)} {'was' if len(extra) == 1 else 'were'} "
-            "unexpected)"
-        )
+    check_params(q, allowed)
     states = await _run(svc.states)
     by_uuid = {s.uuid: s for s in states}
     if "uuid" in q:
@@ -460,29 +462,28 @@ async def list_classes(svc: CapacityService, call: Call) -> Response:
     )
 
 
+CLASS_NAME = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^CUSTOM_[A-Z0-9_]+$", "maxLength": 255}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+"""Placement's schema of a custom resource class's name (a body, or the path from 1.7)."""
+
+
+def _class_location(call: Call, name: str) -> dict[str, str]:
+    return {"location": f"{call.request.scope.get('root_path', '')}/resource_classes/{name}"}
+
+
 async def create_class(svc: CapacityService, call: Call) -> Response:
-    data = await call.body(
-        {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "pattern": "^CUSTOM_[A-Z0-9_]+$", "maxLength": 255}
-            },
-            "required": ["name"],
-            "additionalProperties": False,
-        }
-    )
+    data = await call.body(CLASS_NAME)
     if not await _run(svc.add_custom, RESOURCE_CLASS, data["name"]):
         raise PlacementError(
             409,
             f"Conflicting resource class already exists: {data['name']}",
             "placement.duplicate_name",
         )
-    return Response(
-        status_code=201,
-        headers={
-            "location": f"{call.request.scope.get('root_path', '')}/resource_classes/{data['name']}"
-        },
-    )
+    return Uncached(status_code=201, headers=_class_location(call, data["name"]))
 
 
 async def get_class(svc: CapacityService, call: Call) -> Response:
@@ -498,11 +499,9 @@ async def put_class(svc: CapacityService, call: Call) -> Response:
     name = call.params["name"]
     if not call.at_least(7):
         raise PlacementError(405, "The method specified is not allowed for this resource.")
-    if not is_custom(name):
-        raise bad(
-            f"Failed validating 'pattern' in schema: '{name}' does not match '^CUSTOM_[A-Z0-9_]+$'"
-        )
-    return Response(status_code=201 if await _run(svc.add_custom, RESOURCE_CLASS, name) else 204)
+    Call.check(CLASS_NAME, {"name": name})
+    new = await _run(svc.add_custom, RESOURCE_CLASS, name)
+    return Uncached(status_code=201 if new else 204, headers=_class_location(call, name))
 
 
 async def delete_class(svc: CapacityService, call: Call) -> Response:
@@ -517,6 +516,7 @@ async def delete_class(svc: CapacityService, call: Call) -> Response:
 
 async def list_traits(svc: CapacityService, call: Call) -> Response:
     q = call.query()
+    check_params(q, {"name", "associated"})
     names = await _run(svc.traits)
     if "name" in q:
         spec = q["name"][-1]
@@ -745,13 +745,7 @@ async def allocation_candidates(svc: CapacityService, call: Call) -> Response:
     allowed = {"resources"} | ({"limit"} if call.at_least(16) else set())
     allowed |= {"required"} if call.at_least(17) else set()
     allowed |= {"member_of"} if call.at_least(21) else set()
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise bad(
-            f"Invalid query string parameters: Additional properties are not allowed "
-            f"({', '.join(repr(e) for e in extra)} {'was' if len(extra) == 1 else 'were'} "
-            "unexpected)"
-        )
+    check_params(q, allowed)
     if any(v.startswith("!") for v in q.get("required", [])) and not call.at_least(22):
         pass  # before 1.22 a '!' name is an unknown trait, as Placement says below
     try:
