@@ -61,6 +61,7 @@ class CapacityStore(Protocol):
     def custom_names(self, kind: str) -> frozenset[str]: ...
     def add_custom_name(self, kind: str, name: str) -> bool: ...
     def delete_custom_name(self, kind: str, name: str) -> None: ...
+    def rename_custom_class(self, old: str, new: str) -> None: ...
     def states(self) -> list[ProviderState]: ...
 
 
@@ -420,6 +421,25 @@ class SqlCapacityStore:
                 return False
             conn.execute(t.custom_names.insert().values(kind=kind, name=name))
             return True
+
+    def rename_custom_class(self, old: str, new: str) -> None:
+        """Renames a custom resource class with the inventories and allocations of it."""
+        n = t.custom_names.c
+        with self.tx.write() as conn:
+            names = set(conn.execute(sa.select(n.name).where(n.kind == "resource_class")).scalars())
+            if old not in names:
+                raise Missing(f"No such resource class {old}.")
+            if new in names:
+                raise Taken(f"Resource class already exists: {new}")
+            conn.execute(
+                t.custom_names.update()
+                .where(n.kind == "resource_class", n.name == old)
+                .values(name=new)
+            )
+            for table in (t.inventories, t.allocations):
+                conn.execute(
+                    table.update().where(table.c.resource_class == old).values(resource_class=new)
+                )
 
     def delete_custom_name(self, kind: str, name: str) -> None:
         n = t.custom_names.c

@@ -242,6 +242,20 @@ class MemoryCapacityStore:
             self._custom.add((kind, name))
             return True
 
+    def rename_custom_class(self, old: str, new: str) -> None:
+        with self._lock:
+            if ("resource_class", old) not in self._custom:
+                raise Missing(f"No such resource class {old}.")
+            if ("resource_class", new) in self._custom:
+                raise Taken(f"Resource class already exists: {new}")
+            self._custom.discard(("resource_class", old))
+            self._custom.add(("resource_class", new))
+            for uuid, inv in self._inventories.items():
+                self._inventories[uuid] = {new if rc == old else rc: i for rc, i in inv.items()}
+            for allocs in self._allocations.values():
+                for p, amounts in allocs.items():
+                    allocs[p] = {new if rc == old else rc: a for rc, a in amounts.items()}
+
     def delete_custom_name(self, kind: str, name: str) -> None:
         with self._lock:
             if kind == "trait":

@@ -3,6 +3,7 @@ allocations and allocation candidates, each as Placement answers it at each micr
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -498,10 +499,25 @@ async def get_class(svc: CapacityService, call: Call) -> Response:
 async def put_class(svc: CapacityService, call: Call) -> Response:
     name = call.params["name"]
     if not call.at_least(7):
-        raise PlacementError(405, "The method specified is not allowed for this resource.")
+        return await _rename_class(svc, call, name)
     Call.check(CLASS_NAME, {"name": name})
     new = await _run(svc.add_custom, RESOURCE_CLASS, name)
     return Uncached(status_code=201 if new else 204, headers=_class_location(call, name))
+
+
+async def _rename_class(svc: CapacityService, call: Call, name: str) -> Response:
+    """Before 1.7 a PUT with a body renames a custom class (its inventories and
+    allocations follow); a standard class cannot be renamed."""
+    new = (await call.body(CLASS_NAME))["name"]
+    if not await _run(svc.has_resource_class, name):
+        raise PlacementError(404, f"No such resource class {name}.")
+    if not is_custom(name):
+        raise bad(f"Cannot update standard resource class {name}")
+    await _run(svc.store.rename_custom_class, name, new)
+    return Uncached(
+        json.dumps({"name": new, "links": [{"rel": "self", "href": f"/resource_classes/{new}"}]}),
+        media_type="application/json",
+    )
 
 
 async def delete_class(svc: CapacityService, call: Call) -> Response:
