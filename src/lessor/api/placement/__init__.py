@@ -116,9 +116,9 @@ class PlacementApp:
             version = version_of(request)
             response = await self._dispatch(request, version)
         except PlacementError as e:
-            response = error_response(e, version)
+            response = error_response(e, version, request.headers.get("accept"))
         except CapacityError as e:
-            response = error_response(_placement_error(e), version)
+            response = error_response(_placement_error(e), version, request.headers.get("accept"))
         response.headers.update(version_headers(version))
         await response(scope, receive, send)
 
@@ -134,7 +134,6 @@ class PlacementApp:
                 )
             return _cached(json_response(_root()), version)
         check_token(request)
-        check_accept(request)
         for pattern, methods, since in _COMPILED:
             match = pattern.match(path)
             if match is None or version < since:
@@ -146,6 +145,8 @@ class PlacementApp:
                     f"The method {request.method} is not allowed for this resource.",
                     headers={"allow": ", ".join(sorted(methods))},
                 )
+            if request.method == "GET" and handler is not r.get_trait:
+                check_accept(request)  # after routing: an unknown path is a 404 first
             response = await handler(self.service, Call(request, version, match.groupdict()))
             return _cached(response, version)
         raise PlacementError(404, "The resource could not be found.")

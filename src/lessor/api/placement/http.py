@@ -11,6 +11,7 @@ the root document, and no token is a 401.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -20,7 +21,7 @@ from typing import Any
 
 import jsonschema
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 MIN_VERSION = (1, 0)
 MAX_VERSION = (1, 28)
@@ -137,7 +138,11 @@ class Uncached(Response):
     (creating or renaming a resource class)."""
 
 
-def error_response(exc: PlacementError, version: tuple[int, int]) -> Response:
+def error_response(
+    exc: PlacementError, version: tuple[int, int], accept: str | None = None
+) -> Response:
+    """Placement's error: JSON unless `accept` prefers HTML (or accepts neither), as
+    webob answers Placement's errors (a missing or `*/*` Accept is taken as JSON)."""
     title = HTTPStatus(exc.status).phrase
     explanation = {
         400: "The server could not comply with the request since it is either malformed or "
@@ -151,6 +156,22 @@ def error_response(exc: PlacementError, version: tuple[int, int]) -> Response:
         "requested.",
         403: "Access was denied to this resource.",
     }.get(exc.status, "")
+    headers = {**exc.headers, **version_headers(version)}
+    media = "application/json"
+    if accept and accept.strip() != "*/*":
+        offers = acceptable(accept, ("text/html", "application/json"))
+        media = offers[0] if offers else "text/plain"
+    status = f"{exc.status} {title}"
+    if media == "text/html":
+        body = (
+            f"<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n"
+            f"  <h1>{status}</h1>\n  {html.escape(explanation)}<br /><br />\n"
+            f"{html.escape(exc.detail)}\n\n\n </body>\n</html>"
+        )
+        return HTMLResponse(body, status_code=exc.status, headers=headers)
+    if media == "text/plain":
+        body = f"{status}\n\n{explanation}\n{exc.detail}\n\n"
+        return PlainTextResponse(body, status_code=exc.status, headers=headers)
     error: dict[str, Any] = {
         "status": exc.status,
         "title": title,
@@ -159,13 +180,41 @@ def error_response(exc: PlacementError, version: tuple[int, int]) -> Response:
     }
     if version >= (1, 23):
         error["code"] = exc.code
-    headers = {**exc.headers, **version_headers(version)}
     return Response(
         json.dumps({"errors": [error]}),
         status_code=exc.status,
         media_type="application/json",
         headers=headers,
     )
+
+
+def acceptable(accept: str, offers: tuple[str, ...]) -> list[str]:
+    """The `offers` an Accept header takes, best first (by quality, then in offer order);
+    each offer gets the quality of the most specific range that matches it."""
+    ranges: list[tuple[str, float]] = []
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media:
+            ranges.append((media.lower(), q))
+
+    def quality(offer: str) -> float:
+        kind = offer.split("/", maxsplit=1)[0]
+        for pattern in (offer, f"{kind}/*", "*/*"):
+            found = [q for media, q in ranges if media == pattern]
+            if found:
+                return max(found)
+        return 0.0
+
+    rated = [(quality(o), i, o) for i, o in enumerate(offers)]
+    return [o for q, _, o in sorted(rated, key=lambda r: (-r[0], r[1])) if q > 0]
 
 
 def version_headers(version: tuple[int, int]) -> dict[str, str]:
@@ -175,10 +224,7 @@ def version_headers(version: tuple[int, int]) -> dict[str, str]:
 def check_accept(request: Request) -> None:
     """A client that accepts no JSON gets a 406, as from Placement."""
     accept = request.headers.get("accept")
-    if accept is None:
-        return
-    ranges = {part.partition(";")[0].strip().lower() for part in accept.split(",")}
-    if not ranges & {"*/*", "application/*", "application/json"}:
+    if accept and not acceptable(accept, ("application/json",)):
         raise PlacementError(406, "Only application/json is provided")
 
 
