@@ -110,6 +110,16 @@ class Call:
         Call.check(schema, data)
         return data
 
+    def checked_query(self, schema: dict[str, Any]) -> dict[str, str]:
+        """The query (a repeated parameter's last value), checked against `schema` with
+        Placement's words when it does not fit."""
+        query = {key: values[-1] for key, values in self.query().items()}
+        try:
+            jsonschema.validate(query, schema, format_checker=jsonschema.FormatChecker())
+        except jsonschema.ValidationError as e:
+            raise bad(f"Invalid query string parameters: {e}") from None
+        return query
+
     @staticmethod
     def check(schema: dict[str, Any], data: Any) -> None:
         """A 400 in Placement's words when `data` does not fit `schema`."""

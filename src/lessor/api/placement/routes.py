@@ -736,18 +736,22 @@ async def delete_allocations(svc: CapacityService, call: Call) -> Response:
     return no_content()
 
 
+_ID = {"type": "string", "minLength": 1, "maxLength": 255}
+USAGES_QUERY = {
+    "type": "object",
+    "properties": {"project_id": _ID, "user_id": _ID},
+    "required": ["project_id"],
+    "additionalProperties": False,
+}
+"""Placement's schema of the query of `GET /usages` (1.9)."""
+
+
 async def usages(svc: CapacityService, call: Call) -> Response:
     if not call.at_least(9):
         raise PlacementError(404, "The resource could not be found.")
-    q = call.query()
-    if "project_id" not in q:
-        raise bad("Invalid query string parameters: 'project_id' is a required property")
-    user = q.get("user_id", [None])[-1]
-    for name, value in (("project_id", q["project_id"][-1]), ("user_id", user)):
-        if value is not None and not 1 <= len(value) <= 255:
-            raise bad(f"Invalid query string parameters: '{value}' is not a valid {name}")
+    q = call.checked_query(USAGES_QUERY)
     return json_response(
-        {"usages": await _run(svc.store.project_usages, q["project_id"][-1], user)}
+        {"usages": await _run(svc.store.project_usages, q["project_id"], q.get("user_id"))}
     )
 
 
