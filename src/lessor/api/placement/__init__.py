@@ -120,6 +120,9 @@ class PlacementApp:
         except CapacityError as e:
             response = error_response(_placement_error(e), version, request.headers.get("accept"))
         response.headers.update(version_headers(version))
+        location = response.headers.get("location")
+        if location and location.startswith("/"):  # absolute, as webob makes it
+            response.headers["location"] = f"{request.url.scheme}://{request.url.netloc}{location}"
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request, version: tuple[int, int]) -> Response:

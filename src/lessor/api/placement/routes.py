@@ -225,7 +225,11 @@ def _inventory_json(inv: Inventory) -> dict[str, Any]:
     return dict(vars(inv))
 
 
-def _inventory(rc: str, data: dict[str, Any], uuid: str, at_least_26: bool) -> Inventory:
+def _inventory(
+    rc: str, data: dict[str, Any], uuid: str, at_least_26: bool, action: str = "update"
+) -> Inventory:
+    """The inventory of a body; one Placement refuses is a 400 saying `action` (create by
+    POST, update by PUT) failed."""
     fields = {k: v for k, v in data.items() if k in _INV_FIELDS}
     inv = Inventory(**fields)
     if "max_unit" not in data:
@@ -233,11 +237,11 @@ def _inventory(rc: str, data: dict[str, Any], uuid: str, at_least_26: bool) -> I
     over = inv.reserved > inv.total or (inv.reserved == inv.total and not at_least_26)
     if over or inv.min_unit > inv.max_unit or inv.allocation_ratio <= 0:
         raise bad(
-            f"Unable to create inventory for resource provider {uuid}: Invalid inventory "
+            f"Unable to {action} inventory for resource provider {uuid}: Invalid inventory "
             f"for '{rc}' on resource provider '{uuid}'. The reserved value is greater "
-            "than or equal to total."
+            f"than {'' if at_least_26 else 'or equal to '}total."
             if over
-            else f"Unable to update inventory for resource provider {uuid}: Invalid "
+            else f"Unable to {action} inventory for resource provider {uuid}: Invalid "
             f"inventory for '{rc}': min_unit must not exceed max_unit"
         )
     return inv
@@ -292,7 +296,7 @@ async def post_inventory(svc: CapacityService, call: Call) -> Response:
     data = await call.body(schema)
     rc = data["resource_class"]
     await _check_classes(svc, [rc])
-    inv = _inventory(rc, data, p.uuid, call.at_least(26))
+    inv = _inventory(rc, data, p.uuid, call.at_least(26), "create")
     current = await _run(svc.store.inventories, p.uuid)
     if rc in current:
         raise PlacementError(
@@ -329,10 +333,10 @@ async def put_inventory(svc: CapacityService, call: Call) -> Response:
     data = await call.body(schema)
     rc = call.params["rc"]
     await _check_classes(svc, [rc])
+    inv = _inventory(rc, data, p.uuid, call.at_least(26))
     current = await _run(svc.store.inventories, p.uuid)
     if rc not in current:
         raise bad(f"No inventory record with resource class for resource provider {p.uuid}")
-    inv = _inventory(rc, data, p.uuid, call.at_least(26))
     p = await _run(
         svc.set_inventories, p.uuid, data["resource_provider_generation"], {**current, rc: inv}
     )
