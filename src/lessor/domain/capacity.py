@@ -160,6 +160,10 @@ class Missing(CapacityError):
     """A provider, consumer, resource class or trait that does not exist."""
 
 
+class NoProvider(Missing):
+    """An allocation on a provider that does not exist."""
+
+
 class Taken(CapacityError):
     """A name or uuid that another provider, class or trait already has."""
 

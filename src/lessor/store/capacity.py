@@ -369,8 +369,8 @@ class SqlCapacityStore:
             if old is not None and w.generation != old.generation:
                 raise Stale(
                     "consumer generation conflict - expected "
-                    f"{'null' if w.generation is None else w.generation} "
-                    f"but got {old.generation}"
+                    f"{old.generation} but got "
+                    f"{'null' if w.generation is None else w.generation}"
                 )
         if not w.allocations:
             conn.execute(c.delete().where(c.c.uuid == w.consumer_uuid))

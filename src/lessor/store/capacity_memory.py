@@ -297,5 +297,5 @@ def _guard_consumer(w: ConsumerWrite, old: Consumer | None) -> None:
     if old is not None and w.generation != old.generation:
         raise Stale(
             "consumer generation conflict - expected "
-            f"{'null' if w.generation is None else w.generation} but got {old.generation}"
+            f"{old.generation} but got {'null' if w.generation is None else w.generation}"
         )

@@ -27,6 +27,7 @@ from lessor.domain.capacity import (
     InUse,
     Inventory,
     Missing,
+    NoProvider,
     Provider,
     is_custom,
 )
@@ -705,14 +706,16 @@ async def put_allocations(svc: CapacityService, call: Call) -> Response:
     data = await call.body(_consumer_schema(call))
     try:
         await _run(svc.write_allocations, [_write(call, call.params["consumer"], data)])
+    except NoProvider as e:
+        raise bad(str(e)) from None
     except Missing as e:
         raise bad(f"Unable to allocate inventory: {e}") from None
     return no_content()
 
 
 async def post_allocations(svc: CapacityService, call: Call) -> Response:
-    if not call.at_least(13):
-        raise PlacementError(405, "The method specified is not allowed for this resource.")
+    if not call.at_least(13):  # the path is known (other methods are a 405), POST is not yet
+        raise PlacementError(404, "The resource could not be found.")
     one = _consumer_schema(call)
     one["properties"]["allocations"].pop("minProperties", None)
     data = await call.body(
@@ -725,6 +728,8 @@ async def post_allocations(svc: CapacityService, call: Call) -> Response:
     )
     try:
         await _run(svc.write_allocations, [_write(call, c, d) for c, d in data.items()])
+    except NoProvider as e:
+        raise bad(str(e)) from None
     except Missing as e:
         raise bad(f"Unable to allocate inventory: {e}") from None
     return no_content()
