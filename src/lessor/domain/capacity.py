@@ -207,7 +207,8 @@ class ConsumerWrite:
     """All of one consumer's allocations, replacing what it had.
 
     `generation`: the one the writer last saw (None: it believes there is no consumer yet);
-    `check` false skips that guard (Placement before 1.28).
+    `check` false skips that guard (Placement before 1.28); `quiet`: the providers it
+    frees keep their generations (Placement's `DELETE /allocations/{consumer}`).
     """
 
     consumer_uuid: str
@@ -216,6 +217,7 @@ class ConsumerWrite:
     user_id: str
     generation: int | None = None
     check: bool = True
+    quiet: bool = False
 
 
 def check_allocation(

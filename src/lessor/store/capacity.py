@@ -330,7 +330,8 @@ class SqlCapacityStore:
             touched: set[str] = set()
             for w in writes:
                 old, had = self._consumer(conn, w.consumer_uuid)
-                touched.update(had)
+                if not w.quiet:
+                    touched.update(had)
                 self._guard_consumer(conn, w, old)
             new: dict[str, dict[str, int]] = {}
             for w in writes:

@@ -191,7 +191,8 @@ class MemoryCapacityStore:
             consumers = [w.consumer_uuid for w in writes]
             touched: set[str] = set()
             for w in writes:
-                touched.update(self._allocations.get(w.consumer_uuid, {}))
+                if not w.quiet:
+                    touched.update(self._allocations.get(w.consumer_uuid, {}))
                 _guard_consumer(w, self._consumers.get(w.consumer_uuid))
             new: dict[str, dict[str, int]] = {}
             for w in writes:

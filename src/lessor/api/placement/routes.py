@@ -740,7 +740,8 @@ async def delete_allocations(svc: CapacityService, call: Call) -> Response:
     if not allocs:
         raise PlacementError(404, f"No allocations for consumer '{call.params['consumer']}'")
     await _run(
-        svc.write_allocations, [ConsumerWrite(call.params["consumer"], {}, "", "", check=False)]
+        svc.write_allocations,
+        [ConsumerWrite(call.params["consumer"], {}, "", "", check=False, quiet=True)],
     )
     return no_content()
 
