@@ -703,13 +703,17 @@ def _write(call: Call, consumer: str, data: dict[str, Any]) -> ConsumerWrite:
 
 
 async def put_allocations(svc: CapacityService, call: Call) -> Response:
+    try:  # a consumer is a uuid, dash-less or not, stored in its dashed form
+        consumer = str(uuidlib.UUID(call.params["consumer"]))
+    except ValueError:
+        raise bad(f"Malformed consumer_uuid: {call.params['consumer']}") from None
     data = await call.body(_consumer_schema(call))
     try:
-        await _run(svc.write_allocations, [_write(call, call.params["consumer"], data)])
+        await _run(svc.write_allocations, [_write(call, consumer, data)])
     except NoProvider as e:
         raise bad(str(e)) from None
     except Missing as e:
-        raise bad(f"Unable to allocate inventory: {e}") from None
+        raise bad(f"Unable to allocate inventory for consumer {consumer}: {e}") from None
     return no_content()
 
 
