@@ -76,12 +76,11 @@ def test_claims_are_guarded_by_generations_and_capacity(tmp_path: Path) -> None:
     assert claim(str(uuid.uuid4()), 1) == 409  # full: never overcommitted
     found = client.get("/placement/allocation_candidates?resources=VCPU:1", headers=ADMIN)
     assert found.json()["allocation_requests"] == []
-    assert (
-        client.get("/placement/resource_providers", headers={"x-auth-token": "user"}).status_code
-        == 200
-    )
-    refused = client.delete(f"/placement/resource_providers/{rp}", headers={"x-auth-token": "user"})
-    assert refused.status_code == 403  # only the admin token changes anything
+    user = {"x-auth-token": "user"}
+    assert client.get("/placement/resource_providers", headers=user).status_code == 403
+    refused = client.delete(f"/placement/resource_providers/{rp}", headers=user)
+    assert refused.status_code == 403  # only the admin token reads or changes anything
+    assert client.get("/placement/", headers=user).status_code == 200  # the root document
     assert client.get("/placement/resource_providers").status_code == 401
 
 
