@@ -76,30 +76,28 @@ def test_claims_are_guarded_by_generations_and_capacity(tmp_path: Path) -> None:
     assert claim(str(uuid.uuid4()), 1) == 409  # full: never overcommitted
     found = client.get("/placement/allocation_candidates?resources=VCPU:1", headers=ADMIN)
     assert found.json()["allocation_requests"] == []
-    assert (
-        client.get("/placement/resource_providers", headers={"x-auth-token": "user"}).status_code
-        == 200
-    )
-    refused = client.delete(f"/placement/resource_providers/{rp}", headers={"x-auth-token": "user"})
-    assert refused.status_code == 403  # only the admin token changes anything
+    user = {"x-auth-token": "user"}
+    assert client.get("/placement/resource_providers", headers=user).status_code == 403
+    refused = client.delete(f"/placement/resource_providers/{rp}", headers=user)
+    assert refused.status_code == 403  # only the admin token reads or changes anything
+    assert client.get("/placement/", headers=user).status_code == 200  # the root document
     assert client.get("/placement/resource_providers").status_code == 401
 
 
-def test_a_placement_write_needs_the_servers_admin_token_not_the_word_admin(
+def test_placement_needs_the_servers_admin_token_not_the_word_admin(
     tmp_path: Path,
 ) -> None:
     parts = build(MEMORY, ())
     client = Client(api_app(parts, tmp_path, admin_token="s3cret"))
     body = {"name": "host-1"}
     version = {"openstack-api-version": "placement 1.28"}
-    for token in ("admin", "user", "s3cre"):
-        refused = client.post(
-            "/placement/resource_providers", json=body, headers={**version, "x-auth-token": token}
-        )
+    for token in ("admin", "admin:project", "user", "s3cre"):
+        headers = {**version, "x-auth-token": token}
+        refused = client.post("/placement/resource_providers", json=body, headers=headers)
         assert refused.status_code == 403, token
-    assert client.get("/placement/resource_providers", headers=ADMIN).json() == {
-        "resource_providers": []
-    }
+        assert client.get("/placement/resource_providers", headers=headers).status_code == 403
+    listed = client.get("/placement/resource_providers", headers={"x-auth-token": "s3cret:p"})
+    assert listed.json() == {"resource_providers": []}
     made = client.post(
         "/placement/resource_providers", json=body, headers={**version, "x-auth-token": "s3cret"}
     )

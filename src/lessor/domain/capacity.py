@@ -21,6 +21,9 @@ import os_traits
 CUSTOM = re.compile(r"^CUSTOM_[A-Z0-9_]+$")
 """The spelling of a resource class or trait that is neither standard one."""
 
+MAX_NAME = 255
+"""The longest name of a custom resource class or trait (Placement's column)."""
+
 MAX_INT = 2147483647
 """The largest amount Placement's schemas accept (a signed 32-bit integer)."""
 
@@ -39,7 +42,7 @@ def standard_traits() -> frozenset[str]:
 
 
 def is_custom(name: str) -> bool:
-    return CUSTOM.match(name) is not None
+    return len(name) <= MAX_NAME and CUSTOM.match(name) is not None
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,10 @@ class Missing(CapacityError):
     """A provider, consumer, resource class or trait that does not exist."""
 
 
+class NoProvider(Missing):
+    """An allocation on a provider that does not exist."""
+
+
 class Taken(CapacityError):
     """A name or uuid that another provider, class or trait already has."""
 
@@ -200,7 +207,8 @@ class ConsumerWrite:
     """All of one consumer's allocations, replacing what it had.
 
     `generation`: the one the writer last saw (None: it believes there is no consumer yet);
-    `check` false skips that guard (Placement before 1.28).
+    `check` false skips that guard (Placement before 1.28); `quiet`: the providers it
+    frees keep their generations (Placement's `DELETE /allocations/{consumer}`).
     """
 
     consumer_uuid: str
@@ -209,6 +217,7 @@ class ConsumerWrite:
     user_id: str
     generation: int | None = None
     check: bool = True
+    quiet: bool = False
 
 
 def check_allocation(

@@ -17,6 +17,7 @@ from lessor.domain.capacity import (
     ConsumerWrite,
     Inventory,
     Missing,
+    NoProvider,
     Provider,
     ProviderState,
     Stale,
@@ -103,7 +104,7 @@ class CapacityService:
         for w in writes:
             for p, amounts in w.allocations.items():
                 if self.store.provider(p) is None:
-                    raise Missing(f"Resource provider '{p}' not found.")
+                    raise NoProvider(f"Allocation for resource provider '{p}' that does not exist.")
                 self.check_resource_classes(amounts)
         for attempt in range(RETRIES):
             try:

@@ -61,6 +61,7 @@ class CapacityStore(Protocol):
     def custom_names(self, kind: str) -> frozenset[str]: ...
     def add_custom_name(self, kind: str, name: str) -> bool: ...
     def delete_custom_name(self, kind: str, name: str) -> None: ...
+    def rename_custom_class(self, old: str, new: str) -> None: ...
     def states(self) -> list[ProviderState]: ...
 
 
@@ -329,7 +330,8 @@ class SqlCapacityStore:
             touched: set[str] = set()
             for w in writes:
                 old, had = self._consumer(conn, w.consumer_uuid)
-                touched.update(had)
+                if not w.quiet:
+                    touched.update(had)
                 self._guard_consumer(conn, w, old)
             new: dict[str, dict[str, int]] = {}
             for w in writes:
@@ -368,8 +370,8 @@ class SqlCapacityStore:
             if old is not None and w.generation != old.generation:
                 raise Stale(
                     "consumer generation conflict - expected "
-                    f"{'null' if w.generation is None else w.generation} "
-                    f"but got {old.generation}"
+                    f"{old.generation} but got "
+                    f"{'null' if w.generation is None else w.generation}"
                 )
         if not w.allocations:
             conn.execute(c.delete().where(c.c.uuid == w.consumer_uuid))
@@ -420,6 +422,25 @@ class SqlCapacityStore:
                 return False
             conn.execute(t.custom_names.insert().values(kind=kind, name=name))
             return True
+
+    def rename_custom_class(self, old: str, new: str) -> None:
+        """Renames a custom resource class with the inventories and allocations of it."""
+        n = t.custom_names.c
+        with self.tx.write() as conn:
+            names = set(conn.execute(sa.select(n.name).where(n.kind == "resource_class")).scalars())
+            if old not in names:
+                raise Missing(f"No such resource class {old}.")
+            if new in names:
+                raise Taken(f"Resource class already exists: {new}")
+            conn.execute(
+                t.custom_names.update()
+                .where(n.kind == "resource_class", n.name == old)
+                .values(name=new)
+            )
+            for table in (t.inventories, t.allocations):
+                conn.execute(
+                    table.update().where(table.c.resource_class == old).values(resource_class=new)
+                )
 
     def delete_custom_name(self, kind: str, name: str) -> None:
         n = t.custom_names.c

@@ -191,7 +191,8 @@ class MemoryCapacityStore:
             consumers = [w.consumer_uuid for w in writes]
             touched: set[str] = set()
             for w in writes:
-                touched.update(self._allocations.get(w.consumer_uuid, {}))
+                if not w.quiet:
+                    touched.update(self._allocations.get(w.consumer_uuid, {}))
                 _guard_consumer(w, self._consumers.get(w.consumer_uuid))
             new: dict[str, dict[str, int]] = {}
             for w in writes:
@@ -242,6 +243,20 @@ class MemoryCapacityStore:
             self._custom.add((kind, name))
             return True
 
+    def rename_custom_class(self, old: str, new: str) -> None:
+        with self._lock:
+            if ("resource_class", old) not in self._custom:
+                raise Missing(f"No such resource class {old}.")
+            if ("resource_class", new) in self._custom:
+                raise Taken(f"Resource class already exists: {new}")
+            self._custom.discard(("resource_class", old))
+            self._custom.add(("resource_class", new))
+            for uuid, inv in self._inventories.items():
+                self._inventories[uuid] = {new if rc == old else rc: i for rc, i in inv.items()}
+            for allocs in self._allocations.values():
+                for p, amounts in allocs.items():
+                    allocs[p] = {new if rc == old else rc: a for rc, a in amounts.items()}
+
     def delete_custom_name(self, kind: str, name: str) -> None:
         with self._lock:
             if kind == "trait":
@@ -283,5 +298,5 @@ def _guard_consumer(w: ConsumerWrite, old: Consumer | None) -> None:
     if old is not None and w.generation != old.generation:
         raise Stale(
             "consumer generation conflict - expected "
-            f"{'null' if w.generation is None else w.generation} but got {old.generation}"
+            f"{old.generation} but got {'null' if w.generation is None else w.generation}"
         )

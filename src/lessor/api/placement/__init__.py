@@ -17,6 +17,7 @@ from lessor.api.placement.http import (
     MIN_VERSION,
     Call,
     PlacementError,
+    Uncached,
     check_accept,
     check_token,
     error_response,
@@ -115,10 +116,13 @@ class PlacementApp:
             version = version_of(request)
             response = await self._dispatch(request, version)
         except PlacementError as e:
-            response = error_response(e, version)
+            response = error_response(e, version, request.headers.get("accept"))
         except CapacityError as e:
-            response = error_response(_placement_error(e), version)
+            response = error_response(_placement_error(e), version, request.headers.get("accept"))
         response.headers.update(version_headers(version))
+        location = response.headers.get("location")
+        if location and location.startswith("/"):  # absolute, as webob makes it
+            response.headers["location"] = f"{request.url.scheme}://{request.url.netloc}{location}"
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request, version: tuple[int, int]) -> Response:
@@ -133,7 +137,6 @@ class PlacementApp:
                 )
             return _cached(json_response(_root()), version)
         check_token(request)
-        check_accept(request)
         for pattern, methods, since in _COMPILED:
             match = pattern.match(path)
             if match is None or version < since:
@@ -145,6 +148,8 @@ class PlacementApp:
                     f"The method {request.method} is not allowed for this resource.",
                     headers={"allow": ", ".join(sorted(methods))},
                 )
+            if request.method == "GET" and handler is not r.get_trait:
+                check_accept(request)  # after routing: an unknown path is a 404 first
             response = await handler(self.service, Call(request, version, match.groupdict()))
             return _cached(response, version)
         raise PlacementError(404, "The resource could not be found.")
@@ -152,7 +157,7 @@ class PlacementApp:
 
 def _cached(response: Response, version: tuple[int, int]) -> Response:
     """From 1.15 on, a success says it must not be cached and when it was made."""
-    if version >= (1, 15) and response.status_code < 300:
+    if version >= (1, 15) and response.status_code < 300 and not isinstance(response, Uncached):
         response.headers["cache-control"] = "no-cache"
         response.headers["last-modified"] = formatdate(usegmt=True)
     return response

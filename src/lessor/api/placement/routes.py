@@ -3,6 +3,7 @@ allocations and allocation candidates, each as Placement answers it at each micr
 
 from __future__ import annotations
 
+import json
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,7 +11,15 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from lessor.api.placement.http import Call, PlacementError, bad, json_response, no_content
+from lessor.api.placement.http import (
+    Call,
+    PlacementError,
+    Uncached,
+    bad,
+    check_params,
+    json_response,
+    no_content,
+)
 from lessor.domain import candidates as cands
 from lessor.domain.capacity import (
     MAX_INT,
@@ -18,6 +27,7 @@ from lessor.domain.capacity import (
     InUse,
     Inventory,
     Missing,
+    NoProvider,
     Provider,
     is_custom,
 )
@@ -101,13 +111,7 @@ async def list_providers(svc: CapacityService, call: Call) -> Response:
     allowed |= {"resources"} if call.at_least(4) else set()
     allowed |= {"in_tree"} if call.at_least(14) else set()
     allowed |= {"required"} if call.at_least(18) else set()
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise bad(
-            f"Invalid query string parameters: Additional properties are not allowed "
-            f"({', '.join(repr(e) for e in extra)} {'was' if len(extra) == 1 else 'were'} "
-            "unexpected)"
-        )
+    check_params(q, allowed)
     states = await _run(svc.states)
     by_uuid = {s.uuid: s for s in states}
     if "uuid" in q:
@@ -222,7 +226,11 @@ def _inventory_json(inv: Inventory) -> dict[str, Any]:
     return dict(vars(inv))
 
 
-def _inventory(rc: str, data: dict[str, Any], uuid: str, at_least_26: bool) -> Inventory:
+def _inventory(
+    rc: str, data: dict[str, Any], uuid: str, at_least_26: bool, action: str = "update"
+) -> Inventory:
+    """The inventory of a body; one Placement refuses is a 400 saying `action` (create by
+    POST, update by PUT) failed."""
     fields = {k: v for k, v in data.items() if k in _INV_FIELDS}
     inv = Inventory(**fields)
     if "max_unit" not in data:
@@ -230,11 +238,11 @@ def _inventory(rc: str, data: dict[str, Any], uuid: str, at_least_26: bool) -> I
     over = inv.reserved > inv.total or (inv.reserved == inv.total and not at_least_26)
     if over or inv.min_unit > inv.max_unit or inv.allocation_ratio <= 0:
         raise bad(
-            f"Unable to create inventory for resource provider {uuid}: Invalid inventory "
+            f"Unable to {action} inventory for resource provider {uuid}: Invalid inventory "
             f"for '{rc}' on resource provider '{uuid}'. The reserved value is greater "
-            "than or equal to total."
+            f"than {'' if at_least_26 else 'or equal to '}total."
             if over
-            else f"Unable to update inventory for resource provider {uuid}: Invalid "
+            else f"Unable to {action} inventory for resource provider {uuid}: Invalid "
             f"inventory for '{rc}': min_unit must not exceed max_unit"
         )
     return inv
@@ -289,7 +297,7 @@ async def post_inventory(svc: CapacityService, call: Call) -> Response:
     data = await call.body(schema)
     rc = data["resource_class"]
     await _check_classes(svc, [rc])
-    inv = _inventory(rc, data, p.uuid, call.at_least(26))
+    inv = _inventory(rc, data, p.uuid, call.at_least(26), "create")
     current = await _run(svc.store.inventories, p.uuid)
     if rc in current:
         raise PlacementError(
@@ -326,10 +334,10 @@ async def put_inventory(svc: CapacityService, call: Call) -> Response:
     data = await call.body(schema)
     rc = call.params["rc"]
     await _check_classes(svc, [rc])
+    inv = _inventory(rc, data, p.uuid, call.at_least(26))
     current = await _run(svc.store.inventories, p.uuid)
     if rc not in current:
         raise bad(f"No inventory record with resource class for resource provider {p.uuid}")
-    inv = _inventory(rc, data, p.uuid, call.at_least(26))
     p = await _run(
         svc.set_inventories, p.uuid, data["resource_provider_generation"], {**current, rc: inv}
     )
@@ -438,7 +446,8 @@ async def put_provider_aggregates(svc: CapacityService, call: Call) -> Response:
     else:
         aggs, generation = await call.body(items), None
     p = await _run(svc.store.set_aggregates, p.uuid, generation, aggs)
-    out: dict[str, Any] = {"aggregates": sorted(aggs)}
+    # Placement answers the aggregates in the order they were given.
+    out: dict[str, Any] = {"aggregates": aggs}
     if call.at_least(19):
         out["resource_provider_generation"] = p.generation
     return json_response(out)
@@ -459,29 +468,28 @@ async def list_classes(svc: CapacityService, call: Call) -> Response:
     )
 
 
+CLASS_NAME = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "pattern": "^CUSTOM_[A-Z0-9_]+$", "maxLength": 255}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
+"""Placement's schema of a custom resource class's name (a body, or the path from 1.7)."""
+
+
+def _class_location(call: Call, name: str) -> dict[str, str]:
+    return {"location": f"{call.request.scope.get('root_path', '')}/resource_classes/{name}"}
+
+
 async def create_class(svc: CapacityService, call: Call) -> Response:
-    data = await call.body(
-        {
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "pattern": "^CUSTOM_[A-Z0-9_]+$", "maxLength": 255}
-            },
-            "required": ["name"],
-            "additionalProperties": False,
-        }
-    )
+    data = await call.body(CLASS_NAME)
     if not await _run(svc.add_custom, RESOURCE_CLASS, data["name"]):
         raise PlacementError(
             409,
             f"Conflicting resource class already exists: {data['name']}",
             "placement.duplicate_name",
         )
-    return Response(
-        status_code=201,
-        headers={
-            "location": f"{call.request.scope.get('root_path', '')}/resource_classes/{data['name']}"
-        },
-    )
+    return Uncached(status_code=201, headers=_class_location(call, data["name"]))
 
 
 async def get_class(svc: CapacityService, call: Call) -> Response:
@@ -496,12 +504,25 @@ async def get_class(svc: CapacityService, call: Call) -> Response:
 async def put_class(svc: CapacityService, call: Call) -> Response:
     name = call.params["name"]
     if not call.at_least(7):
-        raise PlacementError(405, "The method specified is not allowed for this resource.")
+        return await _rename_class(svc, call, name)
+    Call.check(CLASS_NAME, {"name": name})
+    new = await _run(svc.add_custom, RESOURCE_CLASS, name)
+    return Uncached(status_code=201 if new else 204, headers=_class_location(call, name))
+
+
+async def _rename_class(svc: CapacityService, call: Call, name: str) -> Response:
+    """Before 1.7 a PUT with a body renames a custom class (its inventories and
+    allocations follow); a standard class cannot be renamed."""
+    new = (await call.body(CLASS_NAME))["name"]
+    if not await _run(svc.has_resource_class, name):
+        raise PlacementError(404, f"No such resource class {name}.")
     if not is_custom(name):
-        raise bad(
-            f"Failed validating 'pattern' in schema: '{name}' does not match '^CUSTOM_[A-Z0-9_]+$'"
-        )
-    return Response(status_code=201 if await _run(svc.add_custom, RESOURCE_CLASS, name) else 204)
+        raise bad(f"Cannot update standard resource class {name}")
+    await _run(svc.store.rename_custom_class, name, new)
+    return Uncached(
+        json.dumps({"name": new, "links": [{"rel": "self", "href": f"/resource_classes/{new}"}]}),
+        media_type="application/json",
+    )
 
 
 async def delete_class(svc: CapacityService, call: Call) -> Response:
@@ -516,6 +537,7 @@ async def delete_class(svc: CapacityService, call: Call) -> Response:
 
 async def list_traits(svc: CapacityService, call: Call) -> Response:
     q = call.query()
+    check_params(q, {"name", "associated"})
     names = await _run(svc.traits)
     if "name" in q:
         spec = q["name"][-1]
@@ -681,17 +703,23 @@ def _write(call: Call, consumer: str, data: dict[str, Any]) -> ConsumerWrite:
 
 
 async def put_allocations(svc: CapacityService, call: Call) -> Response:
+    try:  # a consumer is a uuid, dash-less or not, stored in its dashed form
+        consumer = str(uuidlib.UUID(call.params["consumer"]))
+    except ValueError:
+        raise bad(f"Malformed consumer_uuid: {call.params['consumer']}") from None
     data = await call.body(_consumer_schema(call))
     try:
-        await _run(svc.write_allocations, [_write(call, call.params["consumer"], data)])
+        await _run(svc.write_allocations, [_write(call, consumer, data)])
+    except NoProvider as e:
+        raise bad(str(e)) from None
     except Missing as e:
-        raise bad(f"Unable to allocate inventory: {e}") from None
+        raise bad(f"Unable to allocate inventory for consumer {consumer}: {e}") from None
     return no_content()
 
 
 async def post_allocations(svc: CapacityService, call: Call) -> Response:
-    if not call.at_least(13):
-        raise PlacementError(405, "The method specified is not allowed for this resource.")
+    if not call.at_least(13):  # the path is known (other methods are a 405), POST is not yet
+        raise PlacementError(404, "The resource could not be found.")
     one = _consumer_schema(call)
     one["properties"]["allocations"].pop("minProperties", None)
     data = await call.body(
@@ -704,6 +732,8 @@ async def post_allocations(svc: CapacityService, call: Call) -> Response:
     )
     try:
         await _run(svc.write_allocations, [_write(call, c, d) for c, d in data.items()])
+    except NoProvider as e:
+        raise bad(str(e)) from None
     except Missing as e:
         raise bad(f"Unable to allocate inventory: {e}") from None
     return no_content()
@@ -714,23 +744,28 @@ async def delete_allocations(svc: CapacityService, call: Call) -> Response:
     if not allocs:
         raise PlacementError(404, f"No allocations for consumer '{call.params['consumer']}'")
     await _run(
-        svc.write_allocations, [ConsumerWrite(call.params["consumer"], {}, "", "", check=False)]
+        svc.write_allocations,
+        [ConsumerWrite(call.params["consumer"], {}, "", "", check=False, quiet=True)],
     )
     return no_content()
+
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 255}
+USAGES_QUERY = {
+    "type": "object",
+    "properties": {"project_id": _ID, "user_id": _ID},
+    "required": ["project_id"],
+    "additionalProperties": False,
+}
+"""Placement's schema of the query of `GET /usages` (1.9)."""
 
 
 async def usages(svc: CapacityService, call: Call) -> Response:
     if not call.at_least(9):
         raise PlacementError(404, "The resource could not be found.")
-    q = call.query()
-    if "project_id" not in q:
-        raise bad("Invalid query string parameters: 'project_id' is a required property")
-    user = q.get("user_id", [None])[-1]
-    for name, value in (("project_id", q["project_id"][-1]), ("user_id", user)):
-        if value is not None and not 1 <= len(value) <= 255:
-            raise bad(f"Invalid query string parameters: '{value}' is not a valid {name}")
+    q = call.checked_query(USAGES_QUERY)
     return json_response(
-        {"usages": await _run(svc.store.project_usages, q["project_id"][-1], user)}
+        {"usages": await _run(svc.store.project_usages, q["project_id"], q.get("user_id"))}
     )
 
 
@@ -744,13 +779,7 @@ async def allocation_candidates(svc: CapacityService, call: Call) -> Response:
     allowed = {"resources"} | ({"limit"} if call.at_least(16) else set())
     allowed |= {"required"} if call.at_least(17) else set()
     allowed |= {"member_of"} if call.at_least(21) else set()
-    extra = sorted(set(q) - allowed)
-    if extra:
-        raise bad(
-            f"Invalid query string parameters: Additional properties are not allowed "
-            f"({', '.join(repr(e) for e in extra)} {'was' if len(extra) == 1 else 'were'} "
-            "unexpected)"
-        )
+    check_params(q, allowed)
     if any(v.startswith("!") for v in q.get("required", [])) and not call.at_least(22):
         pass  # before 1.22 a '!' name is an unknown trait, as Placement says below
     try:
