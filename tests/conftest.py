@@ -79,10 +79,16 @@ class PgCluster:
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@/{dbname}?host={self.sockdir}&port={self.port}"
 
-    def new_database(self) -> str:
+    def new_database(self, durable: bool = False) -> str:
+        """A fresh database. The cluster runs with synchronous_commit off, for speed; a
+        test that kills PostgreSQL itself (`pg_ctl restart -m immediate`) asks for a
+        `durable` one, whose commits survive that as in production (fsync stays off:
+        the machine does not crash)."""
         name = f"t{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as c:
             c.execute(f'CREATE DATABASE "{name}"')
+            if durable:
+                c.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = on')
         return self.url(name)
 
 

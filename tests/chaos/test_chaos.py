@@ -37,7 +37,7 @@ def _check(cluster: harness.Cluster, record: harness.Record, tmp_path: Path) -> 
 def test_two_servers_on_postgresql_under_faults(
     start_server: Callable[..., ServerProcess], pg_cluster: PgCluster, tmp_path: Path
 ) -> None:
-    servers = harness.servers_for(start_server, tmp_path, pg_cluster.new_database(), 2)
+    servers = harness.servers_for(start_server, tmp_path, pg_cluster.new_database(durable=True), 2)
     cluster = harness.Cluster(servers, pg_cluster)
     record = harness.run(cluster, SECONDS, clients=4, seed=17, pg_restart=True)
     _check(cluster, record, tmp_path)
