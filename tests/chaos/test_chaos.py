@@ -1,6 +1,6 @@
 """The chaos suite: real servers, a chaotic cloud, clients, and faults; then the invariants.
 
-Two servers on a throwaway PostgreSQL (kill -9, SIGSTOP/SIGCONT, a `pg_ctl
+Three servers on a throwaway PostgreSQL (kill -9, SIGSTOP/SIGCONT, a `pg_ctl
 restart -m immediate` mid-load) and one on SQLite (kill -9), with a fake cloud
 whose hooks fail, hang and are slow at random. At the end, from the event log and
 the cloud's own records: no ticket lost, none assigned twice, no instance leaked,
@@ -17,7 +17,8 @@ import pytest
 from tests.chaos import harness
 from tests.conftest import PgCluster, ServerProcess
 
-SECONDS = 40
+SECONDS = 20
+"""Long enough for several faults and a PostgreSQL restart; bench/chaos.py runs longer."""
 
 
 def _check(cluster: harness.Cluster, record: harness.Record, tmp_path: Path) -> None:
@@ -34,10 +35,10 @@ def _check(cluster: harness.Cluster, record: harness.Record, tmp_path: Path) -> 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(200)
-def test_two_servers_on_postgresql_under_faults(
+def test_three_servers_on_postgresql_under_faults(
     start_server: Callable[..., ServerProcess], pg_cluster: PgCluster, tmp_path: Path
 ) -> None:
-    servers = harness.servers_for(start_server, tmp_path, pg_cluster.new_database(durable=True), 2)
+    servers = harness.servers_for(start_server, tmp_path, pg_cluster.new_database(durable=True), 3)
     cluster = harness.Cluster(servers, pg_cluster)
     record = harness.run(cluster, SECONDS, clients=4, seed=17, pg_restart=True)
     _check(cluster, record, tmp_path)
