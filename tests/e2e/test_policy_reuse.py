@@ -18,7 +18,7 @@ reusing:
   cmd_new: FAKE_CLOUD new
   cmd_release: FAKE_CLOUD release
   cmd_delete: FAKE_CLOUD delete
-  reuse_opportunity_time: 2
+  reuse_opportunity_time: 6
   reuse_max_count: 1
 """
 
@@ -58,7 +58,7 @@ def test_a_released_resource_serves_its_sandbox_again_within_the_limits(
     )
     assert not (cloud / str(first["name"])).exists()
 
-    # bob's is kept for reuse_opportunity_time (2 s), then deleted unused.
+    # bob's is kept for reuse_opportunity_time (6 s), then deleted unused.
     server.lessor("ticket-close", str(other["ticket"]), check=True)
     wait_until(
         lambda: resource(server, other["id"])["state"] == "UP",  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ def test_a_released_resource_serves_its_sandbox_again_within_the_limits(
     )
     wait_until(
         lambda: resource(server, other["id"])["state"] == "ENDED",  # type: ignore[arg-type]
-        timeout=10,
+        timeout=20,
         message="deletion after reuse_opportunity_time",
     )
     assert "reuse_opportunity_time" in resource(server, other["id"])["message"]  # type: ignore[arg-type]

@@ -42,11 +42,11 @@ def test_leases_expire_unless_renewed(
     assert server.lessor("ticket-extend", str(lapsed)).returncode == 4  # too late
 
     # Renewed (the API's heartbeat, then the CLI's): alive well past its first TTL.
-    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["fake"], "ttl": 1}).json()
+    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["fake"], "ttl": 3}).json()
     kept, key = opened["id"], opened["key"]
     holder = {"Lessor-Ticket-Key": key}
     server.lessor("ticket-wait", str(kept), check=True, LESSOR_TICKET_KEY=key)
-    deadline = time.monotonic() + 2.5
+    deadline = time.monotonic() + 4  # past its first TTL; a CLI start under load fits in 3 s
     while time.monotonic() < deadline:
         extended = api(server, "POST", f"/api/v1/tickets/{kept}/extend", headers=holder)
         assert extended.status_code == 200, extended.text
