@@ -80,7 +80,7 @@ def test_concurrent_reservations_never_share_a_core_or_nic(env: Env, tmp_path: P
     # whole machine, so any overlap would show
     kinds = [["--profile", "ci"], ["--profile", "ci"], ["--cores", "2"], ["--cores", "2"]]
     procs = [start(env, *k, "--", "sh", "-c", report(o)) for k, o in zip(kinds, outs, strict=True)]
-    wait_until(lambda: all(o.exists() for o in outs), message="four holders running")
+    wait_until(lambda: all(o.exists() for o in outs), timeout=60, message="four holders running")
     assert_shared_nothing(outs)
     for o in outs:
         Path(f"{o}.go").touch()
