@@ -77,10 +77,20 @@ def start(env: Env, *args: str) -> subprocess.Popen[str]:
 def test_concurrent_reservations_never_share_a_core_or_nic(env: Env, tmp_path: Path) -> None:
     outs = [tmp_path / f"out{i}" for i in range(4)]
     # two CI profiles (2 cores + 2 NICs, one node each) and two bare 2-core requests: the
-    # whole machine, so any overlap would show
+    # whole machine, so any overlap would show. The profiles go first: two bare requests
+    # that both landed on one node would leave the other node's two NICs for two profiles
+    # that need two each, and one profile would rightly wait for ever.
     kinds = [["--profile", "ci"], ["--profile", "ci"], ["--cores", "2"], ["--cores", "2"]]
-    procs = [start(env, *k, "--", "sh", "-c", report(o)) for k, o in zip(kinds, outs, strict=True)]
-    wait_until(lambda: all(o.exists() for o in outs), timeout=60, message="four holders running")
+    procs = [
+        start(env, *k, "--", "sh", "-c", report(o))
+        for k, o in zip(kinds[:2], outs[:2], strict=True)
+    ]
+    wait_until(lambda: all(o.exists() for o in outs[:2]), message="two profiles running")
+    procs += [
+        start(env, *k, "--", "sh", "-c", report(o))
+        for k, o in zip(kinds[2:], outs[2:], strict=True)
+    ]
+    wait_until(lambda: all(o.exists() for o in outs), message="four holders running")
     assert_shared_nothing(outs)
     for o in outs:
         Path(f"{o}.go").touch()
