@@ -76,6 +76,24 @@ class PgCluster:
         if done.returncode:
             raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
+    def start(self) -> None:
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-l",
+            str(self.datadir.parent / "log"),
+            "start",
+            "-o",
+            f"-k {self.sockdir} -p {self.port} -c listen_addresses='' -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+        )
+
+    def stop(self) -> None:
+        """As a crash or a power cut does: `-m immediate`, no shutdown checkpoint."""
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
+
     def url(self, dbname: str) -> str:
         return f"postgresql+psycopg://postgres@/{dbname}?host={self.sockdir}&port={self.port}"
 
@@ -128,22 +146,11 @@ def pg_cluster() -> Iterator[PgCluster]:
         "-E",
         "UTF8",
     )
-    cluster.run(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(datadir),
-        "-w",
-        "-l",
-        str(base / "log"),
-        "start",
-        "-o",
-        f"-k {sockdir} -p {cluster.port} -c listen_addresses='' -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-    )
+    cluster.start()
     try:
         yield cluster
     finally:
-        cluster.run(str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop")
+        cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

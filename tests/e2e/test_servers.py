@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tests.conftest import ServerProcess, wait_until
+from tests.conftest import PgCluster, ServerProcess, wait_until
 from tests.e2e.helpers import api, events, open_ticket, resource, resources, ticket, write_pools
 
 POOLS = """
@@ -138,6 +138,47 @@ def test_a_wait_held_by_one_server_is_answered_the_moment_another_assigns(
     ((at, got),) = answered
     assert got["state"] == "ASSIGNED"
     assert at - closed_at < 15  # woken by a's (or the leader's) commit, not by its timeout
+
+
+GATED = """
+gated:
+  max: 1
+  max_prealloc: 1
+  tags: [gated]
+  cmd_new: ./fake-cloud new
+  cmd_delete: while [ ! -e gate ]; do sleep 0.05; done; ./fake-cloud delete
+"""
+
+
+@pytest.mark.postgres
+def test_a_hook_that_ends_while_postgresql_is_down_is_recorded_once_it_is_back(
+    start_server: Callable[..., ServerProcess], pg_cluster: PgCluster, tmp_path: Path
+) -> None:
+    pools = _pools(tmp_path).with_name("gated.yaml")
+    write_pools(pools, GATED)
+    a = start_server(pools, db=pg_cluster.new_database(durable=True), data=tmp_path / "a")
+    tid = open_ticket(a, "--tag", "gated")
+    assert ticket(a, tid)["state"] == "ASSIGNED"
+    a.lessor("ticket-close", str(tid), check=True)
+
+    def deleting() -> bool:
+        started = events(a, kind="hook.started")
+        return any(e["details"]["hook"] == "cmd_delete" for e in started)
+
+    wait_until(deleting, timeout=30, message="cmd_delete to start")
+    (held,) = resources(a)
+    pg_cluster.stop()
+    try:
+        (tmp_path / "gate").touch()  # cmd_delete ends while the database is away
+        wait_until(lambda: not _instances(tmp_path), timeout=30, message="cmd_delete")
+    finally:
+        pg_cluster.start()
+    # the server that ran it records it: not left DELETING under a claim it keeps renewing
+    wait_until(
+        lambda: resource(a, held["id"])["state"] == "ENDED",
+        timeout=60,
+        message="the deleted resource to be ENDED",
+    )
 
 
 def test_a_second_server_on_one_sqlite_file_refuses_to_start_with_one_line(

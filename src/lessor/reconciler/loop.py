@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec
 
 from lessor.domain.hooks import Hook
 from lessor.domain.model import Snapshot
@@ -28,10 +30,12 @@ from lessor.runner.hooks import HookResult, HookRunner
 from lessor.service import events
 from lessor.service.apply import CLAIM_LEASE, Applied, HookOutcome, Launch
 from lessor.service.core import LessorService
+from lessor.service.errors import database_unreachable
 from lessor.service.executor import Executor, writes
 from lessor.store.leadership import HEARTBEAT
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 
 class Deposed(Exception):
@@ -208,7 +212,7 @@ class Reconciler:
         command = pool.command(hook)
         try:
             if command:
-                await self.executor.run(self._hook_event, launch, None)
+                await self._stored(self._hook_event, launch, None)
                 result = await self.runner.run(
                     command,
                     hook_env(r, hook),
@@ -220,7 +224,7 @@ class Reconciler:
                 )
             else:
                 result = HookResult(0, b"", 0.0)  # the pool lost the hook in a reload
-            await self.executor.run(self._finished, launch, result)
+            await self._stored(self._finished, launch, result)
             if hook is Hook.NEW:
                 self.runner.discard_output(r.id)  # its outcome is stored
         except asyncio.CancelledError:
@@ -229,6 +233,23 @@ class Reconciler:
             log.exception("recording the outcome of %s for resource %s failed", hook, r.id)
         finally:
             self.signals.wake_reconciler()
+
+    async def _stored(self, use_case: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
+        """Run a write of a hook's record until it is stored, however long the database is
+        away. Giving up would leave the hook's claim to this server, which renews it while
+        it lives: no other server would recover it, and the resource would stay mid-hook
+        for ever though its hook has long finished (a deleted instance still DELETING)."""
+        pause = 0.2
+        while True:
+            try:
+                await self.executor.run(use_case, *args, **kwargs)
+                return
+            except Exception as e:
+                if not database_unreachable(e):
+                    raise
+                log.warning("the database cannot be reached; storing a hook's record again")
+            await asyncio.sleep(pause)  # a back-off while the database is away
+            pause = min(pause * 2, 5.0)
 
     @writes
     def _finished(self, launch: Launch, result: HookResult) -> None:
