@@ -42,11 +42,7 @@ def run(pool: Pool, w: Workload, last_day: float) -> tuple[float, float, float]:
     if fig.served < len(w.arrivals):
         return float("inf"), float("nan"), took
     waits = list(fig.waits[-len(served) :])
-    hooks = w.durations(pool.name)
-    # Up and unassigned = alive - starting - deleting - held; over the whole run, scaled
-    # to the last day by its share of the resources started (a fixed cost per resource).
-    held = sum(a.hold for a in w.arrivals)
-    spare_s = fig.resource_seconds - fig.started * (hooks.new + hooks.delete) - held
+    spare_s = fig.spare_seconds  # over the whole run, scaled to a day below
     days = w.horizon / DAY if w.horizon else 1.0
     return quantile(waits, 0.95), spare_s / 3600 / days, took
 

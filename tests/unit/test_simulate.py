@@ -164,3 +164,54 @@ def test_a_bad_workload_is_refused_naming_file_line_and_key(
     done = CliRunner().invoke(main, [*args, "--workload", str(tmp_path / "work.yaml")])
     assert done.exit_code == 2
     assert expected in done.output and "Traceback" not in done.output
+
+
+SIZED = """\
+cloud:
+  max: 20
+  max_starting: 20
+  max_prealloc: 12
+  target_wait: {p95: 30}
+  cost_per_hour: 0.5
+  tags: [x]
+"""
+
+
+def test_suggest_sets_target_wait_against_the_smallest_fixed_setting_meeting_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pools.yaml").write_text(SIZED)
+    # from t=600 s: the spares kept from the start are up by then
+    (tmp_path / "work.yaml").write_text(WORKLOAD.replace("at: 0", "at: 600"))
+    args = ["simulate", "--pools", str(tmp_path / "pools.yaml")]
+    args += ["--workload", str(tmp_path / "work.yaml"), "--suggest"]
+    done = CliRunner().invoke(main, [*args, "--json"])
+    assert done.exit_code == 0, done.output
+    s = json.loads(done.output)["pools"]["cloud"]
+    assert s["target_p95"] == 30
+    static = s["best_static"]
+    assert static["met"] and static["p95_wait"] <= 30 and 0 < static["max_prealloc"] <= 12
+    assert static["cost"] == pytest.approx(static["resource_hours"] * 0.5)
+    assert 0 <= static["spare_hours"] < static["resource_hours"]
+    adaptive = s["adaptive"]
+    assert set(adaptive) >= {"p95_wait", "spare_hours", "resource_hours", "met"}
+    assert s["spares_by_hour"] and all(0 <= n <= 12 for n in s["spares_by_hour"].values())
+    # one fewer fixed spare would not have met it: it is the smallest
+    fewer = SIZED.replace("max_prealloc: 12", f"max_prealloc: {static['max_prealloc'] - 1}")
+    (tmp_path / "fewer.yaml").write_text(fewer.replace("  target_wait: {p95: 30}\n", ""))
+    plain = ["simulate", "--pools", str(tmp_path / "fewer.yaml")]
+    plain += ["--workload", str(tmp_path / "work.yaml"), "--json"]
+    (pool,) = json.loads(CliRunner().invoke(main, plain).output)["pools"]
+    assert pool["wait_p95"] > 30
+    text = CliRunner().invoke(main, args).output
+    assert "cloud: target p95 wait 30 s" in text
+    assert f"best fixed (max_prealloc {static['max_prealloc']})" in text
+
+
+def test_suggest_without_a_target_wait_pool_says_so(tmp_path: Path) -> None:
+    (tmp_path / "pools.yaml").write_text(SIZED.replace("  target_wait: {p95: 30}\n", ""))
+    (tmp_path / "work.yaml").write_text(WORKLOAD)
+    args = ["simulate", "--pools", str(tmp_path / "pools.yaml")]
+    done = CliRunner().invoke(main, [*args, "--workload", str(tmp_path / "work.yaml"), "--suggest"])
+    assert done.exit_code == 2
+    assert "no pool has target_wait" in done.output and "Traceback" not in done.output

@@ -25,7 +25,15 @@ import click
     help="Ticket arrivals and hook durations (YAML; see docs/policy.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def simulate(pools_file: Path, workload_file: Path, as_json: bool) -> None:
+@click.option(
+    "--suggest",
+    is_flag=True,
+    help=(
+        "For each pool with target_wait: its p95 wait, spare-hours and resource-hours, "
+        "and its spares by hour, against the smallest fixed max_prealloc meeting the target."
+    ),
+)
+def simulate(pools_file: Path, workload_file: Path, as_json: bool, suggest: bool) -> None:
     """Replay a ticket trace through the real planner; print waits and resource-hours per pool.
 
     Nothing is started and no server is needed: time is simulated, so a day
@@ -52,5 +60,19 @@ def simulate(pools_file: Path, workload_file: Path, as_json: bool) -> None:
         sys.exit(2)
     for warning in [*read.warnings, *mismatches(doc, pools)]:
         click.echo(f"lessor: warning: {warning}", err=True)
+    if suggest:
+        from lessor.sim.suggest import suggest as suggested
+
+        found = suggested(pools, workload)
+        if not found:
+            click.echo(
+                f"lessor: {pools_file}: no pool has target_wait to suggest spares for", err=True
+            )
+            sys.exit(2)
+        if as_json:
+            click.echo(json.dumps({"pools": {s.pool: s.as_dict() for s in found}}, indent=2))
+        else:
+            click.echo("\n\n".join(s.as_text() for s in found))
+        return
     outcome = run(pools, workload)
     click.echo(json.dumps(as_dict(outcome), indent=2) if as_json else as_text(outcome))

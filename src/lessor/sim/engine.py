@@ -52,6 +52,10 @@ class PoolFigures:
     resource_seconds: float
     """Summed lifetime of its resources, from cmd_new to the end of cmd_delete."""
     started: int
+    spare_seconds: float
+    """Of resource_seconds, the time resources were ready and unassigned: what spares cost."""
+    sized: tuple[tuple[float, int], ...] = ()
+    """(when, spares) of each sizing of a target_wait pool, in time order."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,9 @@ class _Sim:
         """Each open ticket's key: the simulated clients close their tickets as holders."""
         self.refused = 0
         """Tickets no pool could ever serve."""
+        self.hooked: defaultdict[str, float] = defaultdict(float)
+        """Seconds each pool's resources spent in hooks (neither ready nor held)."""
+        self.sized: defaultdict[str, list[tuple[float, int]]] = defaultdict(list)
 
     def at(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.events, (when, next(self.order), fn))
@@ -106,6 +113,8 @@ class _Sim:
         self.arrivals_left = len(self.w.arrivals)
         if any(p.target_wait_p95 is not None for p in self.pools):
             self.at(0.0, self._size)  # as the server does, every SIZING_PERIOD
+        else:
+            self.at(0.0, lambda: None)  # a plan at t=0, as a server plans at start-up
         wake: float | None = None
         while not self._finished():
             first = self.events[0][0] if self.events else None
@@ -137,6 +146,7 @@ class _Sim:
             applied: Applied = self.call(self._apply, snapshot, decided)
             for launch in applied.launches:
                 seconds = _duration(self.w.durations(launch.pool.name), launch.hook)
+                self.hooked[launch.pool.name] += seconds
                 self.at(self.now + seconds, partial(self._finish, launch))
             if not (applied.launches or applied.touched or applied.changed):
                 return decided.wake_at
@@ -151,7 +161,8 @@ class _Sim:
         self.service.applier.finished(launch, HookOutcome(ok=True), self.now)
 
     def _size(self) -> None:
-        self.call(self.service.size_spares)
+        for s in self.call(self.service.size_spares):
+            self.sized[s.pool].append((self.now, s.sizing.spares))
         if self.arrivals_left:
             self.at(self.now + SIZING_PERIOD, self._size)
 
@@ -189,14 +200,16 @@ class _Sim:
             alive[r.pool] += end - r.created_at
             started[r.pool] += 1
         waits: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        held: defaultdict[str, float] = defaultdict(float)
         unserved = self.refused
         for t in store.list_tickets():
             if t.assigned_at is None or t.resource_id is None:
                 unserved += t.state in (T.OPEN, T.FAILED)
                 continue
-            waits[resources[t.resource_id].pool].append(
-                (t.assigned_at, t.assigned_at - t.created_at)
-            )
+            pool = resources[t.resource_id].pool
+            waits[pool].append((t.assigned_at, t.assigned_at - t.created_at))
+            until = t.closed_at if t.closed_at is not None else self.now
+            held[pool] += until - t.assigned_at
         served = {name: [w for _, w in sorted(ws)] for name, ws in waits.items()}
         figures = tuple(
             PoolFigures(
@@ -205,6 +218,8 @@ class _Sim:
                 tuple(served.get(p.name, [])),
                 alive[p.name],
                 started[p.name],
+                max(0.0, alive[p.name] - held[p.name] - self.hooked[p.name]),
+                tuple(self.sized[p.name]),
             )
             for p in self.pools
         )
