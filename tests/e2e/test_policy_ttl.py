@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
@@ -76,12 +79,47 @@ def test_leases_expire_unless_renewed(
 def test_ticket_wait_ttl_renews_the_lease_while_it_waits(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = start_server(write_pools(tmp_path / "pools.yaml", POOLS))
+    gate = tmp_path / "gate"
+    gated = f"""\
+gated:
+  max: 1
+  max_prealloc: 0
+  start_for_waiting: true
+  tags: [gated]
+  cmd_new: while [ ! -e {gate} ]; do sleep 0.05; done; FAKE_CLOUD new
+  cmd_delete: FAKE_CLOUD delete
+"""
+    server = start_server(write_pools(tmp_path / "pools.yaml", POOLS + gated))
 
-    renewed = open_ticket(server, "--tag", "slow", "--ttl", "1")
-    waited = server.lessor("ticket-wait", str(renewed), "--ttl", "1")
-    assert waited.returncode == 0, waited.stderr
-    assert waited.stdout.startswith("127.0.0.")
+    # Opened with room for the CLI to start (a Python start takes seconds under load);
+    # from its first renewal on, the lease is 2 s and only ticket-wait keeps it alive.
+    renewed = open_ticket(server, "--tag", "gated", "--ttl", "30")
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "lessor.cli", "ticket-wait", str(renewed), "--ttl", "2"],
+        env={**server.env, "LESSOR_SERVER": server.url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: ticket(server, renewed)["ttl"] == 2, message="a 2 s lease")
+        first = datetime.fromisoformat(ticket(server, renewed)["expires_at"])
+        # Three leases later it still waits: renewed, or it would have expired.
+        wait_until(
+            lambda: (
+                datetime.fromisoformat(ticket(server, renewed)["expires_at"])
+                > first + timedelta(seconds=6)
+            ),
+            timeout=60,
+            message="a lease renewed past three of its TTLs",
+        )
+        assert ticket(server, renewed)["state"] == "OPEN"
+        gate.touch()
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0, err
+    assert out.startswith("127.0.0.")
     assert ticket(server, renewed)["state"] == "ASSIGNED"
 
     # Without --ttl nobody renews it: the wait ends with the expired ticket.
