@@ -129,7 +129,7 @@ def suggest(pools: Sequence[Pool], workload: Workload) -> list[Suggestion]:
         adaptive = _replay(pools, pool.name, workload)
         by_hour: dict[int, int] = {}
         for when, spares in adaptive.sized:
-            h = hour_of_week(when)
+            h = hour_of_week(workload.starts_at + when)
             by_hour[h] = max(by_hour.get(h, 0), spares)
         ceiling = max(pool.min_prealloc, pool.max_prealloc)
         fixed = pool.min_prealloc

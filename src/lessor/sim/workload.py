@@ -51,6 +51,9 @@ class Workload:
     hooks: Mapping[str, Durations]
     """Per pool name; the key `default` for every other pool."""
     horizon: float | None = None
+    starts_at: float = 0.0
+    """The real time (Unix seconds) of time 0, for naming hours of the week: the epoch for
+    a workload file, the first event read for one recorded by a server."""
 
     def durations(self, pool: str) -> Durations:
         return self.hooks.get(pool) or self.hooks.get("default") or Durations()
