@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.helpers import events, pool_info, up, write_pools
+from tests.e2e.helpers import api, events, pool_info, up, write_pools
 
 SIZED = """\
 sized:
@@ -37,3 +37,6 @@ def test_a_server_keeps_the_floor_of_a_target_wait_pool_without_history(
     wait_until(lambda: up(server, "sized"), message="a spare")
     listed = server.lessor("pools", check=True).stdout
     assert "1 (1-3)" in listed and "sized: target p95 30 s: p95 wait" in listed
+    page = api(server, "GET", "/").text  # the overview says the same
+    assert "target p95 wait 30.0 s, 0.5/h a resource: p95 wait" in page
+    assert "spares (1–3)" in page
