@@ -14,10 +14,13 @@ def test_a_spares_target_survives_a_reload_and_each_change_is_one_event(store: S
     pool = Pool("aws", tags=(Tag("x"),), max_prealloc=8, target_wait_p95=30.0)
     store.save_pool_definitions([pool], NOW)
     assert store.set_spares_target("aws", 4, "p95 wait 28 s forecast with 4 spares", NOW)
-    assert not store.set_spares_target("aws", 4, "p95 wait 27 s forecast with 4 spares", NOW + 1)
+    assert not store.set_spares_target(
+        "aws", 4, "p95 wait 27 s forecast with 4 spares", NOW + 1, wait=27.25
+    )
     store.save_pool_definitions([pool.evolve(max=9)], NOW + 2)
     (saved,) = store.stored_pools()
     assert (saved.spares_target, saved.spares_reason) == (4, "p95 wait 27 s forecast with 4 spares")
+    assert saved.spares_wait == 27.25
     assert saved.prealloc == 4
     assert store.set_spares_target("aws", 1, "quiet hour", NOW + 3)
     changes = store.list_events(EventFilter(pool="aws", kinds=(K.POOL_SPARES,)))

@@ -31,6 +31,9 @@ def test_a_server_keeps_the_floor_of_a_target_wait_pool_without_history(
     shown = pool_info(server, "sized")
     assert (shown["spares"], shown["target_wait_p95"]) == (1, 30.0)
     assert shown["spares_reason"].startswith("p95 wait")
+    assert 0 <= shown["spares_wait_p95"] <= 30  # the forecast met the target with its floor
+    scraped = api(server, "GET", "/metrics").text
+    assert 'lessor_pool_forecast_wait_seconds{pool="sized"}' in scraped
     (changed,) = events(server, pool="sized", kind="pool.spares")
     assert changed["details"] == {"spares": 1, "was": None}
     # (Spares started before the first sizing, up to max_prealloc, stay until idle_time.)
@@ -39,4 +42,4 @@ def test_a_server_keeps_the_floor_of_a_target_wait_pool_without_history(
     assert "1 (1-3)" in listed and "sized: target p95 30 s: p95 wait" in listed
     page = api(server, "GET", "/").text  # the overview says the same
     assert "target p95 wait 30.0 s, 0.5/h a resource: p95 wait" in page
-    assert "spares (1–3)" in page
+    assert "spares (1-3)" in page

@@ -128,6 +128,7 @@ def test_answers_give_back_the_server_s_json_exactly() -> None:
         "min_prealloc": 0,
         "cost_per_hour": 0.12,
         "spares_reason": "p95 wait 0 s forecast with 0 spares",
+        "spares_wait_p95": 0.0,
     }
     assert to_json(PoolOut.from_json(pool)) == pool
 

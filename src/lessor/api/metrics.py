@@ -49,6 +49,11 @@ class StateCollector(Collector):
             "The pool's target_wait: the p95 of the wait its spares are sized for",
             labels=["pool"],
         )
+        forecast = GaugeMetricFamily(
+            "lessor_pool_forecast_wait_seconds",
+            "The p95 wait forecast with the spares target_wait keeps this hour",
+            labels=["pool"],
+        )
         drained = GaugeMetricFamily(
             "lessor_pool_drained", "1 if an admin drained the pool", labels=["pool"]
         )
@@ -67,9 +72,11 @@ class StateCollector(Collector):
             spares.add_metric([name], status.pool.prealloc)
             if status.pool.target_wait_p95 is not None:
                 target.add_metric([name], status.pool.target_wait_p95)
+                if status.pool.spares_wait is not None:
+                    forecast.add_metric([name], status.pool.spares_wait)
             drained.add_metric([name], int(status.pool.drained))
             failures.add_metric([name], status.pool.start_failures)
-        yield from (resources, limits, prealloc, spares, target, drained, failures)
+        yield from (resources, limits, prealloc, spares, target, forecast, drained, failures)
 
         active = self.service.list_tickets([TicketState.OPEN, TicketState.ASSIGNED])
         tickets = GaugeMetricFamily(

@@ -184,6 +184,9 @@ class PoolOut(BaseModel):
     min_prealloc: int = Field(0, description="the floor of sized spares")
     cost_per_hour: float = Field(0.0, description="what one resource costs an hour")
     spares_reason: str = Field("", description="why it keeps that many spares now")
+    spares_wait_p95: float | None = Field(
+        None, description="the p95 wait (seconds) forecast with the spares it keeps now"
+    )
 
     @classmethod
     def of(cls, s: PoolStatus) -> PoolOut:
@@ -209,6 +212,7 @@ class PoolOut(BaseModel):
             min_prealloc=p.min_prealloc,
             cost_per_hour=p.cost_per_hour,
             spares_reason=p.spares_reason if p.target_wait_p95 is not None else "",
+            spares_wait_p95=p.spares_wait if p.target_wait_p95 is not None else None,
             counts={
                 state: s.counts.get(state, 0)
                 for state in ResourceState

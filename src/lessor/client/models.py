@@ -194,6 +194,8 @@ class PoolOut(NamedTuple):
     cost_per_hour: float
     spares_reason: str
     """Why that many spares ("p95 wait 28 s forecast with 4 spares; 3 would give 41 s ...")."""
+    spares_wait_p95: float | None
+    """The p95 wait forecast with them (target_wait pools, once sized)."""
 
     @classmethod
     def from_json(cls, j: JSON) -> PoolOut:
@@ -219,6 +221,7 @@ class PoolOut(NamedTuple):
             min_prealloc=j.get("min_prealloc", 0),
             cost_per_hour=j.get("cost_per_hour", 0.0),
             spares_reason=j.get("spares_reason", ""),
+            spares_wait_p95=j.get("spares_wait_p95"),
         )
 
 

@@ -99,6 +99,8 @@ class Pool(Evolving):
     """The spares sized for this hour by target_wait (service/sizing.py); None: max_prealloc."""
     spares_reason: str = field(default="", metadata=STATE)
     """Why that many: "p95 wait 28 s forecast with 4 spares; 3 would give 41 s (...)"."""
+    spares_wait: float | None = field(default=None, metadata=STATE)
+    """The p95 wait forecast with spares_target (seconds), for /metrics and the API."""
 
     @property
     def failing(self) -> bool:

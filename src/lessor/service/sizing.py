@@ -96,7 +96,9 @@ class SizingCases:
             why = sizing.reason
             if pool.cost_per_hour:
                 why += f"; spares cost {sizing.spares * pool.cost_per_hour:g}/h"
-            changed = self.store.set_spares_target(pool.name, sizing.spares, why, now)
+            changed = self.store.set_spares_target(
+                pool.name, sizing.spares, why, now, sizing.p95_wait
+            )
             done.append(Sized(pool.name, expected, sizing, changed))
         if any(s.changed for s in done):
             self.signals.wake_reconciler()

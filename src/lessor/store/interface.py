@@ -266,9 +266,11 @@ class Store(Protocol):
         """A start of the pool worked: its failures in a row are over."""
         ...
 
-    def set_spares_target(self, pool: str, spares: int | None, reason: str, now: float) -> bool:
-        """The spares sized for the pool (None: max_prealloc) and why; a pool.spares event,
-        and True, when the number changed."""
+    def set_spares_target(
+        self, pool: str, spares: int | None, reason: str, now: float, wait: float | None = None
+    ) -> bool:
+        """The spares sized for the pool (None: max_prealloc), why, and the p95 wait forecast
+        with them; a pool.spares event, and True, when the number changed."""
         ...
 
     # ---- the event log (transitions record theirs in their own transaction) ----

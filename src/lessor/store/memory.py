@@ -820,12 +820,13 @@ class MemoryStore:
             failed = saved.evolve(start_failures=failures, last_failure=message, failed_at=now)
             self._put(self.pool_rows, pool, failed)
 
-    def set_spares_target(self, pool: str, spares: int | None, reason: str, now: float) -> bool:
+    def set_spares_target(
+        self, pool: str, spares: int | None, reason: str, now: float, wait: float | None = None
+    ) -> bool:
         with self._tx.write():
             saved = self.pool_rows.get(pool, Pool(pool))
-            self._put(
-                self.pool_rows, pool, saved.evolve(spares_target=spares, spares_reason=reason)
-            )
+            sized = saved.evolve(spares_target=spares, spares_reason=reason, spares_wait=wait)
+            self._put(self.pool_rows, pool, sized)
             if saved.spares_target == spares:
                 return False
             self._record(spares_changed(pool, saved.spares_target, spares, reason, now))

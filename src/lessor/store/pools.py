@@ -64,13 +64,15 @@ class PoolRows(SqlBase):
                 )
             )
 
-    def set_spares_target(self, pool: str, spares: int | None, reason: str, now: float) -> bool:
+    def set_spares_target(
+        self, pool: str, spares: int | None, reason: str, now: float, wait: float | None = None
+    ) -> bool:
         """The spares sized for the pool; an event when their number changes (True then)."""
         with self._write() as conn:
             was = conn.execute(
                 sa.select(pool_states.c.spares_target).where(pool_states.c.name == pool)
             ).scalar_one_or_none()
-            state = {"spares_target": spares, "spares_reason": reason}
+            state = {"spares_target": spares, "spares_reason": reason, "spares_wait": wait}
             _upsert(conn, {"name": pool, "updated_at": now, **state})
             if was == spares:
                 return False
@@ -95,6 +97,7 @@ STATE = (
     "failed_at",
     "spares_target",
     "spares_reason",
+    "spares_wait",
 )
 """The columns of a pool's state (the Pool fields of metadata STATE but `removed`)."""
 

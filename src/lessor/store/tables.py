@@ -175,6 +175,7 @@ pool_states = sa.Table(
     # The spares sized for the hour by target_wait (NULL: max_prealloc), and why.
     sa.Column("spares_target", sa.Integer),
     sa.Column("spares_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("spares_wait", sa.Float),  # the p95 wait forecast with them
 )
 
 users = sa.Table(
