@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,21 @@ def events(server: ServerProcess, **filters: object) -> list[dict[str, Any]]:
     answer = api(server, "GET", "/api/v1/events", params={"limit": 1000, **filters})
     assert answer.status_code == 200, answer.text
     return answer.json()  # type: ignore[no-any-return]
+
+
+def with_admin_token(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, pools: str, token: str
+) -> ServerProcess:
+    """A server on these pools whose admin token is `token`, read from a 0600 file."""
+    path = write_pools(tmp_path / "pools.yaml", pools)
+    file = tmp_path / "admin-token"
+    file.write_text(token)
+    file.chmod(0o600)
+    return start_server(pools=path, extra=("--admin-token-file", str(file)))
+
+
+def as_caller(server: ServerProcess, home: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    """The real CLI as one caller of several: `home` is its own state directory, where the
+    CLI keeps the keys of the tickets it opened, so a second caller does not have them."""
+    done = server.lessor(*args, XDG_STATE_HOME=str(home), **env)
+    return done.returncode, done.stdout, done.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ServerProcess
+from tests.e2e.helpers import as_caller, with_admin_token
 
 ADMIN = "admin-token-for-the-test"
 
@@ -29,27 +30,17 @@ secret:
 
 @pytest.fixture
 def server(tmp_path: Path, start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    pools = tmp_path / "pools.yaml"
-    pools.write_text(POOLS)
-    token = tmp_path / "admin-token"
-    token.write_text(ADMIN)
-    token.chmod(0o600)
-    return start_server(pools=pools, extra=("--admin-token-file", str(token)))
-
-
-def as_user(server: ServerProcess, home: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    done = server.lessor(*args, XDG_STATE_HOME=str(home), **env)
-    return done.returncode, done.stdout, done.stderr
+    return with_admin_token(start_server, tmp_path, POOLS, ADMIN)
 
 
 def test_a_second_caller_can_neither_close_nor_read_anothers_ticket(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     alice, mallory = tmp_path / "alice", tmp_path / "mallory"
-    code, out, err = as_user(server, alice, "ticket", "--tag", "secret")
+    code, out, err = as_caller(server, alice, "ticket", "--tag", "secret")
     assert code == 0, err
     tid = out.strip()
-    code, out, err = as_user(server, alice, "ticket-wait", tid)
+    code, out, err = as_caller(server, alice, "ticket-wait", tid)
     assert (code, err) == (0, "")
     assert out.startswith("password-")
     secret = out.strip()
@@ -57,9 +48,9 @@ def test_a_second_caller_can_neither_close_nor_read_anothers_ticket(
     # Mallory, over the CLI: no key, refused with one line, the ticket untouched.
     for command in ("ticket-close", "ticket-extend"):
         extra = ("--ttl", "1") if command == "ticket-extend" else ()
-        code, _, err = as_user(server, mallory, command, tid, *extra)
+        code, _, err = as_caller(server, mallory, command, tid, *extra)
         assert code == 4 and err.count("\n") == 1 and "Traceback" not in err
-    code, out, _ = as_user(server, mallory, "ticket-check", tid)
+    code, out, _ = as_caller(server, mallory, "ticket-check", tid)
     assert secret not in out
 
     # Mallory, over HTTP: no key is 401, a key of her own ticket is 403; nothing leaks.
@@ -82,7 +73,7 @@ def test_a_second_caller_can_neither_close_nor_read_anothers_ticket(
         # The admin may close anyone's ticket; Alice's own key does too.
         admin = {"Authorization": f"Bearer {ADMIN}"}
         assert secret in http.get("/api/v1/resources", headers=admin).text
-    code, _, err = as_user(server, alice, "ticket-close", tid)
+    code, _, err = as_caller(server, alice, "ticket-close", tid)
     assert code == 0, err
     with server.client() as http:
         assert http.get(f"/api/v1/tickets/{tid}").json()["state"] == "CLOSED"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ServerProcess
+from tests.e2e.helpers import as_caller, with_admin_token
 
 ADMIN = "admin-token-for-the-users-test"
 
@@ -31,68 +32,60 @@ lab:
 
 @pytest.fixture
 def server(tmp_path: Path, start_server: Callable[..., ServerProcess]) -> ServerProcess:
-    pools = tmp_path / "pools.yaml"
-    pools.write_text(POOLS)
-    token = tmp_path / "admin-token"
-    token.write_text(ADMIN)
-    token.chmod(0o600)
-    return start_server(pools=pools, extra=("--admin-token-file", str(token)))
-
-
-def run(server: ServerProcess, home: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    done = server.lessor(*args, XDG_STATE_HOME=str(home), **env)
-    return done.returncode, done.stdout, done.stderr
+    return with_admin_token(start_server, tmp_path, POOLS, ADMIN)
 
 
 def test_owners_quotas_privileges_and_a_second_user(server: ServerProcess, tmp_path: Path) -> None:
     admin = {"LESSOR_ADMIN_TOKEN": ADMIN}
-    code, out, err = run(
+    code, out, err = as_caller(
         server, tmp_path / "admin", "user", "add", "alice", "--quota", "p=1", **admin
     )
     assert code == 0, err
     alice = out.strip()
-    code, out, err = run(
+    code, out, err = as_caller(
         server, tmp_path / "admin", "user", "add", "bob", "--privilege", "lab", **admin
     )
     assert code == 0, err
     bob = out.strip()
     assert len(alice) > 40 and alice != bob
-    code, _, err = run(server, tmp_path / "x", "user", "add", "eve")  # no admin token
+    code, _, err = as_caller(server, tmp_path / "x", "user", "add", "eve")  # no admin token
     assert code == 4 and err.count("\n") == 1
-    code, _, err = run(server, tmp_path / "x", "user", "add", "eve", LESSOR_TOKEN=alice)
+    code, _, err = as_caller(server, tmp_path / "x", "user", "add", "eve", LESSOR_TOKEN=alice)
     assert code == 4 and "no admin" in err
 
-    code, out, err = run(server, tmp_path / "a1", "ticket", "--tag", "x", LESSOR_TOKEN=alice)
+    code, out, err = as_caller(server, tmp_path / "a1", "ticket", "--tag", "x", LESSOR_TOKEN=alice)
     assert code == 0, err
     first = out.strip()
-    assert run(server, tmp_path / "a1", "ticket-wait", first, LESSOR_TOKEN=alice)[0] == 0
-    code, out, _ = run(server, tmp_path / "a1", "ticket", "--tag", "x", LESSOR_TOKEN=alice)
+    assert as_caller(server, tmp_path / "a1", "ticket-wait", first, LESSOR_TOKEN=alice)[0] == 0
+    code, out, _ = as_caller(server, tmp_path / "a1", "ticket", "--tag", "x", LESSOR_TOKEN=alice)
     second = out.strip()
-    code, _, err = run(server, tmp_path / "a1", "ticket-check", second, LESSOR_TOKEN=alice)
+    code, _, err = as_caller(server, tmp_path / "a1", "ticket-check", second, LESSOR_TOKEN=alice)
     assert code == 1 and "quota: 1/1 resources held in pool p" in err
 
     # bob, with his own token and no key, is refused; alice from another machine (no kept
     # key, her token only) closes her ticket
-    code, _, err = run(server, tmp_path / "b", "ticket-close", first, LESSOR_TOKEN=bob)
+    code, _, err = as_caller(server, tmp_path / "b", "ticket-close", first, LESSOR_TOKEN=bob)
     assert code == 4 and "Traceback" not in err
-    assert run(server, tmp_path / "a2", "ticket-close", first, LESSOR_TOKEN=alice)[0] == 0
-    code, out, err = run(
+    assert as_caller(server, tmp_path / "a2", "ticket-close", first, LESSOR_TOKEN=alice)[0] == 0
+    code, out, err = as_caller(
         server, tmp_path / "a1", "ticket-wait", second, "--timeout", "30", LESSOR_TOKEN=alice
     )
     assert code == 0 and out.startswith("vm-"), err
 
     # the lab pool: bob has the privilege, alice does not (403 at once, naming it)
-    code, _, err = run(server, tmp_path / "a1", "ticket", "--tag", "board", LESSOR_TOKEN=alice)
+    code, _, err = as_caller(
+        server, tmp_path / "a1", "ticket", "--tag", "board", LESSOR_TOKEN=alice
+    )
     assert code == 4 and "privilege lab needed" in err
-    code, out, err = run(server, tmp_path / "b", "ticket", "--tag", "board", LESSOR_TOKEN=bob)
+    code, out, err = as_caller(server, tmp_path / "b", "ticket", "--tag", "board", LESSOR_TOKEN=bob)
     assert code == 0, err
-    code, out, err = run(
+    code, out, err = as_caller(
         server, tmp_path / "b", "ticket-wait", out.strip(), "--timeout", "30", LESSOR_TOKEN=bob
     )
     assert code == 0 and out.startswith("board-"), err
 
     # the tokens are only with their users: not in the log, the events, a listing
-    code, out, _ = run(server, tmp_path / "admin", "user", "list", **admin)
+    code, out, _ = as_caller(server, tmp_path / "admin", "user", "list", **admin)
     assert code == 0 and "alice" in out and alice not in out
     with server.client() as http:
         seen = http.get("/api/v1/events", params={"limit": 1000}).text
