@@ -11,25 +11,16 @@ from pydantic import BaseModel, Field, StringConstraints
 from lessor.api.auth import proof_of
 from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Id, Priority, Seconds, Tags, Ttl
-from lessor.api.schemas import ErrorOut, ExtendIn, In
+from lessor.api.schemas import MAX_WAIT, REFUSALS, ExtendIn, In
 from lessor.domain.jobs import MAX_PARTS, PART_NAME, Job, JobState
 from lessor.domain.states import TicketState
 from lessor.service.core import LessorService, TicketAndResource
 from lessor.service.keys import Proof
 from lessor.service.waiting import wait_ticket
 
-MAX_WAIT = 300.0
-"""Longest a single long-poll may hang; clients simply ask again."""
-
 router = APIRouter(
     prefix="/api/v1",
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-        404: {"model": ErrorOut},
-        409: {"model": ErrorOut},
-        422: {"model": ErrorOut},
-    },
+    responses=REFUSALS,
 )
 
 

@@ -225,6 +225,15 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422)
+}
+"""The refusals a router of protected, state-changing operations documents, all ErrorOut."""
+
+MAX_WAIT = 300.0
+"""Longest a single long-poll may hang; clients simply ask again."""
+
+
 class ExtendIn(In):
     ttl: Ttl | None = Field(None, description="seconds from now; by default the ticket's own TTL")
 

@@ -11,18 +11,12 @@ from pydantic import BaseModel, Field, StringConstraints
 from lessor.api.auth import Admin
 from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Name
-from lessor.api.schemas import ErrorOut, In
+from lessor.api.schemas import REFUSALS, In
 from lessor.domain.users import USER_NAME, User
 
 router = APIRouter(
     prefix="/api/v1",
-    responses={
-        401: {"model": ErrorOut},
-        403: {"model": ErrorOut},
-        404: {"model": ErrorOut},
-        409: {"model": ErrorOut},
-        422: {"model": ErrorOut},
-    },
+    responses=REFUSALS,
 )
 
 UserName = Annotated[str, StringConstraints(pattern=USER_NAME)]

@@ -11,6 +11,7 @@ from lessor.api.deps import executor_of, service_of
 from lessor.api.fields import Id, Name, RequestKey, Seconds
 from lessor.api.paging import NEXT_PAGE, After, Limit, link_next
 from lessor.api.schemas import (
+    MAX_WAIT,
     ErrorOut,
     OpenedTicketOut,
     PoolOut,
@@ -24,9 +25,6 @@ from lessor.domain.states import ResourceState, TicketState
 from lessor.service.core import LessorService, TicketAndResource
 from lessor.service.keys import Proof
 from lessor.service.waiting import wait_ticket
-
-MAX_WAIT = 300.0
-"""Longest a single long-poll may hang; clients simply ask again."""
 
 OPEN_STATUS = status.HTTP_201_CREATED
 
