@@ -164,6 +164,16 @@ def test_recovery_after_a_crash_deletes_half_made_resources_and_keeps_assignment
     assert kept is not None and kept.state is R.TAKEN and kept.ticket_id == t.id
 
 
+def test_one_claim_is_recovered_on_demand_while_its_owner_lives(store: Store) -> None:
+    mine = Claim("cmd_new", "me", NOW + 60)
+    stuck = store.create_resource("p", ["x"], PATTERN, NOW, claim=mine).id
+    other = store.create_resource("p", ["x"], PATTERN, NOW, claim=mine).id
+    assert store.recover_claims(NOW + 1, resource_id=stuck) == [stuck]
+    assert store.get_resource(stuck).state is R.DELETE_REQUESTED  # type: ignore[union-attr]
+    assert store.get_resource(other).state is R.STARTING  # type: ignore[union-attr]
+    assert store.renew_claims("me", NOW + 120) == 1  # the other claim only
+
+
 def test_a_failed_delete_stays_visible_until_it_succeeds(store: Store) -> None:
     rid = up(store)
     assert store.request_delete(rid, [R.UP], "test", NOW)

@@ -231,8 +231,22 @@ class Reconciler:
             raise
         except Exception:
             log.exception("recording the outcome of %s for resource %s failed", hook, r.id)
+            await self._give_up(r.id)
         finally:
             self.signals.wake_reconciler()
+
+    async def _give_up(self, resource_id: int) -> None:
+        """A hook whose outcome could not be stored (a bug, not the database away) is handled
+        as one cut off: its resource is RECOVERed to cmd_delete now. Kept, the claim would be
+        renewed by this server for as long as it lives, and the resource left mid-hook."""
+        try:
+            await self.executor.run(self._recover_one, resource_id)
+        except Exception:  # the periodic recovery cannot take it: the claim is still renewed
+            log.exception("recovering resource %s after its hook failed", resource_id)
+
+    @writes
+    def _recover_one(self, resource_id: int) -> list[int]:
+        return self.store.recover_claims(self.service.clock(), resource_id=resource_id)
 
     async def _stored(self, use_case: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
         """Run a write of a hook's record until it is stored, however long the database is

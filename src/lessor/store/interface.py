@@ -244,10 +244,13 @@ class Store(Protocol):
         """The lease of every claim `owner` holds now lasts until `until`; how many."""
         ...
 
-    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
+    def recover_claims(
+        self, now: float, owner: str | None = None, resource_id: int | None = None
+    ) -> list[int]:
         """RECOVER what a hook of a dead server was making, cleaning or deleting, and void
-        the claims of the dead: those whose lease ran out by `now`, and `owner`'s own if
-        given (this server's, left by the process it replaces, at start-up). The ids of the
+        the claims of the dead: those whose lease ran out by `now`, `owner`'s own if given
+        (this server's, left by the process it replaces, at start-up), and the claim on
+        `resource_id` if given (a hook whose outcome could not be stored). The ids of the
         resources RECOVERed."""
         ...
 

@@ -775,12 +775,15 @@ class MemoryStore:
                     renewed += 1
         return renewed
 
-    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
+    def recover_claims(
+        self, now: float, owner: str | None = None, resource_id: int | None = None
+    ) -> list[int]:
         move = M.RECOVER
         recovered = []
         with self._tx.write():
             for r in self.live_resources():
-                if not r.busy or not ((r.hook_until or 0.0) < now or r.hook_owner == owner):
+                dead = (r.hook_until or 0.0) < now or r.hook_owner == owner or r.id == resource_id
+                if not r.busy or not dead:
                     continue
                 self._put(self.resources, r.id, changes.applied(r, changes.HOOK_DONE))
                 if move.allows(r.state):

@@ -253,7 +253,9 @@ class ResourceRows(SqlBase):
         with self._write() as conn:
             return conn.execute(q).rowcount or 0
 
-    def recover_claims(self, now: float, owner: str | None = None) -> list[int]:
+    def recover_claims(
+        self, now: float, owner: str | None = None, resource_id: int | None = None
+    ) -> list[int]:
         """cmd_delete must be idempotent (as in resalloc), so running it again on a
         resource whose deletion was interrupted is safe, and a resource whose cmd_new was
         interrupted may exist in the cloud: only cmd_delete can tell. The rows are taken
@@ -264,6 +266,8 @@ class ResourceRows(SqlBase):
         dead = resources.c.hook_until < now
         if owner is not None:
             dead = sa.or_(dead, resources.c.hook_owner == owner)
+        if resource_id is not None:
+            dead = sa.or_(dead, resources.c.id == resource_id)
         found = (
             sa.select(resources.c.id, resources.c.state)
             .where(st.LIVE, resources.c.hook.is_not(None), dead)
