@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from lessor.domain.matching import resource_fits
 from lessor.domain.model import Resource, Ticket
+from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState
 from lessor.domain.users import permitted
 from lessor.planner import jobs
@@ -41,14 +42,15 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     The same decisions as planner/reference.py, without matching every ticket
     against every resource: ready resources are indexed by what they are
     (pool and tags) and by sandbox, so a ticket looks only at the best of each
-    kind that can fit it.
+    kind that can fit it, the spares' kinds best rank first.
     """
     ready = _Ready.of(v)
     out = Handouts()
-    quotas = Quotas(v.s)
-    all_parts = jobs.parts_of(v.s.tickets)
+    quotas = Quotas(v.s, v.facts.of_state(R.TAKEN))
+    all_parts = v.facts.jobs
     queued = {t.id for t in queue}
     seen_jobs: set[int] = set()
+    anyone = all(p.privilege is None for p in v.s.pools)  # every pool is open to all
     for t in queue:
 
         def privileged(r: Resource, t: Ticket = t) -> bool:
@@ -58,7 +60,8 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
             return privileged(r, t) and quotas.allows(t, (r,))
 
         if t.job_id is None:
-            best = ready.best_for(v, t, allowed)
+            free_to_take = anyone and not quotas.quotas.get(t.owner or "")
+            best = ready.best_for(v, t, None if free_to_take else allowed)
             if best is not None:
                 quotas.take(t, (best,))
                 out.actions.append(Assign(t.id, best.id))
@@ -106,6 +109,10 @@ quota. It must depend on the resource's pool only, so that the best of a kind st
 for the whole kind."""
 
 
+_Spares = tuple[int, _Kind, list[Resource]]
+"""The spares (no sandbox) of one kind, with the rank of its pool for some requested tags."""
+
+
 @dataclass
 class _Ready:
     reserved: dict[int, list[Resource]]
@@ -113,8 +120,14 @@ class _Ready:
     buckets: dict[_Kind, dict[str | None, list[Resource]]]
     """The others, by kind, then by sandbox (None: a spare for anyone), highest id first
     (so the best is popped from the end)."""
+    in_sandbox: dict[str, dict[_Kind, list[Resource]]]
+    """The same lists of released ones by sandbox first: the few kinds a ticket's sandbox
+    has, rather than every kind."""
     kinds_for: dict[frozenset[str], list[_Kind]] = field(default_factory=dict)
     """Per requested tag set, the kinds whose tags include it."""
+    spares_for: dict[tuple[str, ...], list[_Spares]] = field(default_factory=dict)
+    """Per requested tags, the spares of every kind that fits them, best rank first; the
+    kinds found empty are dropped as they are seen (nothing is added during a plan)."""
     ranks: dict[tuple[str, tuple[str, ...], bool], int] = field(default_factory=dict)
     """resource_rank per pool, requested tags and reuse in the ticket's sandbox: all it
     depends on."""
@@ -125,29 +138,51 @@ class _Ready:
         buckets: dict[_Kind, dict[str | None, list[Resource]]] = defaultdict(
             lambda: defaultdict(list)
         )
-        for r in sorted((r for r in v.s.resources if v.free(r)), key=lambda r: -r.id):
+        free = (r for r in v.facts.of_state(R.UP) if v.free(r))
+        for r in sorted(free, key=lambda r: -r.id):
             if r.reserved_for is not None and r.reserved_for in v.open_ids:
                 reserved[r.reserved_for].append(r)
             else:
                 buckets[(r.pool, frozenset(r.tags))][r.sandbox].append(r)
-        return cls(reserved, buckets)
+        in_sandbox: dict[str, dict[_Kind, list[Resource]]] = defaultdict(dict)
+        for kind, by_sandbox in buckets.items():
+            for sandbox, rs in by_sandbox.items():
+                if sandbox is not None:
+                    in_sandbox[sandbox][kind] = rs
+        return cls(reserved, buckets, in_sandbox)
 
-    def best_for(self, v: View, t: Ticket, may: _May) -> Resource | None:
-        """Take (remove) the best ready resource for `t`, if one fits and it may have it."""
-        own = [r for r in self.reserved.get(t.id, ()) if resource_fits(r, t) and may(r)]
+    def best_for(self, v: View, t: Ticket, may: _May | None) -> Resource | None:
+        """Take (remove) the best ready resource for `t`, if one fits and it may have it
+        (`may` None: it may have any)."""
+        own = self.reserved.get(t.id)
         if own:
-            best = max(own, key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id))
-            self.reserved[t.id].remove(best)
-            return best
+            mine = [r for r in own if resource_fits(r, t) and (may is None or may(r))]
+            if mine:
+                best = max(mine, key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id))
+                own.remove(best)
+                return best
         found: tuple[tuple[int, int], list[Resource]] | None = None
-        for kind in self._kinds(frozenset(t.tags)):
-            by_sandbox = self.buckets[kind]
-            for sandbox in {None, t.sandbox}:
-                rs = by_sandbox.get(sandbox)
-                if not rs or not may(rs[-1]):
+        spares = self._spares(v, t)
+        emptied = False
+        for rank, _, rs in spares:
+            if found is not None and rank < found[0][0]:
+                break  # ranked below the best found: so is every kind after it
+            if not rs:
+                emptied = True
+                continue
+            if may is not None and not may(rs[-1]):
+                continue
+            key = (rank, -rs[-1].id)
+            if found is None or key > found[0]:
+                found = (key, rs)
+        if emptied:
+            spares[:] = [s for s in spares if s[2]]
+        if t.sandbox is not None:
+            tags = frozenset(t.tags)
+            for kind, rs in self.in_sandbox.get(t.sandbox, {}).items():
+                if not rs or not tags <= kind[1] or (may is not None and not may(rs[-1])):
                     continue
-                r = rs[-1]
-                key = (self._rank(v, r, t), -r.id)
+                key = (self._rank(v, rs[-1], t), -rs[-1].id)
                 if found is None or key > found[0]:
                     found = (key, rs)
         return found[1].pop() if found is not None else None
@@ -190,6 +225,19 @@ class _Ready:
         if rank is None:
             rank = self.ranks[key] = resource_rank(r, t, v.pools[r.pool])
         return rank
+
+    def _spares(self, v: View, t: Ticket) -> list[_Spares]:
+        spares = self.spares_for.get(t.tags)
+        if spares is None:
+            spares = self.spares_for[t.tags] = sorted(
+                (
+                    (self._rank(v, rs[-1], t), kind, rs)
+                    for kind in self._kinds(frozenset(t.tags))
+                    if (rs := self.buckets[kind].get(None))
+                ),
+                key=lambda s: -s[0],
+            )
+        return spares
 
     def _kinds(self, tags: frozenset[str]) -> list[_Kind]:
         kinds = self.kinds_for.get(tags)
