@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from lessor.domain.matching import resource_fits
 from lessor.domain.model import Resource, Ticket
@@ -50,8 +51,14 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     all_parts = v.facts.jobs
     queued = {t.id for t in queue}
     seen_jobs: set[int] = set()
-    anyone = all(p.privilege is None for p in v.s.pools)  # every pool is open to all
+    # Nobody's privileges or quotas to keep: any ticket may have any resource that fits.
+    unbounded = not quotas.quotas and all(p.privilege is None for p in v.s.pools)
     for t in queue:
+        if t.job_id is None and unbounded:
+            best = ready.best_for(v, t, None)  # the common case: no closures to make
+            if best is not None:
+                out.actions.append(Assign(t.id, best.id))
+            continue
 
         def privileged(r: Resource, t: Ticket = t) -> bool:
             return permitted(v.pools[r.pool].privilege, t.owner, v.s.privileges)
@@ -60,8 +67,7 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
             return privileged(r, t) and quotas.allows(t, (r,))
 
         if t.job_id is None:
-            free_to_take = anyone and not quotas.quotas.get(t.owner or "")
-            best = ready.best_for(v, t, None if free_to_take else allowed)
+            best = ready.best_for(v, t, allowed)
             if best is not None:
                 quotas.take(t, (best,))
                 out.actions.append(Assign(t.id, best.id))
@@ -109,6 +115,9 @@ quota. It must depend on the resource's pool only, so that the best of a kind st
 for the whole kind."""
 
 
+_id = attrgetter("id")
+_NONE: dict[_Kind, list[Resource]] = {}
+
 _Spares = tuple[int, _Kind, list[Resource]]
 """The spares (no sandbox) of one kind, with the rank of its pool for some requested tags."""
 
@@ -135,15 +144,22 @@ class _Ready:
     @classmethod
     def of(cls, v: View) -> _Ready:
         reserved: dict[int, list[Resource]] = defaultdict(list)
-        buckets: dict[_Kind, dict[str | None, list[Resource]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        free = (r for r in v.facts.of_state(R.UP) if v.free(r))
-        for r in sorted(free, key=lambda r: -r.id):
+        buckets: dict[_Kind, dict[str | None, list[Resource]]] = {}
+        of_tags: dict[tuple[str, tuple[str, ...]], dict[str | None, list[Resource]]] = {}
+        free = [r for r in v.facts.of_state(R.UP) if v.free(r)]
+        free.sort(key=_id, reverse=True)
+        for r in free:
             if r.reserved_for is not None and r.reserved_for in v.open_ids:
                 reserved[r.reserved_for].append(r)
-            else:
-                buckets[(r.pool, frozenset(r.tags))][r.sandbox].append(r)
+                continue
+            by_sandbox = of_tags.get((r.pool, r.tags))
+            if by_sandbox is None:  # a kind's frozenset is made once, not once a resource
+                kind = (r.pool, frozenset(r.tags))
+                by_sandbox = of_tags[(r.pool, r.tags)] = buckets.setdefault(kind, {})
+            rs = by_sandbox.get(r.sandbox)
+            if rs is None:
+                rs = by_sandbox[r.sandbox] = []
+            rs.append(r)
         in_sandbox: dict[str, dict[_Kind, list[Resource]]] = defaultdict(dict)
         for kind, by_sandbox in buckets.items():
             for sandbox, rs in by_sandbox.items():
@@ -179,7 +195,7 @@ class _Ready:
             spares[:] = [s for s in spares if s[2]]
         if t.sandbox is not None:
             tags = frozenset(t.tags)
-            for kind, rs in self.in_sandbox.get(t.sandbox, {}).items():
+            for kind, rs in self.in_sandbox.get(t.sandbox, _NONE).items():
                 if not rs or not tags <= kind[1] or (may is not None and not may(rs[-1])):
                     continue
                 key = (self._rank(v, rs[-1], t), -rs[-1].id)

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 
 from lessor.domain.model import Pool, Resource, Snapshot, Ticket
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, TicketState
@@ -30,11 +31,12 @@ class Facts:
         self.s = s
 
     @cached_property
-    def _tickets(self) -> tuple[frozenset[int], dict[int, Ticket], list[Ticket], list[Ticket]]:
+    def _tickets(self) -> _TicketFacts:
         active: list[int] = []
         ended: dict[int, Ticket] = {}
         leased: list[Ticket] = []
         waiting: list[Ticket] = []
+        jobs: dict[int, list[Ticket]] = {}
         for t in self.s.tickets:
             state = t.state
             if state is T.ASSIGNED or state is T.OPEN:
@@ -45,7 +47,9 @@ class Facts:
                     waiting.append(t)
             else:
                 ended[t.id] = t
-        return frozenset(active), ended, leased, waiting
+            if t.job_id is not None:
+                jobs.setdefault(t.job_id, []).append(t)
+        return frozenset(active), ended, leased, waiting, jobs
 
     @property
     def active(self) -> frozenset[int]:
@@ -67,26 +71,26 @@ class Facts:
         """The OPEN tickets, in snapshot order."""
         return self._tickets[3]
 
-    @cached_property
+    @property
     def jobs(self) -> Mapping[int, list[Ticket]]:
         """Every job's parts in the snapshot, by job id."""
-        jobs: dict[int, list[Ticket]] = {}
-        for t in self.s.tickets:
-            if t.job_id is not None:
-                jobs.setdefault(t.job_id, []).append(t)
-        return jobs
+        return self._tickets[4]
 
     @cached_property
-    def _resources(self) -> tuple[dict[R, list[Resource]], list[Resource], dict[str, float]]:
+    def _resources(self) -> _ResourceFacts:
         by_state: dict[R, list[Resource]] = {state: [] for state in R}
         upkept: list[Resource] = []
+        orphans: list[Resource] = []
         newest: dict[str, float] = {}
+        active = self.active
         checked = {p.name for p in self.s.pools if p.cmd_livecheck}
         upkeep_states = (R.UP, R.RELEASING, R.DELETE_REQUESTED)
         for r in self.s.resources:
             state = r.state
             by_state[state].append(r)
             if state is R.TAKEN:
+                if r.ticket_id not in active:
+                    orphans.append(r)
                 if r.pool in checked:
                     upkept.append(r)
             elif state in upkeep_states:
@@ -94,7 +98,7 @@ class Facts:
             created = r.created_at
             if created > newest.get(r.pool, created - 1):
                 newest[r.pool] = created
-        return by_state, upkept, newest
+        return by_state, upkept, orphans, newest
 
     def of_state(self, state: R) -> list[Resource]:
         """The resources in `state`, in snapshot order."""
@@ -108,23 +112,30 @@ class Facts:
         return self._resources[1]
 
     @property
-    def newest(self) -> Mapping[str, float]:
-        """Per pool, the latest `created_at` of its resources."""
-        return self._resources[2]
-
-    @cached_property
     def orphans(self) -> list[Resource]:
         """TAKEN resources whose ticket is not active (ended, or not in the snapshot), in
         snapshot order."""
-        active = self.active
-        return [r for r in self.of_state(R.TAKEN) if r.ticket_id not in active]
+        return self._resources[2]
+
+    @property
+    def newest(self) -> Mapping[str, float]:
+        """Per pool, the latest `created_at` of its resources."""
+        return self._resources[3]
 
     @cached_property
     def live(self) -> Counter[str]:
         """Per pool, its resources in a live state."""
-        return Counter(
-            r.pool for state in R if state in LIVE_RESOURCE_STATES for r in self.of_state(state)
-        )
+        live: Counter[str] = Counter()
+        for state in LIVE_RESOURCE_STATES:
+            live.update(map(_pool, self.of_state(state)))
+        return live
+
+
+_TicketFacts = tuple[
+    frozenset[int], dict[int, Ticket], list[Ticket], list[Ticket], dict[int, list[Ticket]]
+]
+_ResourceFacts = tuple[dict[R, list[Resource]], list[Resource], list[Resource], dict[str, float]]
+_pool = attrgetter("pool")
 
 
 @dataclass(frozen=True)
@@ -149,16 +160,19 @@ class View:
     def free(self, r: Resource) -> bool:
         """An UP resource that may be handed out: not held, not mid-hook, its last livecheck
         passed (resalloc's rule), its pool not drained; a released one only to its sandbox."""
-        pool = self.pools.get(r.pool)
         return (
             r.state is R.UP
-            and not r.held
-            and not r.busy
+            and r.hold_reason is None  # not r.held, not r.busy: without the calls
+            and r.hook is None
             and r.livecheck_failures == 0
             and (r.releases == 0 or r.sandbox is not None)
-            and pool is not None
-            and not draining(pool)
+            and r.pool in self.handing_out
         )
+
+    @cached_property
+    def handing_out(self) -> frozenset[str]:
+        """The pools whose ready resources may be handed out: those not draining."""
+        return frozenset(name for name, p in self.pools.items() if not draining(p))
 
 
 def draining(pool: Pool) -> bool:
