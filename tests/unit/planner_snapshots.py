@@ -85,9 +85,10 @@ def a_resource(draw: st.DrawFn, ps: tuple[Pool, ...], rid: int) -> Resource:
 
 
 @st.composite
-def snapshots(draw: st.DrawFn) -> Snapshot:
+def snapshots(draw: st.DrawFn, jobs: bool = True) -> Snapshot:
+    """`jobs`: whether tickets may be parts of jobs."""
     ps = tuple(draw(a_pool(i)) for i in range(draw(st.integers(1, 4))))
-    jobs = draw(st.booleans())
+    jobs = jobs and draw(st.booleans())
     tickets = tuple(
         Ticket(
             id=tid,

@@ -5,8 +5,8 @@ A snapshot of a large installation holds some 100 k resources and as many ticket
 plain pass over either costs milliseconds in Python, and a dozen rules each passing
 over both made a plan cost a second. So the resources are sorted by state (and the
 few facts about tickets gathered) in one pass each, once per plan, and every rule
-looks only at the states it is about. planner/reference.py says each fact plainly;
-tests hold the two equal.
+looks only at the states it is about. tests/unit/test_planner_assign_indexed.py
+says each fact plainly and holds the two equal.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class Facts:
         active = self.active
         checked = {p.name for p in self.s.pools if p.cmd_livecheck}
         upkeep_states = (R.UP, R.RELEASING, R.DELETE_REQUESTED)
+        # Only a resource created after a pool's last_start can move it (planner/starts.py),
+        # and that is rare: one comparison a resource for the others.
+        floor = min((p.last_start for p in self.s.pools), default=0.0)
         for r in self.s.resources:
             state = r.state
             by_state[state].append(r)
@@ -96,7 +99,7 @@ class Facts:
             elif state in upkeep_states:
                 upkept.append(r)
             created = r.created_at
-            if created > newest.get(r.pool, created - 1):
+            if created > floor and created > newest.get(r.pool, floor):
                 newest[r.pool] = created
         return by_state, upkept, orphans, newest
 
@@ -119,7 +122,8 @@ class Facts:
 
     @property
     def newest(self) -> Mapping[str, float]:
-        """Per pool, the latest `created_at` of its resources."""
+        """Per pool, the latest `created_at` of its resources, if later than the earliest
+        `last_start` of all pools (an earlier one changes no pool's last start)."""
         return self._resources[3]
 
     @cached_property
