@@ -3,17 +3,18 @@
 Builds a synthetic snapshot (most resources taken by active tickets, some ready,
 some starting, some ready only for their sandbox; tickets asking for one pool's
 tag, a tag several pools share, or a tag no pool offers) and times `plan()` on
-it. The matching of ready resources to tickets is also timed against the
-straightforward reference (`planner/reference.py`, tickets x resources) on the
-same snapshot, and the ratio printed. Prints figures; asserts nothing.
+it (the median of --repeat passes). The matching of ready resources to tickets
+is also timed against the straightforward reference (`planner/reference.py`,
+tickets x resources) on the same snapshot, and the ratio printed. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/planner_scale.py [--repeat 3] [--skip-reference]
+    .venv/bin/python bench/planner_scale.py [--repeat 5] [--skip-reference]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 from collections.abc import Callable
 
@@ -91,12 +92,13 @@ def snapshot(resources: int, open_tickets: int, seed: int = 1) -> Snapshot:
 
 
 def timed(f: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
+    """The median of `repeat` runs: the machine is shared, so one run says little."""
+    runs = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         f()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
 
 
 def measure(resources: int, tickets: int, repeat: int, reference: bool) -> str:
@@ -120,7 +122,7 @@ def measure(resources: int, tickets: int, repeat: int, reference: bool) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-reference", action="store_true")
     args = ap.parse_args()
     for resources, tickets in ((10_000, 1_000), (100_000, 10_000)):

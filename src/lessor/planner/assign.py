@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from lessor.domain.matching import resource_fits
 from lessor.domain.model import Resource, Ticket
+from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState
 from lessor.domain.users import permitted
 from lessor.planner import jobs
@@ -41,15 +43,22 @@ def assign(v: View, queue: list[Ticket]) -> Handouts:
     The same decisions as planner/reference.py, without matching every ticket
     against every resource: ready resources are indexed by what they are
     (pool and tags) and by sandbox, so a ticket looks only at the best of each
-    kind that can fit it.
+    kind that can fit it, the spares' kinds best rank first.
     """
     ready = _Ready.of(v)
     out = Handouts()
-    quotas = Quotas(v.s)
-    all_parts = jobs.parts_of(v.s.tickets)
+    quotas = Quotas(v.s, v.facts.of_state(R.TAKEN))
+    all_parts = v.facts.jobs
     queued = {t.id for t in queue}
     seen_jobs: set[int] = set()
+    # Nobody's privileges or quotas to keep: any ticket may have any resource that fits.
+    unbounded = not quotas.quotas and all(p.privilege is None for p in v.s.pools)
     for t in queue:
+        if t.job_id is None and unbounded:
+            best = ready.best_for(v, t, None)  # the common case: no closures to make
+            if best is not None:
+                out.actions.append(Assign(t.id, best.id))
+            continue
 
         def privileged(r: Resource, t: Ticket = t) -> bool:
             return permitted(v.pools[r.pool].privilege, t.owner, v.s.privileges)
@@ -106,6 +115,13 @@ quota. It must depend on the resource's pool only, so that the best of a kind st
 for the whole kind."""
 
 
+_id = attrgetter("id")
+_NONE: dict[_Kind, list[Resource]] = {}
+
+_Spares = tuple[int, _Kind, list[Resource]]
+"""The spares (no sandbox) of one kind, with the rank of its pool for some requested tags."""
+
+
 @dataclass
 class _Ready:
     reserved: dict[int, list[Resource]]
@@ -113,8 +129,14 @@ class _Ready:
     buckets: dict[_Kind, dict[str | None, list[Resource]]]
     """The others, by kind, then by sandbox (None: a spare for anyone), highest id first
     (so the best is popped from the end)."""
+    in_sandbox: dict[str, dict[_Kind, list[Resource]]]
+    """The same lists of released ones by sandbox first: the few kinds a ticket's sandbox
+    has, rather than every kind."""
     kinds_for: dict[frozenset[str], list[_Kind]] = field(default_factory=dict)
     """Per requested tag set, the kinds whose tags include it."""
+    spares_for: dict[tuple[str, ...], list[_Spares]] = field(default_factory=dict)
+    """Per requested tags, the spares of every kind that fits them, best rank first; the
+    kinds found empty are dropped as they are seen (nothing is added during a plan)."""
     ranks: dict[tuple[str, tuple[str, ...], bool], int] = field(default_factory=dict)
     """resource_rank per pool, requested tags and reuse in the ticket's sandbox: all it
     depends on."""
@@ -122,32 +144,61 @@ class _Ready:
     @classmethod
     def of(cls, v: View) -> _Ready:
         reserved: dict[int, list[Resource]] = defaultdict(list)
-        buckets: dict[_Kind, dict[str | None, list[Resource]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for r in sorted((r for r in v.s.resources if v.free(r)), key=lambda r: -r.id):
+        buckets: dict[_Kind, dict[str | None, list[Resource]]] = {}
+        of_tags: dict[tuple[str, tuple[str, ...]], dict[str | None, list[Resource]]] = {}
+        free = [r for r in v.facts.of_state(R.UP) if v.free(r)]
+        free.sort(key=_id, reverse=True)
+        for r in free:
             if r.reserved_for is not None and r.reserved_for in v.open_ids:
                 reserved[r.reserved_for].append(r)
-            else:
-                buckets[(r.pool, frozenset(r.tags))][r.sandbox].append(r)
-        return cls(reserved, buckets)
+                continue
+            by_sandbox = of_tags.get((r.pool, r.tags))
+            if by_sandbox is None:  # a kind's frozenset is made once, not once a resource
+                kind = (r.pool, frozenset(r.tags))
+                by_sandbox = of_tags[(r.pool, r.tags)] = buckets.setdefault(kind, {})
+            rs = by_sandbox.get(r.sandbox)
+            if rs is None:
+                rs = by_sandbox[r.sandbox] = []
+            rs.append(r)
+        in_sandbox: dict[str, dict[_Kind, list[Resource]]] = defaultdict(dict)
+        for kind, by_sandbox in buckets.items():
+            for sandbox, rs in by_sandbox.items():
+                if sandbox is not None:
+                    in_sandbox[sandbox][kind] = rs
+        return cls(reserved, buckets, in_sandbox)
 
-    def best_for(self, v: View, t: Ticket, may: _May) -> Resource | None:
-        """Take (remove) the best ready resource for `t`, if one fits and it may have it."""
-        own = [r for r in self.reserved.get(t.id, ()) if resource_fits(r, t) and may(r)]
+    def best_for(self, v: View, t: Ticket, may: _May | None) -> Resource | None:
+        """Take (remove) the best ready resource for `t`, if one fits and it may have it
+        (`may` None: it may have any)."""
+        own = self.reserved.get(t.id)
         if own:
-            best = max(own, key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id))
-            self.reserved[t.id].remove(best)
-            return best
+            mine = [r for r in own if resource_fits(r, t) and (may is None or may(r))]
+            if mine:
+                best = max(mine, key=lambda r: (resource_rank(r, t, v.pools[r.pool]), -r.id))
+                own.remove(best)
+                return best
         found: tuple[tuple[int, int], list[Resource]] | None = None
-        for kind in self._kinds(frozenset(t.tags)):
-            by_sandbox = self.buckets[kind]
-            for sandbox in {None, t.sandbox}:
-                rs = by_sandbox.get(sandbox)
-                if not rs or not may(rs[-1]):
+        spares = self._spares(v, t)
+        emptied = False
+        for rank, _, rs in spares:
+            if found is not None and rank < found[0][0]:
+                break  # ranked below the best found: so is every kind after it
+            if not rs:
+                emptied = True
+                continue
+            if may is not None and not may(rs[-1]):
+                continue
+            key = (rank, -rs[-1].id)
+            if found is None or key > found[0]:
+                found = (key, rs)
+        if emptied:
+            spares[:] = [s for s in spares if s[2]]
+        if t.sandbox is not None:
+            tags = frozenset(t.tags)
+            for kind, rs in self.in_sandbox.get(t.sandbox, _NONE).items():
+                if not rs or not tags <= kind[1] or (may is not None and not may(rs[-1])):
                     continue
-                r = rs[-1]
-                key = (self._rank(v, r, t), -r.id)
+                key = (self._rank(v, rs[-1], t), -rs[-1].id)
                 if found is None or key > found[0]:
                     found = (key, rs)
         return found[1].pop() if found is not None else None
@@ -190,6 +241,19 @@ class _Ready:
         if rank is None:
             rank = self.ranks[key] = resource_rank(r, t, v.pools[r.pool])
         return rank
+
+    def _spares(self, v: View, t: Ticket) -> list[_Spares]:
+        spares = self.spares_for.get(t.tags)
+        if spares is None:
+            spares = self.spares_for[t.tags] = sorted(
+                (
+                    (self._rank(v, rs[-1], t), kind, rs)
+                    for kind in self._kinds(frozenset(t.tags))
+                    if (rs := self.buckets[kind].get(None))
+                ),
+                key=lambda s: -s[0],
+            )
+        return spares
 
     def _kinds(self, tags: frozenset[str]) -> list[_Kind]:
         kinds = self.kinds_for.get(tags)

@@ -88,15 +88,6 @@ def beyond_max(pools: Iterable[Pool], parts: Mapping[str, Sequence[str]]) -> tup
     return None
 
 
-def parts_of(tickets: Sequence[Ticket]) -> Mapping[int, list[Ticket]]:
-    """Every job's parts in the snapshot, by job id."""
-    jobs: dict[int, list[Ticket]] = {}
-    for t in tickets:
-        if t.job_id is not None:
-            jobs.setdefault(t.job_id, []).append(t)
-    return jobs
-
-
 def waiting_reason(
     job_id: int, parts: Sequence[Ticket], set_aside: Mapping[int, int], why: Mapping[int, str]
 ) -> Mapping[int, str]:
@@ -116,13 +107,13 @@ def waiting_reason(
     return {p.id: text for p in parts}
 
 
-def never_served(pools: Sequence[Pool], tickets: Sequence[Ticket]) -> Iterator[FailTicket]:
+def never_served(pools: Sequence[Pool], jobs: Mapping[int, list[Ticket]]) -> Iterator[FailTicket]:
     """Fail each waiting job the pools can no longer serve (pools changed by a reload):
     a part whose tags no pool provides, or parts beyond the pools' `max`. One part fails
     naming why, and failing a part ends its whole job (service/jobs.py), rather than have
     it wait for ever with resources set aside. (A lone ticket no pool serves waits, as in
     resalloc: it sets nothing aside.)"""
-    for job_id, parts in parts_of(tickets).items():
+    for job_id, parts in jobs.items():
         if any(p.state is not TicketState.OPEN for p in parts):
             continue
         ordered = sorted(parts, key=lambda p: p.id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from lessor.domain.model import Snapshot, Ticket
-from lessor.domain.states import TicketState
 from lessor.planner import jobs, upkeep
 from lessor.planner.actions import (
     Action,
@@ -80,15 +79,19 @@ def _queue(s: Snapshot, timer: Timer) -> tuple[list[Action], list[Ticket], View]
     A ticket no pool can serve waits, as in resalloc: a later pools.yaml may
     add a pool for it; why it waits says which tag no pool provides.
     """
-    expired: list[ExpireTicket | FailTicket] = list(upkeep.expire(View.of(s, frozenset()), timer))
-    expired += jobs.never_served(s.pools, s.tickets)
+    whole = View.of(s, frozenset())
+    f = whole.facts
+    expired: list[ExpireTicket | FailTicket] = list(upkeep.expire(whole, timer))
+    expired += jobs.never_served(s.pools, f.jobs)
     gone = {a.ticket_id for a in expired}
-    ending = {t.job_id for t in s.tickets if t.id in gone and t.job_id is not None}
-    gone |= {t.id for t in s.tickets if t.job_id in ending}  # a job leaves the queue whole
+    waiting = f.open
+    if gone:
+        ending = {job for job, parts in f.jobs.items() if any(p.id in gone for p in parts)}
+        gone |= {p.id for job in ending for p in f.jobs[job]}  # a job leaves the queue whole
+        waiting = [t for t in waiting if t.id not in gone]
     on_demand = frozenset(t.name for p in s.pools for t in p.tags_on_demand)
-    waiting = [t for t in s.tickets if t.state is TicketState.OPEN and t.id not in gone]
     queue = queue_order(waiting, on_demand)
-    return list[Action](expired), queue, View.of(s, frozenset(t.id for t in queue))
+    return list[Action](expired), queue, View.of(s, frozenset(t.id for t in queue), f)
 
 
 def queue_order(tickets: Iterable[Ticket], on_demand: frozenset[str] = frozenset()) -> list[Ticket]:

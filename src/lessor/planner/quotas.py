@@ -12,18 +12,20 @@ from collections import Counter
 from collections.abc import Iterable
 
 from lessor.domain.model import Resource, Snapshot, Ticket
-from lessor.domain.states import ResourceState
 from lessor.domain.users import over_quota
 
 
 class Quotas:
-    def __init__(self, s: Snapshot) -> None:
+    def __init__(self, s: Snapshot, taken: Iterable[Resource]) -> None:
+        """`taken`: the snapshot's TAKEN resources."""
         self.quotas = s.quotas
-        owners = {t.id: t.owner for t in s.tickets if t.owner in s.quotas}
         self.held: dict[str, Counter[str]] = {}
-        for r in s.resources:
+        if not s.quotas:
+            return  # nobody's held resources count: no pass over them
+        owners = {t.id: t.owner for t in s.tickets if t.owner in s.quotas}
+        for r in taken:
             owner = owners.get(r.ticket_id) if r.ticket_id is not None else None
-            if r.state is ResourceState.TAKEN and owner is not None:
+            if owner is not None:
                 self.held.setdefault(owner, Counter())[r.pool] += 1
 
     def refusal(self, t: Ticket, pools: Iterable[str]) -> str | None:

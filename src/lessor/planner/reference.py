@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from lessor.domain.matching import resource_fits
 from lessor.domain.model import Resource, Ticket
+from lessor.domain.states import ResourceState
 from lessor.domain.users import permitted
 from lessor.planner.actions import Assign
 from lessor.planner.quotas import Quotas
@@ -24,7 +25,7 @@ def reference_assign(v: View, queue: list[Ticket]) -> Iterator[Assign]:
     the lowest id, so the outcome never depends on the order of the snapshot.
     """
     free = [r for r in v.s.resources if v.free(r)]
-    quotas = Quotas(v.s)
+    quotas = Quotas(v.s, [r for r in v.s.resources if r.state is ResourceState.TAKEN])
     for t in queue:
         fitting = [r for r in free if _may_take(v, r, t) and quotas.allows(t, (r,))]
         if not fitting:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from lessor.domain.matching import pool_serves, resource_fits, unservable_tags
 from lessor.domain.model import Pool, Resource, Ticket
-from lessor.domain.states import ACTIVE_TICKET_STATES, LIVE_RESOURCE_STATES, ResourceState
+from lessor.domain.states import ResourceState
 from lessor.planner.actions import Start
 from lessor.planner.messages import no_pool_message
 from lessor.planner.rank import asks_on_demand, by_rank
@@ -98,28 +98,27 @@ class _Ledger:
 
     @classmethod
     def of(cls, v: View, waiting_ids: frozenset[int]) -> _Ledger:
-        rs = v.s.resources
+        f = v.facts
         coming: dict[str, list[Resource]] = {p.name: [] for p in v.s.pools}
-        ended = {t.id for t in v.s.tickets if t.state not in ACTIVE_TICKET_STATES}
-        for r in sorted(rs, key=lambda r: r.id):
+        # Released in its sandbox (or about to be): ready again soon, for that sandbox.
+        reused = [r for r in f.orphans if r.ticket_id in f.ended]
+        on_the_way = f.of_state(R.STARTING) + f.of_state(R.RELEASING)
+        for r in sorted(on_the_way + reused, key=lambda r: r.id):
             pool = v.pools.get(r.pool)
             if pool is None or r.held:
                 continue
-            # Released in its sandbox (or about to be): ready again soon, for that sandbox.
-            reused = r.state is R.TAKEN and r.ticket_id in ended
-            if reused and not may_reuse(pool, r, r.sandbox, v.s.now):
+            if r.state is R.TAKEN and not may_reuse(pool, r, r.sandbox, v.s.now):
                 continue
-            if r.state in (R.STARTING, R.RELEASING) or reused:
-                coming[r.pool].append(r)
-        last_start = {p.name: p.last_start for p in v.s.pools}
-        for r in rs:
-            if r.pool in last_start and r.created_at > last_start[r.pool]:
-                last_start[r.pool] = r.created_at
+            coming[r.pool].append(r)
+        newest = f.newest
+        last_start = {
+            p.name: max(p.last_start, newest.get(p.name, p.last_start)) for p in v.s.pools
+        }
         return cls(
             v,
             waiting_ids,
-            live=Counter(r.pool for r in rs if r.state in LIVE_RESOURCE_STATES),
-            starting=Counter(r.pool for r in rs if r.state is R.STARTING),
+            live=f.live,
+            starting=Counter(r.pool for r in f.of_state(R.STARTING)),
             coming=coming,
             last_start=last_start,
         )
@@ -234,7 +233,9 @@ class _Ledger:
         so what it starts for tickets never stands in for its spares.
         """
         spares = Counter(
-            r.pool for r in self.v.s.resources if is_spare(self.v, r, taken, self.waiting_ids)
+            r.pool
+            for r in self.v.facts.of_state(R.UP)
+            if is_spare(self.v, r, taken, self.waiting_ids)
         )
         starts = []
         for p in self.v.s.pools:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from lessor.domain.model import Pool, Resource
-from lessor.domain.states import ACTIVE_TICKET_STATES, ResourceState
+from lessor.domain.states import ResourceState
 from lessor.planner.actions import (
     Action,
     Delete,
@@ -31,8 +31,8 @@ R = ResourceState
 
 def expire(v: View, timer: Timer) -> Iterator[ExpireTicket]:
     """Leases: an active ticket whose TTL ran out without a renewal is closed."""
-    for t in v.s.tickets:
-        if t.state in ACTIVE_TICKET_STATES and timer.due(t.expires_at):
+    for t in v.facts.leased:
+        if timer.due(t.expires_at):
             ttl = f" of {t.ttl:g}s" if t.ttl is not None else ""
             yield ExpireTicket(t.id, f"expired: not extended within its TTL{ttl}")
 
@@ -45,12 +45,11 @@ def recycle(v: View) -> Iterator[Recycle]:
     what a job left. A resource released but not to be reused is deleted
     once it has run (see _retire_reason).
     """
-    active = {t.id for t in v.s.tickets if t.state in ACTIVE_TICKET_STATES}
-    by_id = {t.id: t for t in v.s.tickets}
-    for r in v.s.resources:
-        if r.state is not R.TAKEN or r.ticket_id in active or r.busy or r.held:
+    ended = v.facts.ended
+    for r in v.facts.orphans:
+        if r.busy or r.held:
             continue
-        ticket = by_id.get(r.ticket_id) if r.ticket_id is not None else None
+        ticket = ended.get(r.ticket_id) if r.ticket_id is not None else None
         sandbox = ticket.sandbox if ticket else r.sandbox
         pool = v.pools.get(r.pool)
         if pool is None:
@@ -94,9 +93,9 @@ def maintain(
     v: View, taken: set[int], waiting_ids: frozenset[int], timer: Timer
 ) -> Iterator[Action]:
     """Retire what is not needed, check what is ready or in use, release, delete."""
-    active = {t.id for t in v.s.tickets if t.state in ACTIVE_TICKET_STATES}
+    active = v.facts.active
     idle = _idle_surplus(v, taken, waiting_ids, timer)
-    for r in v.s.resources:
+    for r in v.facts.upkept:
         pool = v.pools.get(r.pool)
         if r.busy or r.id in taken or pool is None or r.held:
             continue
@@ -152,7 +151,7 @@ def spares_beyond_demand(
     """Gradual allocation: per pool, the ready unreserved spares beyond those it keeps (the
     longest idle ones; the freshest are kept)."""
     spares: dict[str, list[Resource]] = defaultdict(list)
-    for r in v.s.resources:
+    for r in v.facts.of_state(R.UP):
         if is_spare(v, r, taken, waiting_ids):
             spares[r.pool].append(r)
     surplus: dict[str, list[Resource]] = {}
