@@ -3,6 +3,11 @@
 Pure: the facts (psutil's numbers, sysfs's topology, /proc/cpuinfo's flags) come in,
 providers with inventories and traits come out, so tests describe any machine.
 Trait names come from the os-traits package, never a hand-written list.
+
+A NUMA node's NICs are counted as `CUSTOM_NIC`: os-resource-classes has no class
+for a whole network card (`PCI_DEVICE` is any PCI device, `SRIOV_NET_VF` a virtual
+function, `NET_BW_*` bandwidth), and a ticket asking for "one NIC near these cores"
+must not be satisfied by a GPU or a VF.
 """
 
 from __future__ import annotations
