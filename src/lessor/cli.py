@@ -60,6 +60,16 @@ def _register_simulate() -> None:
 _register_simulate()
 
 
+def _register_agent() -> None:
+    """`lessor agent`: psutil, httpx and the sysfs reader load when it runs."""
+    from lessor.agent.cli import agent
+
+    main.add_command(agent)
+
+
+_register_agent()
+
+
 def _register_hw() -> None:
     """`lessor --server URL hw …` (`lessor hw …` itself is dispatched by lessor.entry)."""
     from lessor.hw.cli import hw

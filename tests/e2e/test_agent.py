@@ -1,0 +1,116 @@
+"""A real `lessor agent` against a real server: it registers the host, keeps its identity
+across restarts, reserves its inventory on SIGTERM, and a wrong token is refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ServerProcess, wait_until
+from tests.e2e.helpers import TOKEN, api
+from tests.hw.fake_sysfs import two_socket_smt
+
+
+def start_agent(server: ServerProcess, tmp_path: Path, token: str = TOKEN) -> subprocess.Popen[str]:
+    sysfs = tmp_path / "sys"
+    if not sysfs.exists():
+        two_socket_smt(sysfs)
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(
+        f"disk_path: {tmp_path}\nreserved: {{vcpu: 1, memory_mb: 64}}\ntraits: [CUSTOM_LAB_A]\n"
+    )
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lessor.cli",
+            "agent",
+            "--server",
+            server.url,
+            "--name",
+            "host-a",
+            "--config",
+            str(cfg),
+            "--state-dir",
+            str(tmp_path / "agent-state"),
+        ],
+        env={
+            **os.environ,
+            "LESSOR_AGENT_TOKEN": token,
+            # two NUMA nodes, whatever this machine has
+            "LESSOR_SYSFS_ROOT": str(sysfs),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def host(server: ServerProcess) -> dict[str, Any] | None:
+    found = [p for p in api(server, "GET", "/api/v1/providers").json() if p["name"] == "host-a"]
+    return found[0] if found else None
+
+
+def registered(server: ServerProcess) -> dict[str, Any] | None:
+    """The host's provider once the agent has written all of it (its last NUMA node last)."""
+    found = {p["name"]: p for p in api(server, "GET", "/api/v1/providers").json()}
+    done = "PCPU" in found.get("host-a_numa1", {}).get("inventories", {})
+    return found["host-a"] if done else None
+
+
+def test_agent_registers_keeps_its_uuid_and_reserves_on_sigterm(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
+    agent = start_agent(server, tmp_path)
+    try:
+        first: Any = wait_until(
+            lambda: registered(server), timeout=30, message="the agent's provider"
+        )
+        assert first["inventories"]["VCPU"]["reserved"] == 1
+        assert first["inventories"]["VCPU"]["capacity"] == first["inventories"]["VCPU"]["total"] - 1
+        assert "CUSTOM_LAB_A" in first["traits"]
+        placement = api(
+            server,
+            "GET",
+            "/placement/resource_providers",
+            headers={"x-auth-token": TOKEN, "openstack-api-version": "placement 1.14"},
+        ).json()["resource_providers"]
+        assert first["uuid"] in {p["uuid"] for p in placement}
+        children = [p for p in placement if p["parent_provider_uuid"] == first["uuid"]]
+        assert sorted(p["name"] for p in children) == ["host-a_numa0", "host-a_numa1"]
+        assert "host-a" in server.lessor("providers", check=True).stdout
+
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+        drained: Any = host(server)
+        assert all(i["capacity"] == 0 for i in drained["inventories"].values())
+
+        agent = start_agent(server, tmp_path)  # a restart: same uuid, reservation cleared
+        wait_until(
+            lambda: (h := host(server)) and h["inventories"]["VCPU"]["capacity"] > 0,
+            timeout=30,
+            message="the restarted agent to clear its reservation",
+        )
+        again: Any = host(server)
+        assert again["uuid"] == first["uuid"]
+        assert len([p for p in api(server, "GET", "/api/v1/providers").json()]) == len(placement)
+    finally:
+        agent.terminate()
+        agent.wait(30)
+
+
+def test_an_agent_with_a_wrong_token_is_refused(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
+    agent = start_agent(server, tmp_path, token="not-the-token")
+    out, _ = agent.communicate(timeout=30)
+    assert agent.returncode == 2
+    assert "refused the agent's token" in out and "not-the-token" not in out
+    assert host(server) is None
