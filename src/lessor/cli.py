@@ -134,6 +134,14 @@ Exit codes:
     "use --admin-token-file or LESSOR_SERVER_ADMIN_TOKEN.",
 )
 @click.option(
+    "--agent-token",
+    "server_agent_token",
+    envvar="LESSOR_SERVER_AGENT_TOKEN",
+    hidden=True,
+    help="The token `lessor agent` presents; only from LESSOR_SERVER_AGENT_TOKEN or "
+    "server.yaml's agent_token (on a command line every local user reads it in ps).",
+)
+@click.option(
     "--sleeptime",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds between periodic passes (default 20).",
@@ -157,6 +165,7 @@ def server(
     data_dir: Path | None,
     admin_token_file: Path | None,
     server_admin_token: str | None,
+    server_agent_token: str | None,
     sleeptime: float | None,
     loglevel: str | None,
 ) -> None:
@@ -183,6 +192,10 @@ def server(
             "--admin-token" if on_argv("server_admin_token") else "LESSOR_SERVER_ADMIN_TOKEN"
         ),
         admin_token_file=admin_token_file,
+        agent_token=server_agent_token,
+        agent_token_source=(
+            "--agent-token" if on_argv("server_agent_token") else "LESSOR_SERVER_AGENT_TOKEN"
+        ),
     )
     for name in SECRETS_ENV:  # read: no hook inherits them
         os.environ.pop(name, None)
@@ -223,6 +236,7 @@ def _serve(ready: Ready) -> None:
         pools=ready.startup.pools,
         logdir=cfg.resolved_logdir(),
         admin_token=cfg.admin_token,
+        agent_token=cfg.agent_token,
         sleeptime=cfg.sleeptime,
         pools_loader=_pools_loader(cfg.pools),
         hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),

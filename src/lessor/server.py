@@ -45,6 +45,8 @@ class Settings:
     pools: tuple[Pool, ...]
     logdir: Path
     admin_token: str | None = None
+    agent_token: str | None = None
+    """What `lessor agent` presents to write its host's providers (docs/agents.md)."""
     sleeptime: float = 20.0
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
@@ -223,6 +225,7 @@ class Server:
             self.parts.service,
             self.parts.executor,
             admin_token=settings.admin_token,
+            agent_token=settings.agent_token,
             logdir=settings.logdir,
             alive=lambda: self.reconciler.alive,
             lifespan=self._lifespan,

@@ -15,8 +15,10 @@ from tests.conftest import ServerProcess, wait_until
 from tests.e2e.helpers import TOKEN, api
 from tests.hw.fake_sysfs import two_socket_smt
 
+AGENT = "agent-token-of-the-test"
 
-def start_agent(server: ServerProcess, tmp_path: Path, token: str = TOKEN) -> subprocess.Popen[str]:
+
+def start_agent(server: ServerProcess, tmp_path: Path, token: str = AGENT) -> subprocess.Popen[str]:
     sysfs = tmp_path / "sys"
     if not sysfs.exists():
         two_socket_smt(sysfs)
@@ -66,7 +68,7 @@ def registered(server: ServerProcess) -> dict[str, Any] | None:
 def test_agent_registers_keeps_its_uuid_and_reserves_on_sigterm(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT)
     agent = start_agent(server, tmp_path)
     try:
         first: Any = wait_until(
@@ -108,9 +110,38 @@ def test_agent_registers_keeps_its_uuid_and_reserves_on_sigterm(
 def test_an_agent_with_a_wrong_token_is_refused(
     start_server: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
-    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN)
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT)
     agent = start_agent(server, tmp_path, token="not-the-token")
     out, _ = agent.communicate(timeout=30)
     assert agent.returncode == 2
     assert "refused the agent's token" in out and "not-the-token" not in out
     assert host(server) is None
+
+
+def test_the_agent_token_registers_providers_and_nothing_else(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT)
+
+    def placement(method: str, path: str, token: str | None, **kw: Any) -> int:
+        headers = {"openstack-api-version": "placement 1.28"}
+        if token is not None:
+            headers["x-auth-token"] = token
+        answer = api(server, method, f"/placement{path}", headers=headers, **kw)
+        return answer.status_code  # type: ignore[no-any-return]
+
+    body = {"name": "h", "uuid": "7a1bdc3e-9a3b-4c43-9d80-6f1b2a4c1e01"}
+    assert placement("POST", "/resource_providers", None, json=body) == 401
+    assert placement("POST", "/resource_providers", "guess", json=body) == 403
+    assert placement("POST", "/resource_providers", AGENT, json=body) == 200
+    # an agent's token writes no allocations and deletes nothing
+    alloc = {
+        "allocations": {body["uuid"]: {"resources": {"VCPU": 1}}},
+        "project_id": "p",
+        "user_id": "u",
+        "consumer_generation": None,
+    }
+    consumer = "/allocations/1b9e7c52-6a43-4f3e-8d0a-2c1f7e3b9a11"
+    assert placement("PUT", consumer, AGENT, json=alloc) == 403
+    assert placement("DELETE", f"/resource_providers/{body['uuid']}", AGENT) == 403
+    assert placement("DELETE", f"/resource_providers/{body['uuid']}", TOKEN) == 204
