@@ -142,6 +142,12 @@ Exit codes:
     "server.yaml's agent_token (on a command line every local user reads it in ps).",
 )
 @click.option(
+    "--agent-silence",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="An agent silent this long is down: nothing is placed on its host (default 60).",
+)
+@click.option(
     "--sleeptime",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds between periodic passes (default 20).",
@@ -166,6 +172,7 @@ def server(
     admin_token_file: Path | None,
     server_admin_token: str | None,
     server_agent_token: str | None,
+    agent_silence: float | None,
     sleeptime: float | None,
     loglevel: str | None,
 ) -> None:
@@ -192,6 +199,7 @@ def server(
             "--admin-token" if on_argv("server_admin_token") else "LESSOR_SERVER_ADMIN_TOKEN"
         ),
         admin_token_file=admin_token_file,
+        agent_silence=agent_silence,
         agent_token=server_agent_token,
         agent_token_source=(
             "--agent-token" if on_argv("server_agent_token") else "LESSOR_SERVER_AGENT_TOKEN"
@@ -237,6 +245,7 @@ def _serve(ready: Ready) -> None:
         logdir=cfg.resolved_logdir(),
         admin_token=cfg.admin_token,
         agent_token=cfg.agent_token,
+        agent_silence=cfg.agent_silence,
         sleeptime=cfg.sleeptime,
         pools_loader=_pools_loader(cfg.pools),
         hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),

@@ -25,6 +25,7 @@ def start_agent(server: ServerProcess, tmp_path: Path, token: str = AGENT) -> su
     cfg = tmp_path / "agent.yaml"
     cfg.write_text(
         f"disk_path: {tmp_path}\nreserved: {{vcpu: 1, memory_mb: 64}}\ntraits: [CUSTOM_LAB_A]\n"
+        "heartbeat: 0.3\n"
     )
     return subprocess.Popen(
         [
@@ -47,7 +48,7 @@ def start_agent(server: ServerProcess, tmp_path: Path, token: str = AGENT) -> su
             # two NUMA nodes, whatever this machine has
             "LESSOR_SYSFS_ROOT": str(sysfs),
         },
-        stdout=subprocess.PIPE,
+        stdout=(tmp_path / "agent.log").open("a"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -112,8 +113,8 @@ def test_an_agent_with_a_wrong_token_is_refused(
 ) -> None:
     server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT)
     agent = start_agent(server, tmp_path, token="not-the-token")
-    out, _ = agent.communicate(timeout=30)
-    assert agent.returncode == 2
+    assert agent.wait(30) == 2
+    out = (tmp_path / "agent.log").read_text()
     assert "refused the agent's token" in out and "not-the-token" not in out
     assert host(server) is None
 
@@ -145,3 +146,43 @@ def test_the_agent_token_registers_providers_and_nothing_else(
     assert placement("PUT", consumer, AGENT, json=alloc) == 403
     assert placement("DELETE", f"/resource_providers/{body['uuid']}", AGENT) == 403
     assert placement("DELETE", f"/resource_providers/{body['uuid']}", TOKEN) == 204
+
+
+def test_a_silent_agent_is_down_until_it_beats_again(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(
+        extra=("--agent-silence", "1.5"),
+        LESSOR_SERVER_ADMIN_TOKEN=TOKEN,
+        LESSOR_SERVER_AGENT_TOKEN=AGENT,
+    )
+    agent = start_agent(server, tmp_path)
+    try:
+        wait_until(
+            lambda: "registered host-a as provider" in (tmp_path / "agent.log").read_text(),
+            timeout=30,
+            message="registration and a first heartbeat",
+        )
+        first: Any = host(server)
+        assert first["reason"] is None
+        agent.kill()  # kill -9: no drain, only silence
+        agent.wait(10)
+        wait_until(
+            lambda: (host(server) or {}).get("reason") == "down",
+            timeout=30,
+            message="the silent agent's provider to be down",
+        )
+        assert "host-a (down)" in server.lessor("providers", check=True).stdout
+        why = server.lessor(
+            "candidates", "resources=VCPU:1&required=CUSTOM_LAB_A", "--explain", check=True
+        ).stdout
+        assert "reserved: down" in why
+        agent = start_agent(server, tmp_path)
+        wait_until(
+            lambda: (h := host(server)) is not None and h["reason"] is None,
+            timeout=30,
+            message="the returning agent to clear down",
+        )
+    finally:
+        agent.terminate()
+        agent.wait(30)

@@ -24,7 +24,7 @@ def test_a_good_file_gives_reserves_traits_and_the_disk(tmp_path: Path) -> None:
         ("name: h\nreserved:\n  vcpus: 2\n", 3, "unknown key 'vcpus'"),
         ("traits:\n  - CUSTOM_OK\n  - lab\n", 3, "'lab' is not CUSTOM_"),
         ("name: h\ndisk_path: /no/such/dir\n", 2, "disk_path: no such directory"),
-        ("refresh: 0\n", 1, "refresh: expected seconds > 0"),
+        ("heartbeat: 0\n", 1, "heartbeat: expected seconds > 0"),
     ],
 )
 def test_a_bad_file_names_file_line_and_what(

@@ -5,7 +5,7 @@ name: rack1-host3          # the provider's name (default: the host name)
 disk_path: /var/lib/vms    # DISK_GB is the size of this file system (default: /)
 reserved: {vcpu: 2, memory_mb: 4096, disk_gb: 50}
 traits: [CUSTOM_LAB_A]
-refresh: 30                # seconds between checks that the server still has the provider
+heartbeat: 10              # seconds between heartbeats (keep well under the server's agent_silence)
 ```
 A wrong key or value is one line naming file:line.
 """
@@ -19,7 +19,7 @@ from lessor.agent.inventory import Reserves
 from lessor.config.yamlfile import ConfigError, load_yaml
 from lessor.domain.capacity import is_custom
 
-KEYS = ("name", "disk_path", "reserved", "traits", "refresh")
+KEYS = ("name", "disk_path", "reserved", "traits", "heartbeat")
 
 
 class AgentConfigError(Exception):
@@ -32,7 +32,7 @@ class AgentConfig:
     disk_path: Path = Path("/")
     reserves: Reserves = field(default_factory=Reserves)
     traits: tuple[str, ...] = ()
-    refresh: float = 30.0
+    heartbeat: float = 10.0
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -75,7 +75,7 @@ def load_agent_config(path: Path) -> AgentConfig:
             raise AgentConfigError(
                 f"{doc.where(('traits', i))}: traits: {t!r} is not CUSTOM_[A-Z0-9_]+"
             )
-    refresh = data.get("refresh", 30)
-    if not isinstance(refresh, int | float) or isinstance(refresh, bool) or refresh <= 0:
-        raise AgentConfigError(f"{doc.where(('refresh',))}: refresh: expected seconds > 0")
-    return AgentConfig(name, Path(disk), Reserves(**amounts), tuple(traits), float(refresh))
+    beat = data.get("heartbeat", 10)
+    if not isinstance(beat, int | float) or isinstance(beat, bool) or beat <= 0:
+        raise AgentConfigError(f"{doc.where(('heartbeat',))}: heartbeat: expected seconds > 0")
+    return AgentConfig(name, Path(disk), Reserves(**amounts), tuple(traits), float(beat))

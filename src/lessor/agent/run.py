@@ -6,8 +6,10 @@ get uuids derived from it. Registration (re)writes inventories and traits as
 the host has them now, which also clears a reservation the last stop left.
 SIGINT/SIGTERM reserve every inventory in full (reserved = total: nothing new
 can be placed, by lessor or by any Placement client) and exit 0.
-Between the two, the agent sleeps and every `refresh` seconds checks that the
-server still has its provider (a new database gets it re-registered).
+Between the two, the agent sleeps and sends a heartbeat every `heartbeat` seconds
+(`POST /api/v1/agents/{uuid}/heartbeat`); a server that does not know the provider
+(a new database) gets it registered again. A server that hears nothing for its
+`agent_silence` marks the providers down, and the next heartbeat clears that.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Agent:
             headers={"x-auth-token": token, **VERSION},
             timeout=30,
         )
+        self.beat_url = f"{server.rstrip('/')}/api/v1/agents/{self.uuid}/heartbeat"
+        self.bearer = {"authorization": f"Bearer {token}"}
         self.stopping = threading.Event()
 
     def providers(self) -> list[tuple[str, Provider]]:
@@ -144,17 +148,30 @@ class Agent:
                 },
             )
 
-    def exists(self) -> bool:
-        return self._call("GET", f"/resource_providers/{self.uuid}", ok=(404,)) is not None
+    def beat(self) -> None:
+        """One heartbeat; the provider registered again if the server does not know it."""
+        try:
+            r = self.http.post(self.beat_url, headers=self.bearer)
+        except httpx.TransportError as e:
+            raise AgentError(f"cannot reach {self.beat_url}: {e}") from None
+        if r.status_code == 404:
+            self.register()
+            log.info("registered %s again: the server did not know it", self.name)
+            r = self.http.post(self.beat_url, headers=self.bearer)
+        if r.status_code in (401, 403):
+            raise AgentError(f"the server refused the agent's token ({r.status_code})")
+        if r.status_code >= 400:
+            raise AgentError(f"heartbeat: {r.status_code} {r.text[:300]}")
+        if r.json().get("was_down"):
+            log.info("%s is up again", self.name)
 
     def run(self) -> None:
         self.register()
+        self.beat()
         log.info("registered %s as provider %s", self.name, self.uuid)
-        while not self.stopping.wait(self.cfg.refresh):
+        while not self.stopping.wait(self.cfg.heartbeat):
             try:
-                if not self.exists():
-                    self.register()
-                    log.info("re-registered %s: the server had lost it", self.name)
+                self.beat()
             except AgentError as e:  # a server away for a while is no reason to exit
                 log.warning("%s", e)
         self.register(drained=True)

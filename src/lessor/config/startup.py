@@ -63,6 +63,7 @@ class ServerOptions:
     admin_token_source: str = TOKEN_ENV
     """`--admin-token` when it was typed on the command line (refused: `ps` shows it)."""
     admin_token_file: Path | None = None
+    agent_silence: float | None = None
     agent_token: str | None = None
     agent_token_source: str = AGENT_TOKEN_ENV
     """`--agent-token` when it was typed on the command line (refused: `ps` shows it)."""
@@ -115,6 +116,7 @@ def resolve(options: ServerOptions) -> Startup:
         "port": ("--port", options.port),
         "data_dir": ("--data-dir", options.data_dir),
         "sleeptime": ("--sleeptime", options.sleeptime),
+        "agent_silence": ("--agent-silence", options.agent_silence),
         "loglevel": ("--log-level", options.loglevel),
         "db_wait": ("--db-wait", options.db_wait),
     }
