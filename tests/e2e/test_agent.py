@@ -1,5 +1,6 @@
-"""A real `lessor agent` against a real server: it registers the host, keeps its identity
-across restarts, reserves its inventory on SIGTERM, and a wrong token is refused."""
+"""A real `lessor agent` against a real server (SQLite and PostgreSQL): it registers the
+host, keeps its identity across restarts, reserves its inventory on SIGTERM, is down when
+silent and up when back, and a wrong token is refused."""
 
 from __future__ import annotations
 
@@ -67,9 +68,11 @@ def registered(server: ServerProcess) -> dict[str, Any] | None:
 
 
 def test_agent_registers_keeps_its_uuid_and_reserves_on_sigterm(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
+    start_server: Callable[..., ServerProcess], tmp_path: Path, db_url: str
 ) -> None:
-    server = start_server(LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT)
+    server = start_server(
+        db=db_url, LESSOR_SERVER_ADMIN_TOKEN=TOKEN, LESSOR_SERVER_AGENT_TOKEN=AGENT
+    )
     agent = start_agent(server, tmp_path)
     try:
         first: Any = wait_until(
@@ -149,9 +152,10 @@ def test_the_agent_token_registers_providers_and_nothing_else(
 
 
 def test_a_silent_agent_is_down_until_it_beats_again(
-    start_server: Callable[..., ServerProcess], tmp_path: Path
+    start_server: Callable[..., ServerProcess], tmp_path: Path, db_url: str
 ) -> None:
     server = start_server(
+        db=db_url,
         extra=("--agent-silence", "1.5"),
         LESSOR_SERVER_ADMIN_TOKEN=TOKEN,
         LESSOR_SERVER_AGENT_TOKEN=AGENT,
