@@ -148,6 +148,11 @@ def test_the_agent_token_registers_providers_and_nothing_else(
     consumer = "/allocations/1b9e7c52-6a43-4f3e-8d0a-2c1f7e3b9a11"
     assert placement("PUT", consumer, AGENT, json=alloc) == 403
     assert placement("DELETE", f"/resource_providers/{body['uuid']}", AGENT) == 403
+    beat = f"/api/v1/agents/{body['uuid']}/heartbeat"
+    assert api(server, "POST", beat).status_code == 401
+    assert api(server, "POST", beat, headers={"authorization": "Bearer guess"}).status_code == 403
+    answer = api(server, "POST", beat, headers={"authorization": f"Bearer {AGENT}"})
+    assert answer.status_code == 200 and answer.json() == {"was_down": False}
     assert placement("DELETE", f"/resource_providers/{body['uuid']}", TOKEN) == 204
 
 
