@@ -60,6 +60,16 @@ def _register_simulate() -> None:
 _register_simulate()
 
 
+def _register_agent() -> None:
+    """`lessor agent`: psutil, httpx and the sysfs reader load when it runs."""
+    from lessor.agent.cli import agent
+
+    main.add_command(agent)
+
+
+_register_agent()
+
+
 def _register_hw() -> None:
     """`lessor --server URL hw …` (`lessor hw …` itself is dispatched by lessor.entry)."""
     from lessor.hw.cli import hw
@@ -124,6 +134,20 @@ Exit codes:
     "use --admin-token-file or LESSOR_SERVER_ADMIN_TOKEN.",
 )
 @click.option(
+    "--agent-token",
+    "server_agent_token",
+    envvar="LESSOR_SERVER_AGENT_TOKEN",
+    hidden=True,
+    help="The token `lessor agent` presents; only from LESSOR_SERVER_AGENT_TOKEN or "
+    "server.yaml's agent_token (on a command line every local user reads it in ps).",
+)
+@click.option(
+    "--agent-silence",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="An agent silent this long is down: nothing is placed on its host (default 60).",
+)
+@click.option(
     "--sleeptime",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds between periodic passes (default 20).",
@@ -147,6 +171,8 @@ def server(
     data_dir: Path | None,
     admin_token_file: Path | None,
     server_admin_token: str | None,
+    server_agent_token: str | None,
+    agent_silence: float | None,
     sleeptime: float | None,
     loglevel: str | None,
 ) -> None:
@@ -173,6 +199,11 @@ def server(
             "--admin-token" if on_argv("server_admin_token") else "LESSOR_SERVER_ADMIN_TOKEN"
         ),
         admin_token_file=admin_token_file,
+        agent_silence=agent_silence,
+        agent_token=server_agent_token,
+        agent_token_source=(
+            "--agent-token" if on_argv("server_agent_token") else "LESSOR_SERVER_AGENT_TOKEN"
+        ),
     )
     for name in SECRETS_ENV:  # read: no hook inherits them
         os.environ.pop(name, None)
@@ -213,6 +244,8 @@ def _serve(ready: Ready) -> None:
         pools=ready.startup.pools,
         logdir=cfg.resolved_logdir(),
         admin_token=cfg.admin_token,
+        agent_token=cfg.agent_token,
+        agent_silence=cfg.agent_silence,
         sleeptime=cfg.sleeptime,
         pools_loader=_pools_loader(cfg.pools),
         hook_env=(*cfg.hook_env, *os.environ.get("LESSOR_HOOK_ENV", "").split()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,8 @@ from lessor.store.interface import Store, Transactions
 from lessor.store.memory import MemoryStore
 from lessor.store.sql import SqlStore
 
+log = logging.getLogger("lessor.agents")
+
 MEMORY = "memory://"
 """A database URL for a store that lives and dies with the process (tests, simulations)."""
 
@@ -45,6 +48,10 @@ class Settings:
     pools: tuple[Pool, ...]
     logdir: Path
     admin_token: str | None = None
+    agent_token: str | None = None
+    """What `lessor agent` presents to write its host's providers (docs/agents.md)."""
+    agent_silence: float = 60.0
+    """Seconds without a heartbeat after which an agent's providers are down."""
     sleeptime: float = 20.0
     pools_loader: Callable[[], tuple[Pool, ...]] | None = None
     """Reads pools.yaml again, for `lessor reload` and SIGHUP."""
@@ -223,6 +230,7 @@ class Server:
             self.parts.service,
             self.parts.executor,
             admin_token=settings.admin_token,
+            agent_token=settings.agent_token,
             logdir=settings.logdir,
             alive=lambda: self.reconciler.alive,
             lifespan=self._lifespan,
@@ -238,6 +246,9 @@ class Server:
         await parts.executor.run(parts.service.remember_pools)
         task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         sizing = asyncio.create_task(keep_sized(parts.executor, parts.service), name="sizing")
+        agents = asyncio.create_task(
+            watch_agents(parts.capacity, self.settings.agent_silence), name="agents"
+        )
         # What exists now lives as long as the server; frozen, it is no longer walked by
         # every collection of the oldest generation (about 4 % of the instructions of a ticket).
         gc.collect()
@@ -247,7 +258,8 @@ class Server:
         finally:
             task.cancel()
             sizing.cancel()
-            await asyncio.gather(task, sizing, return_exceptions=True)
+            agents.cancel()
+            await asyncio.gather(task, sizing, agents, return_exceptions=True)
             if listener is not None:
                 listener.close()
             parts.close()
@@ -264,3 +276,17 @@ class Server:
         threading.Thread(
             target=lambda: executor.call(service.reload_in_background), daemon=True
         ).start()
+
+
+async def watch_agents(capacity: CapacityService | None, silence: float) -> None:
+    """Mark down the agents silent for `silence` seconds, checking a few times per silence.
+    Any server may do it: the store's update is guarded, so each is reported once."""
+    while capacity is not None:
+        await asyncio.sleep(min(max(silence / 4, 0.2), 10.0))
+        try:
+            down = await asyncio.to_thread(capacity.mark_silent_down, time.time(), silence)
+        except Exception:  # a database away for a moment: the next round tries again
+            log.exception("checking agents' heartbeats")
+            continue
+        for p in down:
+            log.warning("provider %s is down: no heartbeat for %gs", p.name, silence)

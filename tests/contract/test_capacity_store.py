@@ -139,3 +139,19 @@ def test_concurrent_claims_never_overcommit(capacity: CapacityStore) -> None:
     for p in providers:
         assert granted.count(p.uuid) == 4
         assert capacity.usages(p.uuid) == {"VCPU": 4}
+
+
+def test_a_silent_agent_is_down_once_and_a_heartbeat_clears_it(capacity: CapacityStore) -> None:
+    host, numa = uid(), uid()
+    capacity.create_provider(host, "agent-host", None)
+    capacity.create_provider(numa, "agent-host_numa0", host)
+    assert capacity.heartbeat(host, 100.0) is False
+    assert capacity.mark_silent_down(90.0) == []  # heard at 100: not silent since 90
+    assert capacity.mark_silent_down(110.0) == [host]
+    assert capacity.mark_silent_down(120.0) == []  # reported once, by whichever server
+    reasons = {s.uuid: s.reason for s in capacity.states()}
+    assert reasons[host] == reasons[numa] == "down"  # nothing goes on any of its tree
+    assert capacity.heartbeat(host, 130.0) is True
+    assert {s.uuid: s.reason for s in capacity.states()}[numa] is None
+    capacity.delete_provider(numa)
+    capacity.delete_provider(host)  # its heartbeats go with it

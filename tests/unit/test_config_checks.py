@@ -214,6 +214,11 @@ def test_secrets_on_the_command_line_are_refused(tmp_path: Path) -> None:
     (error,) = token.errors
     assert error.startswith("--admin-token: a token on the command line is readable")
     assert "--admin-token-file FILE" in error and "LESSOR_SERVER_ADMIN_TOKEN" in error
+    agent = ServerOptions(pools=pools, agent_token="t", agent_token_source="--agent-token")
+    (error,) = resolve(agent).errors
+    assert error.startswith("--agent-token: a token on the command line is readable")
+    env = resolve(ServerOptions(pools=pools, agent_token="t"))
+    assert env.errors == () and env.config.agent_token == "t"
     url = "postgresql://u:pw@h/d"
     (error,) = resolve(ServerOptions(pools=pools, db_url=url)).errors
     assert error.startswith("--db: the URL holds a password") and "LESSOR_DB=URL" in error

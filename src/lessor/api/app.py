@@ -28,6 +28,7 @@ from lessor.api import (
     whoami,
     xmlrpc,
 )
+from lessor.api.auth import agent_token_digest
 from lessor.api.deps import service_of
 from lessor.api.placement import PlacementApp
 from lessor.api.schemas import ErrorOut
@@ -46,6 +47,7 @@ def create_app(
     *,
     admin_token: str | None,
     logdir: Path,
+    agent_token: str | None = None,
     alive: Callable[[], bool],
     lifespan: Lifespan | None = None,
     allowed_origins: Iterable[str] = (),
@@ -65,6 +67,8 @@ def create_app(
     app.state.executor = executor
     app.state.alive = alive
     app.state.admin_token = admin_token
+    # only its digest is kept: a memory dump or a repr of the state shows no agent token
+    app.state.agent_token_digest = agent_token_digest(agent_token) if agent_token else None
     app.state.logdir = logdir  # the web UI serves hook logs from there
     app.include_router(v1.router)
     app.include_router(policy.router)  # leases, holds, drains, reload

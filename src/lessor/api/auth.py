@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Annotated
 
@@ -83,3 +84,14 @@ def is_admin_token(request: Request, token: str) -> bool:
         return True
     user: User | None = request.app.state.service.authenticate(token) if token else None
     return user is not None and user.admin
+
+
+def agent_token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def is_agent_token(request: Request, token: str) -> bool:
+    """Whether `token` is the one `lessor agent` presents (`agent_token`): compared as
+    digests, in constant time, so neither its length nor its bytes leak."""
+    expected: bytes | None = getattr(request.app.state, "agent_token_digest", None)
+    return bool(expected and token and secrets.compare_digest(agent_token_digest(token), expected))

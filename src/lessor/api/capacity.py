@@ -8,11 +8,13 @@ out) and `explain`, which lists why each rejected provider was rejected.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from pydantic import BaseModel, StringConstraints
 
+from lessor.api.auth import is_admin_token, is_agent_token
 from lessor.api.schemas import ErrorOut
 from lessor.domain import candidates as search
 from lessor.domain.capacity import CapacityError
@@ -46,6 +48,13 @@ class ProviderOut(BaseModel):
     inventories: dict[str, InventoryOut]
     traits: list[str]
     aggregates: list[str]
+    reason: str | None
+    """Why nothing is placed on it (`down`: its agent has been silent too long), or null."""
+
+
+class HeartbeatOut(BaseModel):
+    was_down: bool
+    """Whether the provider was down until this heartbeat (it is not any more)."""
 
 
 class CandidatesOut(BaseModel):
@@ -84,6 +93,7 @@ def list_providers(request: Request) -> list[ProviderOut]:
             },
             traits=sorted(s.traits),
             aggregates=sorted(s.aggregates),
+            reason=s.reason,
         )
         for s in sorted(states, key=lambda s: s.provider.name)
     ]
@@ -122,3 +132,21 @@ def candidates(
         truncated=found.truncated,
         rejected={states[u].provider.name: why for u, why in sorted(found.rejected.items())},
     )
+
+
+@router.post("/agents/{uuid}/heartbeat", response_model=HeartbeatOut)
+def heartbeat(
+    request: Request, uuid: str, authorization: Annotated[str | None, Header()] = None
+) -> HeartbeatOut:
+    """`lessor agent`'s heartbeat for its host (root provider `uuid`): with the agent
+    token or the admin token. A provider silent for `agent_silence` seconds is down."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "this needs the agent token (Authorization: Bearer TOKEN)")
+    if not (is_agent_token(request, token) or is_admin_token(request, token)):
+        raise HTTPException(403, "not the agent token")
+    try:
+        was_down = _capacity(request).heartbeat(uuid, time.time())
+    except CapacityError as e:
+        raise NotFound(str(e)) from None
+    return HeartbeatOut(was_down=was_down)

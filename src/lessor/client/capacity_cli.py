@@ -23,7 +23,7 @@ def providers(ctx: click.Context, as_json: bool) -> None:
         ("NAME", "UUID", "GEN", "PARENT", "INVENTORY", "TRAITS"),
         [
             (
-                p["name"],
+                p["name"] + (f" ({p['reason']})" if p.get("reason") else ""),
                 p["uuid"],
                 str(p["generation"]),
                 p["parent_uuid"] or "",

@@ -51,6 +51,10 @@ class ServerConfig(BaseModel):
     admin_token: str | None = None
     admin_token_file: Path | None = None
     """A file holding the admin token (lessor): no secret on a command line or in this file."""
+    agent_token: str | None = None
+    """The token `lessor agent` sends to register its host's providers (lessor)."""
+    agent_silence: float = Field(default=60.0, gt=0)
+    """Seconds without a heartbeat after which an agent's providers are down (lessor)."""
     host: str | None = None
     """resalloc's older spelling of `hostname`; `hostname` wins when both are set."""
     main_logfile: Path | None = None

@@ -38,7 +38,8 @@ EXIT_DATABASE = 3
 
 TOKEN_ENV = "LESSOR_SERVER_ADMIN_TOKEN"
 DB_ENV = "LESSOR_DB"
-SECRETS_ENV = (TOKEN_ENV, DB_ENV)
+AGENT_TOKEN_ENV = "LESSOR_SERVER_AGENT_TOKEN"
+SECRETS_ENV = (TOKEN_ENV, DB_ENV, AGENT_TOKEN_ENV)
 """Read once at start and removed from the server's environment, so no hook inherits them."""
 
 
@@ -62,6 +63,10 @@ class ServerOptions:
     admin_token_source: str = TOKEN_ENV
     """`--admin-token` when it was typed on the command line (refused: `ps` shows it)."""
     admin_token_file: Path | None = None
+    agent_silence: float | None = None
+    agent_token: str | None = None
+    agent_token_source: str = AGENT_TOKEN_ENV
+    """`--agent-token` when it was typed on the command line (refused: `ps` shows it)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ def resolve(options: ServerOptions) -> Startup:
         "port": ("--port", options.port),
         "data_dir": ("--data-dir", options.data_dir),
         "sleeptime": ("--sleeptime", options.sleeptime),
+        "agent_silence": ("--agent-silence", options.agent_silence),
         "loglevel": ("--log-level", options.loglevel),
         "db_wait": ("--db-wait", options.db_wait),
     }
@@ -129,6 +135,8 @@ def resolve(options: ServerOptions) -> Startup:
     errors += token_errors
     warnings += token_warnings
     cfg = cfg.model_copy(update={"admin_token": token})
+    if options.agent_token and options.agent_token_source == AGENT_TOKEN_ENV:
+        cfg = cfg.model_copy(update={"agent_token": options.agent_token})
 
     problem = url_problem(cfg.resolved_db_url())
     if problem is not None:
@@ -154,6 +162,12 @@ def _secrets_on_argv(options: ServerOptions) -> list[str]:
             "--admin-token: a token on the command line is readable by every local user "
             "(ps); put it in a file and give --admin-token-file FILE (mode 0600), or set "
             f"{TOKEN_ENV} in the server's environment"
+        )
+    if options.agent_token_source == "--agent-token":
+        errors.append(
+            "--agent-token: a token on the command line is readable by every local user "
+            f"(ps); set {AGENT_TOKEN_ENV} in the server's environment, or agent_token in "
+            "server.yaml (mode 0600)"
         )
     db_url = options.db_url
     if db_url is not None and options.db_url_source == "--db" and has_password(db_url):

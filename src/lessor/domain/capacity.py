@@ -27,6 +27,9 @@ MAX_NAME = 255
 MAX_INT = 2147483647
 """The largest amount Placement's schemas accept (a signed 32-bit integer)."""
 
+DOWN = "down"
+"""The reason of a provider whose agent has been silent too long: nothing is placed on it."""
+
 SHARES = "MISC_SHARES_VIA_AGGREGATE"
 """The trait of a provider whose inventory serves every provider of its aggregates."""
 

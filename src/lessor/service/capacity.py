@@ -114,6 +114,19 @@ class CapacityService:
                 if "consumer" in str(e) or attempt == RETRIES - 1:
                     raise
 
+    # agents
+
+    def heartbeat(self, uuid: str, now: float) -> bool:
+        """An agent's host (root provider `uuid`) is alive; whether it was down until now."""
+        self.provider(uuid)
+        return self.store.heartbeat(uuid, now)
+
+    def mark_silent_down(self, now: float, silence: float) -> list[Provider]:
+        """Mark down every agent silent for more than `silence` seconds; their providers."""
+        return [
+            p for u in self.store.mark_silent_down(now - silence) if (p := self.store.provider(u))
+        ]
+
     # candidates
 
     def states(self) -> list[ProviderState]:

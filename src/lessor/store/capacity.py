@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from lessor.domain.capacity import (
+    DOWN,
     Consumer,
     ConsumerWrite,
     InUse,
@@ -63,6 +64,8 @@ class CapacityStore(Protocol):
     def delete_custom_name(self, kind: str, name: str) -> None: ...
     def rename_custom_class(self, old: str, new: str) -> None: ...
     def states(self) -> list[ProviderState]: ...
+    def heartbeat(self, uuid: str, now: float) -> bool: ...
+    def mark_silent_down(self, cutoff: float) -> list[str]: ...
 
 
 def _provider(row: Any) -> Provider:
@@ -177,7 +180,7 @@ class SqlCapacityStore:
                     f"Unable to delete parent resource provider {uuid}: It has child resource "
                     "providers."
                 )
-            for table in (t.inventories, t.provider_traits, t.provider_aggregates):
+            for table in (t.inventories, t.provider_traits, t.provider_aggregates, t.agents):
                 conn.execute(table.delete().where(table.c.provider_uuid == uuid))
             conn.execute(t.providers.delete().where(t.providers.c.uuid == uuid))
 
@@ -494,6 +497,8 @@ class SqlCapacityStore:
             aggs: dict[str, set[str]] = {}
             for p, name in conn.execute(sa.select(t.provider_aggregates)):
                 aggs.setdefault(p, set()).add(name)
+            ag = t.agents.c
+            down = set(conn.execute(sa.select(ag.provider_uuid).where(ag.down)).scalars())
         return [
             ProviderState(
                 p,
@@ -501,6 +506,44 @@ class SqlCapacityStore:
                 used.get(p.uuid, {}),
                 frozenset(traits.get(p.uuid, ())),
                 frozenset(aggs.get(p.uuid, ())),
+                DOWN if (p.root_uuid or p.uuid) in down else None,
             )
             for p in providers
         ]
+
+    # agents
+
+    def heartbeat(self, uuid: str, now: float) -> bool:
+        """Record a heartbeat of the agent of root provider `uuid`; whether it was down."""
+        ag = t.agents.c
+        with self.tx.write() as conn:
+            self._must(conn, uuid)
+            row = conn.execute(sa.select(ag.down).where(ag.provider_uuid == uuid)).first()
+            if row is None:
+                conn.execute(
+                    t.agents.insert().values(provider_uuid=uuid, last_seen=now, down=False)
+                )
+                return False
+            conn.execute(
+                t.agents.update().where(ag.provider_uuid == uuid).values(last_seen=now, down=False)
+            )
+            return bool(row.down)
+
+    def mark_silent_down(self, cutoff: float) -> list[str]:
+        """Mark down the agents silent since before `cutoff`; the uuids it marked (a guarded
+        update: two servers never both report one)."""
+        ag = t.agents.c
+        marked = []
+        with self.tx.write() as conn:
+            silent = conn.execute(
+                sa.select(ag.provider_uuid).where(~ag.down, ag.last_seen < cutoff)
+            ).scalars()
+            for uuid in list(silent):
+                done = conn.execute(
+                    t.agents.update()
+                    .where(ag.provider_uuid == uuid, ~ag.down, ag.last_seen < cutoff)
+                    .values(down=True)
+                )
+                if done.rowcount:
+                    marked.append(uuid)
+        return marked

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from lessor.domain.capacity import (
+    DOWN,
     Consumer,
     ConsumerWrite,
     InUse,
@@ -37,6 +38,8 @@ class MemoryCapacityStore:
         self._allocations: dict[str, Allocations] = {}
         """Consumer uuid → provider uuid → resource class → amount."""
         self._custom: set[tuple[str, str]] = set()
+        self._agents: dict[str, tuple[float, bool]] = {}
+        """Root provider uuid → (last heartbeat, down)."""
 
     def providers(self) -> list[Provider]:
         with self._lock:
@@ -101,7 +104,7 @@ class MemoryCapacityStore:
                     f"Unable to delete parent resource provider {uuid}: It has child resource "
                     "providers."
                 )
-            for table in (self._inventories, self._traits, self._aggregates):
+            for table in (self._inventories, self._traits, self._aggregates, self._agents):
                 table.pop(uuid, None)
             del self._providers[uuid]
 
@@ -285,9 +288,24 @@ class MemoryCapacityStore:
                     self._usages(p.uuid),
                     self._traits.get(p.uuid, frozenset()),
                     self._aggregates.get(p.uuid, frozenset()),
+                    DOWN if self._agents.get(p.root_uuid or p.uuid, (0, False))[1] else None,
                 )
                 for p in self._providers.values()
             ]
+
+    def heartbeat(self, uuid: str, now: float) -> bool:
+        with self._lock:
+            self._must(uuid)
+            was = self._agents.get(uuid, (now, False))[1]
+            self._agents[uuid] = (now, False)
+            return was
+
+    def mark_silent_down(self, cutoff: float) -> list[str]:
+        with self._lock:
+            marked = [u for u, (seen, down) in self._agents.items() if not down and seen < cutoff]
+            for u in marked:
+                self._agents[u] = (self._agents[u][0], True)
+            return marked
 
 
 def _guard_consumer(w: ConsumerWrite, old: Consumer | None) -> None:

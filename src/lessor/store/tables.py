@@ -259,6 +259,16 @@ allocations = sa.Table(
     sa.Index("ix_allocations_provider_uuid", "provider_uuid"),
 )
 
+# A `lessor agent`'s heartbeats (its host's root provider): silent too long, it is down,
+# and nothing is placed on its tree until it beats again (docs/agents.md).
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("provider_uuid", sa.String(36), sa.ForeignKey("providers.uuid"), primary_key=True),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("down", sa.Boolean, nullable=False),
+)
+
 custom_names = sa.Table(
     "custom_names",
     metadata,

@@ -21,6 +21,7 @@ from lessor.api.placement.http import (
     check_accept,
     check_token,
     error_response,
+    forbidden,
     json_response,
     text,
     version_headers,
@@ -88,6 +89,20 @@ _COMPILED = [
     (re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), methods, since)
     for path, methods, since in _ROUTES
 ]
+AGENT_ROUTES = {
+    r.list_providers,
+    r.create_provider,
+    r.get_provider,
+    r.update_provider,
+    r.get_inventories,
+    r.put_inventories,
+    r.provider_traits,
+    r.put_provider_traits,
+    r.put_class,
+    r.put_trait,
+}
+"""What `lessor agent`'s token may do: register and update providers, their inventories
+and traits, and make the custom names they use. Not allocations, not deletions."""
 
 
 def _placement_error(exc: CapacityError) -> PlacementError:
@@ -136,7 +151,7 @@ class PlacementApp:
                     headers={"allow": "GET"},
                 )
             return _cached(json_response(_root()), version)
-        check_token(request)
+        admin = check_token(request)
         for pattern, methods, since in _COMPILED:
             match = pattern.match(path)
             if match is None or version < since:
@@ -148,6 +163,8 @@ class PlacementApp:
                     f"The method {request.method} is not allowed for this resource.",
                     headers={"allow": ", ".join(sorted(methods))},
                 )
+            if not admin and handler not in AGENT_ROUTES:
+                raise forbidden()
             if request.method == "GET" and handler is not r.get_trait:
                 check_accept(request)  # after routing: an unknown path is a 404 first
             response = await handler(self.service, Call(request, version, match.groupdict()))

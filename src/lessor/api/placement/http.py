@@ -22,7 +22,7 @@ import jsonschema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-from lessor.api.auth import is_admin_token
+from lessor.api.auth import is_admin_token, is_agent_token
 
 MIN_VERSION = (1, 0)
 MAX_VERSION = (1, 28)
@@ -250,19 +250,29 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-def check_token(request: Request) -> None:
+def check_token(request: Request) -> bool:
     """Placement's clients send their token in `X-Auth-Token` (keystone's header), and
     Placement's default policies let only an admin read or write. Here the admin is
     whoever sends lessor's admin token or an admin user's, never a well-known word:
     Placement's noauth2 takes `admin` as admin, which on a server people deploy would
     let anyone overcommit its hosts. A custom header also means a browser cannot send
-    a request cross-site without a preflight nobody answers."""
+    a request cross-site without a preflight nobody answers.
+
+    True for an admin; False for `lessor agent`'s token, which may only do what an
+    agent does (the caller checks the route: `AGENT_ROUTES`)."""
     token = request.headers.get("x-auth-token")
     if token is None:
         raise PlacementError(401, "The request you have made requires authentication.")
     # noauth2's form is `user[:project]`: the user part must be the admin token
     user = token.rpartition(":")[0] if ":" in token else token
-    if not (is_admin_token(request, token) or is_admin_token(request, user)):
-        raise PlacementError(
-            403, "Policy does not allow this request to be performed.", "placement.undefined_code"
-        )
+    if is_admin_token(request, token) or is_admin_token(request, user):
+        return True
+    if is_agent_token(request, token):
+        return False
+    raise forbidden()
+
+
+def forbidden() -> PlacementError:
+    return PlacementError(
+        403, "Policy does not allow this request to be performed.", "placement.undefined_code"
+    )
