@@ -44,6 +44,9 @@ class PoolConfig(BaseModel):
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    cmd_extend: str | None = Field(
+        None, description="a credential pool's hook run when its ticket is extended (lessor)"
+    )
     list_period: float = Field(
         1800, gt=0, description="seconds between cmd_list runs (lessor; resalloc: 30 minutes)"
     )
@@ -127,6 +130,7 @@ class PoolConfig(BaseModel):
             cmd_livecheck=self.cmd_livecheck,
             cmd_release=self.cmd_release,
             cmd_list=self.cmd_list,
+            cmd_extend=self.cmd_extend,
             list_period=self.list_period,
             livecheck_period=self.livecheck_period,
             livecheck_attempts=self.livecheck_attempts,
@@ -140,6 +144,7 @@ class PoolConfig(BaseModel):
             name_pattern=self.name_pattern,
             description=self.description,
             secret_data=self.secret_data or self.credential,
+            credential=self.credential,
             start_backoff=self.start_backoff,
             start_backoff_max=self.start_backoff_max,
             delete_backoff=self.delete_backoff,
@@ -162,7 +167,12 @@ def _credential_errors(doc: YamlDoc, name: str, cfg: PoolConfig) -> list[str]:
     for one ticket only (so no spares, no sized spares, no reuse by the next ticket).
     """
     if not cfg.credential:
-        return []
+        if cfg.cmd_extend is None:
+            return []
+        return [
+            f"{doc.where((name, 'cmd_extend'))}: pool {name!r}: cmd_extend is run only for "
+            "a credential pool's tickets; add credential: true or remove it"
+        ]
     errors = []
     if "secret_data" in cfg.model_fields_set and not cfg.secret_data:
         errors.append(
@@ -187,7 +197,7 @@ def _credential_errors(doc: YamlDoc, name: str, cfg: PoolConfig) -> list[str]:
     return errors
 
 
-HOOKS = ("cmd_new", "cmd_delete", "cmd_livecheck", "cmd_release", "cmd_list")
+HOOKS = ("cmd_new", "cmd_delete", "cmd_livecheck", "cmd_release", "cmd_list", "cmd_extend")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""Minted credentials against a real server: told their lease end, extended with their ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from tests.conftest import ServerProcess, wait_until
+from tests.e2e.helpers import api, events, ticket, write_pools
+
+POOLS = """\
+token:
+  max: 4
+  tags: [token]
+  credential: true
+  cmd_new: ./mint
+  cmd_extend: ./extend
+  cmd_delete: ./revoke
+"""
+
+HOOKS = {
+    # The credential is a random token; each hook notes the end it was told.
+    "mint": 'echo "new $LESSOR_EXPIRES_AT" >> told\n'
+    'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"\n',
+    "extend": 'echo "extend $LESSOR_EXPIRES_AT" >> told\n[ ! -e refuse-extend ]\n',
+    "revoke": 'echo "revoke $LESSOR_RESOURCE_ID" >> told\n',
+}
+
+
+def credential_pools(tmp_path: Path) -> Path:
+    for name, body in HOOKS.items():
+        hook = tmp_path / name
+        hook.write_text("#!/bin/sh\n" + body)
+        hook.chmod(0o755)
+    return write_pools(tmp_path / "pools.yaml", POOLS)
+
+
+def told(tmp_path: Path) -> list[str]:
+    path = tmp_path / "told"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def zulu(api_time: str) -> str:
+    """The API's expires_at as LESSOR_EXPIRES_AT says it (to the second, rounded up)."""
+    at = datetime.fromisoformat(api_time)
+    whole = int(at.timestamp()) + (at.microsecond > 0)
+    return datetime.fromtimestamp(whole, at.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_credential_is_told_its_lease_end_and_each_renewal_of_it(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(credential_pools(tmp_path))
+    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["token"], "ttl": 300}).json()
+    tid, holder = opened["id"], {"Lessor-Ticket-Key": opened["key"]}
+    server.lessor("ticket-wait", str(tid), check=True, LESSOR_TICKET_KEY=opened["key"])
+    first = ticket(server, tid)["expires_at"]
+    assert told(tmp_path) == [f"new {zulu(first)}"]
+
+    renewed = api(
+        server, "POST", f"/api/v1/tickets/{tid}/extend", json={"ttl": 900}, headers=holder
+    )
+    assert renewed.status_code == 200, renewed.text
+    second = renewed.json()["expires_at"]
+    wait_until(lambda: len(told(tmp_path)) == 2, message="cmd_extend")
+    assert told(tmp_path)[1] == f"extend {zulu(second)}"
+
+    # cmd_extend fails: the ticket ends when its credential does, and says why.
+    (tmp_path / "refuse-extend").touch()
+    assert api(server, "POST", f"/api/v1/tickets/{tid}/extend", json={"ttl": 3000}, headers=holder)
+    wait_until(lambda: ticket(server, tid)["expires_at"] == second, message="lease cut back")
+    (cut,) = events(server, ticket_id=tid, kind="credential.extend_failed")
+    assert cut["message"] == (
+        "cmd_extend exited with 1: the lease is cut back to the credential's own end"
+    )
+    assert ticket(server, tid)["state"] == "ASSIGNED"
