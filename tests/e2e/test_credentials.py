@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.conftest import ServerProcess, wait_until
-from tests.e2e.helpers import api, events, ticket, write_pools
+from tests.e2e.helpers import api, events, resource, ticket, write_pools
 
 POOLS = """\
 token:
@@ -17,6 +17,8 @@ token:
   cmd_new: ./mint
   cmd_extend: ./extend
   cmd_delete: ./revoke
+  delete_backoff: 0.2
+  delete_backoff_max: 0.5
 """
 
 HOOKS = {
@@ -24,7 +26,7 @@ HOOKS = {
     "mint": 'echo "new $LESSOR_EXPIRES_AT" >> told\n'
     'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"\n',
     "extend": 'echo "extend $LESSOR_EXPIRES_AT" >> told\n[ ! -e refuse-extend ]\n',
-    "revoke": 'echo "revoke $LESSOR_RESOURCE_ID" >> told\n',
+    "revoke": 'echo "revoke $LESSOR_RESOURCE_ID" >> told\n[ ! -e refuse-revoke ]\n',
 }
 
 
@@ -75,3 +77,33 @@ def test_a_credential_is_told_its_lease_end_and_each_renewal_of_it(
         "cmd_extend exited with 1: the lease is cut back to the credential's own end"
     )
     assert ticket(server, tid)["state"] == "ASSIGNED"
+
+
+def test_a_revocation_is_retried_until_it_succeeds_across_a_restart_and_then_recorded(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    pools = credential_pools(tmp_path)
+    server = start_server(pools)
+    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["token"]}).json()
+    tid, key = opened["id"], opened["key"]
+    server.lessor("ticket-wait", str(tid), check=True, LESSOR_TICKET_KEY=key)
+    rid = ticket(server, tid)["resource_id"]
+    (tmp_path / "refuse-revoke").touch()  # the credential service is down
+    server.lessor("ticket-close", str(tid), check=True, LESSOR_TICKET_KEY=key)
+
+    def failures() -> int:
+        return len(events(server, resource_id=rid, kind="resource.delete_failed"))
+
+    wait_until(lambda: failures() >= 2, message="cmd_delete retried")
+    assert not events(server, resource_id=rid, kind="credential.revoked")
+    server.stop()
+    server = start_server(pools)  # the same database: the revocation is not forgotten
+    wait_until(lambda: failures() >= 3, message="cmd_delete retried after the restart")
+    assert resource(server, rid)["state"] in ("DELETE_REQUESTED", "DELETING")
+
+    (tmp_path / "refuse-revoke").unlink()
+    wait_until(lambda: resource(server, rid)["state"] == "ENDED", message="revocation")
+    (revoked,) = events(server, resource_id=rid, kind="credential.revoked")
+    last_failure = events(server, resource_id=rid, kind="resource.delete_failed")[-1]
+    assert revoked["at"] >= last_failure["at"]
+    assert revoked["message"] == "cmd_delete succeeded: the credential is revoked"

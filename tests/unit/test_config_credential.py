@@ -45,3 +45,20 @@ def test_keys_contradicting_a_credential_are_one_line_each_naming_file_and_line(
     assert any(e.startswith(f"{path}:9: pool 'b': reuse_opportunity_time 30") for e in errors)
     assert any(e.startswith(f"{path}:10: pool 'b': target_wait on a credential") for e in errors)
     assert all("\n" not in e for e in errors)
+
+
+def test_a_credential_pool_needs_cmd_delete_and_only_a_credential_pool_takes_cmd_extend(
+    tmp_path: Path,
+) -> None:
+    path = pools_file(
+        tmp_path,
+        "a:\n  tags: [x]\n  credential: true\n  cmd_new: /bin/true\n"
+        "b:\n  tags: [y]\n  cmd_new: /bin/true\n  cmd_extend: /bin/true\n",
+    )
+    errors = read_pools(path).errors
+    assert errors == (
+        f"{path}:1: pool 'a': no cmd_delete: a credential pool needs the command that "
+        "revokes its credentials",
+        f"{path}:8: pool 'b': cmd_extend is run only for a credential pool's tickets; "
+        "add credential: true or remove it",
+    )

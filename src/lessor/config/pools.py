@@ -320,6 +320,11 @@ def _hook_errors(
             f"{doc.where((name,))}: pool {name!r}: no cmd_new: a pool needs the command "
             f"that makes its resources{hint}"
         )
+    if cfg.credential and cfg.cmd_delete is None:
+        errors.append(
+            f"{doc.where((name,))}: pool {name!r}: no cmd_delete: a credential pool needs "
+            "the command that revokes its credentials"
+        )
     for hook in [key for key in HOOKS if key in body]:  # in the order they are written
         command = getattr(cfg, hook)
         problem = None if command is None else program_problem(command, hook_dir)

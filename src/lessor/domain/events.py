@@ -85,6 +85,17 @@ def spares_changed(pool: str, was: int | None, spares: int | None, why: str, now
     return Event(K.POOL_SPARES, now, pool=pool, message=why, details={"spares": spares, "was": was})
 
 
+def credential_revoked(r: Resource, now: float) -> Event:
+    return Event(
+        K.CREDENTIAL_REVOKED,
+        now,
+        ticket_id=r.ticket_id,
+        resource_id=r.id,
+        pool=r.pool,
+        message="cmd_delete succeeded: the credential is revoked",
+    )
+
+
 def credential_extend_failed(
     r: Resource, ticket_id: int, said: str, expires_at: float, now: float
 ) -> Event:

@@ -262,7 +262,8 @@ class Applier:
                     store.cut_lease(r.ticket_id, launch.expires_at, r.valid_until, event)
             case Hook.DELETE:
                 if outcome.ok:
-                    store.mark_ended(r.id, now)
+                    if store.mark_ended(r.id, now) and pool.credential:
+                        store.record_events([events.credential_revoked(r, now)])
                 else:
                     retry_at = delete_retry_at(pool, r.delete_attempts + 1, now)
                     store.delete_failed(r.id, outcome.said, retry_at, now)
