@@ -107,3 +107,50 @@ def test_a_revocation_is_retried_until_it_succeeds_across_a_restart_and_then_rec
     last_failure = events(server, resource_id=rid, kind="resource.delete_failed")[-1]
     assert revoked["at"] >= last_failure["at"]
     assert revoked["message"] == "cmd_delete succeeded: the credential is revoked"
+
+
+def test_a_credential_reaches_its_tickets_holder_only_never_an_admin_a_log_or_a_listing(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(credential_pools(tmp_path), LESSOR_SERVER_ADMIN_TOKEN="sesame")
+    opened = api(server, "POST", "/api/v1/tickets", json={"tags": ["token"]}).json()
+    tid, mine = opened["id"], {"Lessor-Ticket-Key": opened["key"]}
+    waited = server.lessor("ticket-wait", str(tid), check=True, LESSOR_TICKET_KEY=opened["key"])
+    secret = waited.stdout.strip()
+    assert len(secret) == 32  # the minted token, to its holder
+    assert api(server, "GET", f"/api/v1/tickets/{tid}", headers=mine).json()["data"] == secret
+    rid = ticket(server, tid)["resource_id"]
+
+    # A second caller: another ticket's key, an admin, nobody.
+    other = api(server, "POST", "/api/v1/tickets", json={"tags": ["token"]}).json()["key"]
+    theirs = {"Lessor-Ticket-Key": other}
+    admin = {"Authorization": "Bearer sesame"}
+    for headers in (theirs, admin, {}):
+        for path in (
+            f"/api/v1/tickets/{tid}",
+            "/api/v1/tickets",
+            "/api/v1/resources",
+            f"/api/v1/resources/{rid}",
+            "/api/v1/events?limit=1000",
+            "/metrics",
+            "/",
+            "/ui/resources",
+            f"/ui/resources/{rid}",
+            f"/ui/resources/{rid}/logs/alloc",
+            f"/ui/tickets/{tid}",
+            "/ui/events",
+        ):
+            answer = api(server, "GET", path, headers=headers)
+            assert secret not in answer.text, (path, headers)
+    assert api(server, "GET", f"/api/v1/tickets/{tid}", headers=admin).json()["data"] is None
+    checked = server.lessor("ticket-check", str(tid), LESSOR_TICKET_KEY=other)
+    assert secret not in checked.stdout + checked.stderr
+
+    server.lessor("ticket-close", str(tid), check=True, LESSOR_TICKET_KEY=opened["key"])
+    wait_until(lambda: resource(server, rid)["state"] == "ENDED", message="revocation")
+    assert api(server, "GET", f"/api/v1/tickets/{tid}", headers=mine).json()["data"] is None
+    # Nor on disk, but in the database: hook logs, lessor's own files, the server's log.
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "sqlite" not in p.name]
+    assert any(p.name.endswith("_alloc") for p in files)  # cmd_new's log is among them
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
