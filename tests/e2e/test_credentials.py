@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +20,12 @@ token:
   cmd_delete: ./revoke
   delete_backoff: 0.2
   delete_backoff_max: 0.5
+vm:
+  max: 2
+  max_prealloc: 1
+  tags: [vm]
+  cmd_new: FAKE_CLOUD new
+  cmd_delete: FAKE_CLOUD delete
 """
 
 HOOKS = {
@@ -154,3 +161,15 @@ def test_a_credential_reaches_its_tickets_holder_only_never_an_admin_a_log_or_a_
     assert any(p.name.endswith("_alloc") for p in files)  # cmd_new's log is among them
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_job_takes_a_vm_and_a_credential_for_it_in_one_grant(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(credential_pools(tmp_path))
+    job = server.lessor("job", "--part", "host=vm", "--part", "db=token", check=True)
+    jid = job.stdout.strip()
+    granted = json.loads(server.lessor("job-wait", jid, "--timeout", "30", check=True).stdout)
+    assert granted["host"].startswith("127.0.0.") and len(granted["db"].strip()) == 32
+    server.lessor("job-close", jid, check=True)
+    wait_until(lambda: "revoke" in " ".join(told(tmp_path)), message="the credential revoked")
