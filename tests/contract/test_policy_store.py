@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lessor.domain.events import Event, EventFilter
 from lessor.domain.model import Pool, Tag
 from lessor.domain.states import ResourceState as R
 from lessor.domain.states import TicketState as T
@@ -116,3 +117,22 @@ def test_a_resource_remembers_its_first_assignment_and_its_last_release(store: S
         assert store.release(rid, "s", at) and store.release_done(rid, at)
     r = store.get_resource(rid)
     assert r is not None and (r.sandboxed_since, r.released_at) == (NOW + 10, NOW + 20)
+
+
+def test_a_credentials_end_is_kept_and_a_lease_is_cut_back_only_if_not_renewed_since(
+    store: Store,
+) -> None:
+    t = store.open_ticket(["x"], None, 0, NOW, ttl=60)
+    rid = up(store, reserved_for=t.id)
+    store.set_valid_until(rid, NOW + 60)
+    assert store.assign(t.id, rid, NOW)
+    assert store.get_resource(rid).valid_until == NOW + 60  # type: ignore[union-attr]
+    assert store.extend_ticket(t.id, 600, NOW + 10)
+    event = Event("credential.extend_failed", NOW + 11, ticket_id=t.id, resource_id=rid)
+    assert not store.cut_lease(t.id, NOW + 999, NOW + 60, event)  # renewed to another end
+    assert store.cut_lease(t.id, NOW + 610, NOW + 60, event)
+    assert store.get_ticket(t.id).expires_at == NOW + 60  # type: ignore[union-attr]
+    kinds = [e.kind for e in store.list_events(EventFilter(ticket_id=t.id))]
+    assert kinds.count("credential.extend_failed") == 1
+    assert store.close_ticket(t.id, NOW + 20) is not None
+    assert not store.cut_lease(t.id, NOW + 60, NOW + 30, event)  # over: nothing to cut

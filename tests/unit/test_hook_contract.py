@@ -24,8 +24,16 @@ def test_each_hook_kind_names_its_pools_key_and_its_resalloc_log() -> None:
         ("cmd_release", "release"),
         ("cmd_delete", "terminate"),
         ("cmd_list", "list"),
+        ("cmd_extend", "extend"),
     ]
     assert Hook.from_log_suffix("terminate") is Hook.DELETE
+
+
+def test_a_credentials_lease_end_is_iso_8601_utc_rounded_up_to_the_second() -> None:
+    # 2026-12-03 10:00:00.25 UTC: a credential told 10:00:00 would die before its lease
+    env = hook_env(VM, Hook.NEW, expires_at=1796292000.25)
+    assert env["LESSOR_EXPIRES_AT"] == "2026-12-03T10:00:01Z"
+    assert "LESSOR_EXPIRES_AT" not in hook_env(VM, Hook.NEW)  # no lease: no end to tell
 
 
 def test_cmd_new_gets_resallocs_variables_and_no_data_variable() -> None:

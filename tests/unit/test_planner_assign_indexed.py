@@ -131,7 +131,7 @@ def test_shared_facts_are_their_plain_definitions(s: Snapshot) -> None:
         assert f.of_state(state) == [r for r in s.resources if r.state is state]
     taken = [r for r in s.resources if r.state is ResourceState.TAKEN]
     assert f.orphans == [r for r in taken if r.ticket_id not in active]
-    checked = {p.name for p in s.pools if p.cmd_livecheck}
+    checked = {p.name for p in s.pools if p.cmd_livecheck or p.cmd_extend}
     upkept = (ResourceState.UP, ResourceState.RELEASING, ResourceState.DELETE_REQUESTED)
     assert f.upkept == [
         r for r in s.resources if r.state in upkept or (r in taken and r.pool in checked)

@@ -40,8 +40,12 @@ def _render(
 
 
 def _resource(request: Request, r: Resource) -> ResourceOut:
-    """A resource; its data only for the admin if its pool keeps data secret."""
-    hide = service_of(request).data_is_secret(r.pool) and not is_admin(request)
+    """A resource; its data only for the admin if its pool keeps data secret, and a
+    credential's for no one (its ticket's holder reads it from the ticket)."""
+    service = service_of(request)
+    hide = service.data_is_secret(r.pool) and (
+        not is_admin(request) or service.data_is_owners_only(r.pool)
+    )
     return ResourceOut.of(r, hide_data=hide)
 
 

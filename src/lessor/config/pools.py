@@ -44,6 +44,9 @@ class PoolConfig(BaseModel):
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    cmd_extend: str | None = Field(
+        None, description="a credential pool's hook run when its ticket is extended (lessor)"
+    )
     list_period: float = Field(
         1800, gt=0, description="seconds between cmd_list runs (lessor; resalloc: 30 minutes)"
     )
@@ -70,6 +73,11 @@ class PoolConfig(BaseModel):
     )
     secret_data: bool = Field(
         False, description="never show resource data in listings or the web UI (lessor)"
+    )
+    credential: bool = Field(
+        False,
+        description="mints a credential per ticket instead of a machine: always secret_data, "
+        "started for a waiting ticket, never a spare (lessor; docs/security.md)",
     )
     privilege: str | None = Field(
         None,
@@ -111,7 +119,8 @@ class PoolConfig(BaseModel):
             hook_dir=str(hook_dir),
             max=self.max,
             max_starting=self.max_starting,
-            max_prealloc=self.max_prealloc,
+            # A credential minted ahead of any ticket would be a live secret nobody holds.
+            max_prealloc=0 if self.credential else self.max_prealloc,
             start_delay=self.start_delay,
             tags=tuple(Tag(t.name, t.priority) for t in self.tags),
             tags_on_demand=tuple(Tag(t.name, t.priority) for t in self.tags_on_demand),
@@ -121,6 +130,7 @@ class PoolConfig(BaseModel):
             cmd_livecheck=self.cmd_livecheck,
             cmd_release=self.cmd_release,
             cmd_list=self.cmd_list,
+            cmd_extend=self.cmd_extend,
             list_period=self.list_period,
             livecheck_period=self.livecheck_period,
             livecheck_attempts=self.livecheck_attempts,
@@ -133,13 +143,16 @@ class PoolConfig(BaseModel):
             livecheck_timeout=self.livecheck_timeout,
             name_pattern=self.name_pattern,
             description=self.description,
-            secret_data=self.secret_data,
+            secret_data=self.secret_data or self.credential,
+            credential=self.credential,
             start_backoff=self.start_backoff,
             start_backoff_max=self.start_backoff_max,
             delete_backoff=self.delete_backoff,
             delete_backoff_max=self.delete_backoff_max,
             # Bursts beyond the sized spares are served on demand (docs/target-wait.md).
-            start_for_waiting=self.start_for_waiting or self.target_wait is not None,
+            start_for_waiting=self.start_for_waiting
+            or self.target_wait is not None
+            or self.credential,
             min_prealloc=self.min_prealloc,
             target_wait_p95=None if self.target_wait is None else self.target_wait.p95,
             cost_per_hour=self.cost_per_hour,
@@ -147,7 +160,44 @@ class PoolConfig(BaseModel):
         )
 
 
-HOOKS = ("cmd_new", "cmd_delete", "cmd_livecheck", "cmd_release", "cmd_list")
+def _credential_errors(doc: YamlDoc, name: str, cfg: PoolConfig) -> list[str]:
+    """A credential pool's keys that contradict what a credential is.
+
+    Its data is a secret (so `secret_data: false` cannot hold), and it is minted
+    for one ticket only (so no spares, no sized spares, no reuse by the next ticket).
+    """
+    if not cfg.credential:
+        if cfg.cmd_extend is None:
+            return []
+        return [
+            f"{doc.where((name, 'cmd_extend'))}: pool {name!r}: cmd_extend is run only for "
+            "a credential pool's tickets; add credential: true or remove it"
+        ]
+    errors = []
+    if "secret_data" in cfg.model_fields_set and not cfg.secret_data:
+        errors.append(
+            f"{doc.where((name, 'secret_data'))}: pool {name!r}: a credential pool's data is "
+            "always secret; remove secret_data: false"
+        )
+    for key, value in (
+        ("max_prealloc", cfg.max_prealloc if "max_prealloc" in cfg.model_fields_set else 0),
+        ("min_prealloc", cfg.min_prealloc),
+        ("reuse_opportunity_time", cfg.reuse_opportunity_time),
+    ):
+        if value:
+            errors.append(
+                f"{doc.where((name, key))}: pool {name!r}: {key} {value:g} on a credential pool: "
+                "a credential is minted for one ticket and revoked when it ends; use 0"
+            )
+    if cfg.target_wait is not None:
+        errors.append(
+            f"{doc.where((name, 'target_wait'))}: pool {name!r}: target_wait on a credential "
+            "pool: credentials are never started as spares"
+        )
+    return errors
+
+
+HOOKS = ("cmd_new", "cmd_delete", "cmd_livecheck", "cmd_release", "cmd_list", "cmd_extend")
 
 
 @dataclass(frozen=True)
@@ -227,6 +277,7 @@ def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
                 f"{doc.where((name, 'min_prealloc'))}: pool {name!r}: min_prealloc "
                 f"{cfg.min_prealloc} is above max_prealloc {cfg.max_prealloc}, the ceiling"
             )
+        errors += _credential_errors(doc, name, cfg)
         if runs_hooks:
             errors += _hook_errors(doc, name, cfg, body, hook_dir, unknown)
         pools.append(cfg.to_pool(name, hook_dir))
@@ -268,6 +319,11 @@ def _hook_errors(
         errors.append(
             f"{doc.where((name,))}: pool {name!r}: no cmd_new: a pool needs the command "
             f"that makes its resources{hint}"
+        )
+    if cfg.credential and cfg.cmd_delete is None:
+        errors.append(
+            f"{doc.where((name,))}: pool {name!r}: no cmd_delete: a credential pool needs "
+            "the command that revokes its credentials"
         )
     for hook in [key for key in HOOKS if key in body]:  # in the order they are written
         command = getattr(cfg, hook)

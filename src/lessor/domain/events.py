@@ -85,6 +85,32 @@ def spares_changed(pool: str, was: int | None, spares: int | None, why: str, now
     return Event(K.POOL_SPARES, now, pool=pool, message=why, details={"spares": spares, "was": was})
 
 
+def credential_revoked(r: Resource, now: float) -> Event:
+    return Event(
+        K.CREDENTIAL_REVOKED,
+        now,
+        ticket_id=r.ticket_id,
+        resource_id=r.id,
+        pool=r.pool,
+        message="cmd_delete succeeded: the credential is revoked",
+    )
+
+
+def credential_extend_failed(
+    r: Resource, ticket_id: int, said: str, expires_at: float, now: float
+) -> Event:
+    """cmd_extend failed: the ticket now ends when the credential does, at `expires_at`."""
+    return Event(
+        K.CREDENTIAL_EXTEND_FAILED,
+        now,
+        ticket_id=ticket_id,
+        resource_id=r.id,
+        pool=r.pool,
+        message=f"{said}: the lease is cut back to the credential's own end",
+        details={"expires_at": expires_at},
+    )
+
+
 def resource_created(r: Resource) -> Event:
     return Event(
         K.RESOURCE_CREATED, r.created_at, resource_id=r.id, pool=r.pool, details={"name": r.name}

@@ -26,6 +26,8 @@ class Hook(StrEnum):
     """Deletes a resource (or an instance cmd_list found that nobody tracks)."""
     LIST = "cmd_list"
     """Prints the names of the instances that really exist, to find untracked ones."""
+    EXTEND = "cmd_extend"
+    """Tells a credential its ticket's lease was renewed (LESSOR_EXPIRES_AT, the new end)."""
 
     @property
     def key(self) -> str:
@@ -48,5 +50,6 @@ _SUFFIXES = {
     Hook.RELEASE: "release",
     Hook.DELETE: "terminate",
     Hook.LIST: "list",
+    Hook.EXTEND: "extend",
 }
 _BY_SUFFIX = {suffix: hook for hook, suffix in _SUFFIXES.items()}

@@ -46,6 +46,13 @@ class EventKind(StrEnum):
     RESOURCE_HELD = "resource.held"
     RESOURCE_UNHELD = "resource.unheld"
 
+    CREDENTIAL_REVOKED = "credential.revoked"
+    """A credential pool's cmd_delete succeeded: the credential is dead from now on (after
+    its resource.ended, in the same transaction)."""
+    CREDENTIAL_EXTEND_FAILED = "credential.extend_failed"
+    """cmd_extend failed: the ticket's lease is cut back to the credential's own end (which
+    the credential keeps); details: expires_at. Extending again tries again."""
+
     HOOK_STARTED = "hook.started"
     """details: hook (cmd_new, cmd_livecheck, cmd_release, cmd_delete) and log (file name)."""
     HOOK_FINISHED = "hook.finished"

@@ -38,6 +38,8 @@ class Pool(Evolving):
     cmd_livecheck: str | None = None
     cmd_release: str | None = None
     cmd_list: str | None = None
+    cmd_extend: str | None = None
+    """A credential pool's command run when its ticket's lease is renewed (LESSOR_EXPIRES_AT)."""
     hook_dir: str = ""
     """Directory hooks run in: that of the pools.yaml they come from ("": the server's)."""
     list_period: float = 1800.0
@@ -53,6 +55,9 @@ class Pool(Evolving):
     secret_data: bool = False
     """Resource data (what cmd_new printed) is a secret: only a ticket's owner gets it, never
     a listing, the web UI or a hook log shown there."""
+    credential: bool = False
+    """It mints a credential per ticket (docs/security.md): started for, and reserved to, a
+    waiting ticket, told that ticket's lease end, never kept as a spare."""
     priority: int = 0
     """Higher is cheaper: its ready resources are handed out, and new ones started, first."""
     idle_time: float = 600.0
@@ -176,6 +181,9 @@ class Resource(Evolving):
     """When it was first assigned: `reuse_max_time` counts from then (resalloc's column)."""
     released_at: float | None = None
     """When its last ticket ended (resalloc's column)."""
+    valid_until: float | None = None
+    """A credential's own end: the LESSOR_EXPIRES_AT its cmd_new or last cmd_extend was told
+    (None: told none). Below its ticket's expires_at, cmd_extend is due."""
 
     @property
     def held(self) -> bool:

@@ -26,8 +26,9 @@ class GrantJob:
 class Start:
     """Create one new resource in a pool (run cmd_new).
 
-    `for_ticket` reserves it: an on-demand resource goes to the ticket it was
-    started for, not to whichever ticket happens to be first when it is up.
+    `for_ticket` reserves it: an on-demand resource (or a credential) goes to the
+    ticket it was started for, not to whichever ticket happens to be first when it
+    is up.
     """
 
     pool: str
@@ -36,6 +37,13 @@ class Start:
 
 @dataclass(frozen=True)
 class Livecheck:
+    resource_id: int
+
+
+@dataclass(frozen=True)
+class Extend:
+    """Run cmd_extend on a TAKEN credential: its ticket's lease now ends after it does."""
+
     resource_id: int
 
 
@@ -105,6 +113,7 @@ Action = (
     | GrantJob
     | Start
     | Livecheck
+    | Extend
     | Recycle
     | Release
     | FinishRelease

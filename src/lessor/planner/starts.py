@@ -173,7 +173,9 @@ class _Ledger:
                 notes.append(f"pool {p.name}: {why}")
                 continue
             self.planned[p.name] += 1
-            starts.append(Start(p.name, t.id if p.tags_on_demand else None))
+            # A credential is minted for its ticket: told that ticket's lease end.
+            reserved = p.tags_on_demand or p.credential
+            starts.append(Start(p.name, t.id if reserved else None))
             notes.append(f"pool {p.name}: starting 1 for you")
             return True, notes
         return False, notes

@@ -16,6 +16,7 @@ from lessor.planner.actions import (
     Action,
     Delete,
     ExpireTicket,
+    Extend,
     FailTicket,
     FinishRelease,
     Livecheck,
@@ -94,6 +95,7 @@ def maintain(
 ) -> Iterator[Action]:
     """Retire what is not needed, check what is ready or in use, release, delete."""
     active = v.facts.active
+    leases = {t.id: t.expires_at for t in v.facts.leased}
     idle = _idle_surplus(v, taken, waiting_ids, timer)
     for r in v.facts.upkept:
         pool = v.pools.get(r.pool)
@@ -111,12 +113,26 @@ def maintain(
                 assert r.ticket_id is not None
                 yield FailTicket(r.ticket_id, dead_message(r))
                 yield Retire(r.id, _dead_reason(r))
+            elif _extend_due(pool, r, leases.get(r.ticket_id or -1)):
+                yield Extend(r.id)
             elif _livecheck_due(pool, r, timer):
                 yield Livecheck(r.id)
         elif r.state is R.RELEASING:
             yield Release(r.id) if needs_release_hook(pool) else FinishRelease(r.id)
         elif r.state is R.DELETE_REQUESTED and timer.due(r.next_attempt_at):
             yield Delete(r.id, hook=bool(pool.cmd_delete))
+
+
+def _extend_due(pool: Pool, r: Resource, expires_at: float | None) -> bool:
+    """A credential told an end its ticket's lease has since outgrown (the ticket was
+    extended) is told the new one. One told no end, or in a pool without cmd_extend, is
+    not: it lives until cmd_delete revokes it, or until the end it was told."""
+    return (
+        bool(pool.cmd_extend)
+        and r.valid_until is not None
+        and expires_at is not None
+        and expires_at > r.valid_until
+    )
 
 
 def _retire_reason(pool: Pool, r: Resource, timer: Timer) -> str:
@@ -187,6 +203,9 @@ def _idle_surplus(
         pool = v.pools[name]
         if pool.tags_on_demand:  # as resalloc: a leftover nobody waits for goes at once
             out.update((r.id, "started on demand for a ticket that no longer waits") for r in rs)
+            continue
+        if pool.credential:  # a live secret nobody holds
+            out.update((r.id, "a credential minted for a ticket that no longer waits") for r in rs)
             continue
         for r in rs:
             if timer.due(r.state_since + pool.idle_time):

@@ -83,7 +83,8 @@ class Facts:
         orphans: list[Resource] = []
         newest: dict[str, float] = {}
         active = self.active
-        checked = {p.name for p in self.s.pools if p.cmd_livecheck}
+        # TAKEN ones are looked after only in pools that check or extend them
+        checked = {p.name for p in self.s.pools if p.cmd_livecheck or p.cmd_extend}
         upkeep_states = (R.UP, R.RELEASING, R.DELETE_REQUESTED)
         # Only a resource created after a pool's last_start can move it (planner/starts.py),
         # and that is rare: one comparison a resource for the others.
@@ -110,7 +111,7 @@ class Facts:
     @property
     def upkept(self) -> list[Resource]:
         """The resources the upkeep rules may act on, in snapshot order: UP, RELEASING,
-        DELETE_REQUESTED, and TAKEN in a pool with livechecks (the others TAKEN need
+        DELETE_REQUESTED, and TAKEN in a pool with livechecks or cmd_extend (the others TAKEN need
         nothing but recycling, which looks at `orphans`)."""
         return self._resources[1]
 

@@ -215,7 +215,7 @@ class Reconciler:
                 await self._stored(self._hook_event, launch, None)
                 result = await self.runner.run(
                     command,
-                    hook_env(r, hook),
+                    hook_env(r, hook, launch.expires_at),
                     hook=hook,
                     resource_id=r.id,
                     timeout=pool.timeout(hook),

@@ -17,8 +17,10 @@ RESALLOC_RESOURCE_DATA only where there is data to pass, so never for cmd_new
 from __future__ import annotations
 
 import base64
+import math
 import os
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from lessor.domain.hooks import Hook
 from lessor.domain.model import Resource
@@ -62,11 +64,12 @@ def base_env(
     }
 
 
-def hook_env(resource: Resource, hook: Hook) -> dict[str, str]:
+def hook_env(resource: Resource, hook: Hook, expires_at: float | None = None) -> dict[str, str]:
     """The variables of a hook run for one of our resources: resalloc's and lessor's.
 
     RESALLOC_RESOURCE_DATA is base64, as resalloc passes it; LESSOR_RESOURCE_DATA
-    is the text itself when it is text an environment can hold.
+    is the text itself when it is text an environment can hold. `expires_at`: a
+    credential's lease end (cmd_new, cmd_extend), as LESSOR_EXPIRES_AT.
     """
     env = {
         "RESALLOC_ID": str(resource.id),
@@ -85,7 +88,16 @@ def hook_env(resource: Resource, hook: Hook) -> dict[str, str]:
         env[f"LESSOR_NAMED_COUNTER_{name}"] = str(value)
     if hook is not Hook.NEW and resource.data is not None:
         env.update(_data_env(resource.data))
+    if expires_at is not None:
+        env["LESSOR_EXPIRES_AT"] = iso_utc(expires_at)
     return env
+
+
+def iso_utc(at: float) -> str:
+    """ISO 8601 in UTC to the second, rounded up: a credential told this end never dies
+    before its lease does (`2026-12-03T10:00:00Z`, which PostgreSQL's VALID UNTIL and
+    `date -d` read)."""
+    return datetime.fromtimestamp(math.ceil(at), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def untracked_env(hook: Hook, pool: str, name: str | None) -> dict[str, str]:

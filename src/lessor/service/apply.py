@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lessor.domain import events
 from lessor.domain.hooks import Hook
 from lessor.domain.matching import offered_tag_names
 from lessor.domain.model import Claim, Pool, Resource, Snapshot, Ticket
@@ -43,6 +44,8 @@ class Launch:
     hook: Hook
     resource: Resource
     pool: Pool
+    expires_at: float | None = None
+    """A credential's cmd_new and cmd_extend: its ticket's lease end (LESSOR_EXPIRES_AT)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class Applier:
                     out.changed = True  # its resource is recycled in the next pass
                     self._end_whole_job(seen.tickets.get(ticket_id), now, out, message)
             case act.Start(pool_name, for_ticket):
-                self._start(seen.pools[pool_name], for_ticket, now, out)
+                self._start(seen.pools[pool_name], seen.tickets.get(for_ticket or -1), now, out)
             case act.Recycle(resource_id):
                 r = seen.resources[resource_id]
                 ticket = seen.tickets.get(r.ticket_id) if r.ticket_id is not None else None
@@ -149,6 +152,10 @@ class Applier:
                 out.changed |= store.request_delete(resource_id, [R.UP, R.TAKEN], reason, now)
             case act.Livecheck(resource_id):
                 self._launch(Hook.LIVECHECK, seen.resources[resource_id], seen, now, out)
+            case act.Extend(resource_id):
+                r = seen.resources[resource_id]
+                ticket = seen.tickets[r.ticket_id or -1]
+                self._launch(Hook.EXTEND, r, seen, now, out, ticket.expires_at)
             case act.Release(resource_id):
                 self._launch(Hook.RELEASE, seen.resources[resource_id], seen, now, out)
             case act.FinishRelease(resource_id):
@@ -173,7 +180,7 @@ class Applier:
             out.touched += [t.id for t, _ in ended]
             out.changed |= bool(ended)  # their resources are recycled in the next pass
 
-    def _start(self, pool: Pool, for_ticket: int | None, now: float, out: Applied) -> None:
+    def _start(self, pool: Pool, for_ticket: Ticket | None, now: float, out: Applied) -> None:
         if self._caps is None:
             self._caps = _Caps(self.store.pool_counts())
         if not self._caps.take(pool):
@@ -184,20 +191,33 @@ class Applier:
             pool.name_pattern,
             now,
             pool.named_counters,
-            reserved_for=for_ticket,
+            reserved_for=for_ticket.id if for_ticket is not None else None,
             claim=self.claim(Hook.NEW, pool, now) if pool.cmd_new else None,
         )
+        expires_at = None
+        if pool.credential and for_ticket is not None and for_ticket.expires_at is not None:
+            # Recorded before cmd_new runs: what it was told is what it must be told again.
+            expires_at = for_ticket.expires_at
+            self.store.set_valid_until(created.id, expires_at)
         if created.busy:
-            out.launches.append(Launch(Hook.NEW, created, pool))
+            out.launches.append(Launch(Hook.NEW, created, pool, expires_at))
         else:  # nothing to run: UP with no data (config warns of such a pool)
             self.store.mark_up(created.id, b"", now)
             out.changed = True
 
-    def _launch(self, hook: Hook, r: Resource, seen: _Seen, now: float, out: Applied) -> None:
+    def _launch(
+        self,
+        hook: Hook,
+        r: Resource,
+        seen: _Seen,
+        now: float,
+        out: Applied,
+        expires_at: float | None = None,
+    ) -> None:
         pool = seen.pools[r.pool]
         among = CHECKABLE_STATES if hook is Hook.LIVECHECK else frozenset({r.state})
         if self.store.claim_hook(r.id, among, self.claim(hook, pool, now)):
-            out.launches.append(Launch(hook, r, pool))
+            out.launches.append(Launch(hook, r, pool, expires_at))
 
     # ---- outcomes ----------------------------------------------------------------
 
@@ -229,9 +249,21 @@ class Applier:
                     store.release_done(r.id, now)
                 else:
                     store.request_delete(r.id, [R.RELEASING], outcome.said, now)
+            case Hook.EXTEND:
+                assert launch.expires_at is not None and r.ticket_id is not None
+                if outcome.ok:
+                    store.set_valid_until(r.id, launch.expires_at)
+                elif r.valid_until is not None:
+                    # The credential ends when it was told it would: so does its ticket,
+                    # rather than hold a dead credential (unless extended again meanwhile).
+                    event = events.credential_extend_failed(
+                        r, r.ticket_id, outcome.said, r.valid_until, now
+                    )
+                    store.cut_lease(r.ticket_id, launch.expires_at, r.valid_until, event)
             case Hook.DELETE:
                 if outcome.ok:
-                    store.mark_ended(r.id, now)
+                    if store.mark_ended(r.id, now) and pool.credential:
+                        store.record_events([events.credential_revoked(r, now)])
                 else:
                     retry_at = delete_retry_at(pool, r.delete_attempts + 1, now)
                     store.delete_failed(r.id, outcome.said, retry_at, now)

@@ -116,6 +116,15 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
         )
         return pool is None or pool.secret_data
 
+    def data_is_owners_only(self, pool_name: str) -> bool:
+        """Whether only a ticket's holder may see this pool's resource data, not even an admin:
+        a minted credential is scoped to one ticket (docs/security.md). Fails closed, as
+        data_is_secret does."""
+        pool = self.pool(pool_name) or next(
+            (p for p in self.recent_pools() if p.name == pool_name), None
+        )
+        return pool is None or pool.credential
+
     def snapshot(self) -> Snapshot:
         """Everything the planner looks at, as the database has it now."""
         return Snapshot(
@@ -297,8 +306,9 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
 
     def data_for(self, held: TicketAndResource, proof: Proof) -> bytes | None:
         """The resource data this caller may see of the ticket: all of it, but a secret pool's
-        only for the ticket's holder (or an admin) while the ticket is not closed, and over
-        resalloc's XML-RPC (which carries no key) only where the server allows it."""
+        only for the ticket's holder (or an admin, but for a credential) while the ticket is
+        not closed, and over resalloc's XML-RPC (which carries no key) only where the server
+        allows it."""
         r = held.resource
         if r is None or r.data is None:
             return None
@@ -308,11 +318,10 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
             return None
         if proof.resalloc:
             return r.data if self.access.resalloc_secrets else None
-        return (
-            r.data
-            if proof.who(held.ticket.key_hash, held.ticket.owner) is not Who.ANONYMOUS
-            else None
-        )
+        if self.data_is_owners_only(r.pool):
+            return r.data if proof.holds(held.ticket.key_hash, held.ticket.owner) else None
+        who = proof.who(held.ticket.key_hash, held.ticket.owner)
+        return r.data if who is not Who.ANONYMOUS else None
 
     def list_tickets(
         self, states: list[TicketState] | None = None, page: Page | None = None

@@ -55,12 +55,15 @@ class Proof:
         """Who this is to the ticket whose key hash is `stored_hash` and owner `owner`."""
         if self.admin:
             return Who.ADMIN
+        return Who.HOLDER if self.holds(stored_hash, owner) else Who.ANONYMOUS
+
+    def holds(self, stored_hash: str | None, owner: str | None = None) -> bool:
+        """Whether it is that ticket's holder (its owner, or it presents its key), whether
+        or not it is also an admin: a credential's data goes to its holder only."""
         if self.user is not None and owner == self.user:
-            return Who.HOLDER
+            return True
         presented = self.key is not None and stored_hash is not None
-        if presented and hmac.compare_digest(key_hash(self.key or ""), stored_hash or ""):
-            return Who.HOLDER
-        return Who.ANONYMOUS
+        return presented and hmac.compare_digest(key_hash(self.key or ""), stored_hash or "")
 
 
 ANONYMOUS = Proof()

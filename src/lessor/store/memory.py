@@ -451,6 +451,15 @@ class MemoryStore:
         change = changes.ticket_extended(ttl, now)
         return self._update_ticket(ticket_id, ACTIVE_TICKET_STATES, change)
 
+    def cut_lease(self, ticket_id: int, expected: float, to: float, event: Event) -> bool:
+        with self._tx.write():
+            t = self.tickets.get(ticket_id)
+            if t is None or t.state not in ACTIVE_TICKET_STATES or t.expires_at != expected:
+                return False
+            self._put(self.tickets, ticket_id, t.evolve(expires_at=to))
+            self._record(event)
+        return True
+
     def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
         with self._tx.write():
             t = self.tickets.get(ticket_id)
@@ -678,6 +687,9 @@ class MemoryStore:
     def save_data(self, resource_id: int, data: bytes) -> None:
         if data:
             self._update_resource(resource_id, LIVE_RESOURCE_STATES, {"data": data})
+
+    def set_valid_until(self, resource_id: int, at: float | None) -> None:
+        self._update_resource(resource_id, LIVE_RESOURCE_STATES, {"valid_until": at})
 
     def request_delete(
         self, resource_id: int, among: Collection[ResourceState], message: str, now: float

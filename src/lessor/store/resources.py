@@ -144,6 +144,9 @@ class ResourceRows(SqlBase):
         if data:
             self._update(resources, resource_id, LIVE_RESOURCE_STATES, {"data": data})
 
+    def set_valid_until(self, resource_id: int, at: float | None) -> None:
+        self._update(resources, resource_id, LIVE_RESOURCE_STATES, {"valid_until": at})
+
     def request_delete(
         self, resource_id: int, among: Collection[ResourceState], message: str, now: float
     ) -> bool:

@@ -113,6 +113,8 @@ resources = sa.Table(
     # resalloc's columns: its first assignment (reuse_max_time counts from it), its last release.
     sa.Column("sandboxed_since", sa.Float),
     sa.Column("released_at", sa.Float),
+    # A credential's own end: the LESSOR_EXPIRES_AT its cmd_new or last cmd_extend was told.
+    sa.Column("valid_until", sa.Float),
     # Live rows are few and hot; ENDED ones pile up as history.
     sa.Index(
         "ix_resources_live",

@@ -154,6 +154,22 @@ class TicketRows(SqlBase):
             tickets, ticket_id, ACTIVE_TICKET_STATES, changes.ticket_extended(ttl, now)
         )
 
+    def cut_lease(self, ticket_id: int, expected: float, to: float, event: Event) -> bool:
+        cut = (
+            tickets.update()
+            .where(
+                tickets.c.id == ticket_id,
+                tickets.c.expires_at == expected,
+                tickets.c.state.in_([str(s) for s in ACTIVE_TICKET_STATES]),
+            )
+            .values(expires_at=to)
+        )
+        with self._write() as conn:
+            if conn.execute(cut).rowcount != 1:
+                return False
+            eventlog.record(conn, event)
+        return True
+
     def assign(self, ticket_id: int, resource_id: int, now: float) -> bool:
         try:
             with self._write(savepoint=True) as conn:
