@@ -11,6 +11,7 @@ fenced.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,3 +56,17 @@ def test_one_server_on_sqlite_under_faults(
     cluster = harness.servers_for(start_server, tmp_path, db, 1, None)
     record = harness.run(cluster, SECONDS / 3, clients=3, seed=7, pg_restart=False)
     _check(cluster, record, tmp_path)
+
+
+def test_the_caps_are_read_from_the_clouds_own_ledger(tmp_path: Path) -> None:
+    """A cmd_new killed mid-way (no end line) ends at its last heartbeat; a cap broken
+    in the cloud shows, whatever the event log says."""
+    (tmp_path / "starting").mkdir()
+    (tmp_path / "ledger").write_text(
+        "10.0 new a s0\n10.5 up a s0\n11.0 new b s1\n11.2 new c s0\n"
+        "12.0 new d s0\n12.1 failed c s0\n12.5 up d s0\n13.0 delete c s0\n20.0 delete a s0\n"
+    )
+    killed = tmp_path / "starting" / "b"
+    killed.touch()
+    os.utime(killed, (12.2, 12.2))  # b is being made until 12.2: overlaps c and d
+    assert harness.most_at_once(tmp_path) == (4, 3)
