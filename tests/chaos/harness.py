@@ -81,6 +81,11 @@ class Record:
     """Requests cut by a fault (connection errors, 503 while PostgreSQL restarts): promised,
     not errors."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    enough: int | None = None
+    """Tickets to open before the clients stop (bench/chaos.py); None: until the time."""
+
+    def done(self) -> bool:
+        return self.enough is not None and len(self.opened) >= self.enough
 
 
 class Cluster:
@@ -224,7 +229,7 @@ def client(cluster: Cluster, record: Record, until: float, seed: int) -> None:
 
 def _client(cluster: Cluster, record: Record, until: float, seed: int) -> None:
     rnd = random.Random(seed)
-    while time.monotonic() < until:
+    while time.monotonic() < until and not record.done():
         body: dict[str, Any] = {"tags": ["chaos"]}
         if rnd.random() < 0.3:
             body["ttl"] = 20
@@ -314,18 +319,21 @@ def _call(
     return r.json() if r.status_code in (200, 201) else {}
 
 
-def faults(cluster: Cluster, until: float, seed: int, pg_restart_at: float | None) -> None:
+def faults(
+    cluster: Cluster, record: Record, until: float, seed: int, pg_every: float | None
+) -> None:
     """Faults at random; first, once each, those that a short run could otherwise miss."""
     rnd = random.Random(seed)
     first = ["leader", "join"] if cluster.pg is not None and cluster.spawn is not None else []
     rnd.shuffle(first)
-    while time.monotonic() < until:
+    pg_next = time.monotonic() + pg_every if pg_every is not None else None
+    while time.monotonic() < until and not record.done():
         time.sleep(rnd.uniform(3, 6))  # the pace of the faults
         roll = rnd.random()
         kind = first.pop() if first else None
-        if pg_restart_at is not None and time.monotonic() > pg_restart_at:
+        if pg_next is not None and pg_every is not None and time.monotonic() > pg_next:
             cluster.restart_postgresql()
-            pg_restart_at = None
+            pg_next += pg_every
         elif kind == "leader" or (kind is None and cluster.pg is not None and roll < 0.2):
             cluster.pause_leader(LEADER_PAUSE)
         elif kind == "join" or (kind is None and cluster.spawn is not None and roll < 0.35):
@@ -531,15 +539,26 @@ def table(results: dict[str, tuple[object, bool]]) -> str:
     return "\n".join(lines)
 
 
-def run(cluster: Cluster, seconds: float, clients: int, *, seed: int, pg_restart: bool) -> Record:
-    record = Record()
+def run(
+    cluster: Cluster,
+    seconds: float,
+    clients: int,
+    *,
+    seed: int,
+    pg_restart: bool,
+    tickets: int | None = None,
+    pg_every: float | None = None,
+) -> Record:
+    """Clients and faults for `seconds` (or until `tickets` are opened); a PostgreSQL
+    restart half-way (or every `pg_every` s); then every server up and every ticket closed."""
+    record = Record(enough=tickets)
     until = time.monotonic() + seconds
     threads = [
         threading.Thread(target=client, args=(cluster, record, until, seed + i))
         for i in range(clients)
     ]
-    restart_at = time.monotonic() + seconds / 2 if pg_restart else None
-    fault = threading.Thread(target=faults, args=(cluster, until, seed, restart_at))
+    every = (pg_every or seconds / 2) if pg_restart else None
+    fault = threading.Thread(target=faults, args=(cluster, record, until, seed, every))
     for t in [*threads, fault]:
         t.start()
     for t in [*threads, fault]:
