@@ -6,6 +6,7 @@ event log and from the fake cloud's own records (`cloud`, beside this file).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import itertools
 import os
 import random
@@ -66,6 +67,17 @@ class Handover:
     """The newest event id once the next leader led: whatever the old one committed is
     before it (take_lead waits for a fenced transaction to end)."""
     woke: float
+    log: Path
+    """The paused server's log: when it next led (legitimately starting hooks again)."""
+
+    def led_again(self) -> float:
+        """When the paused server next took the lead after waking (infinity: never)."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if LEADS.search(line):
+                at = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                if at > self.woke:
+                    return at
+        return float("inf")
 
 
 @dataclass
@@ -141,8 +153,8 @@ class Cluster:
         past IDLE_LIMIT), then SIGCONT it: what it applies after waking is checked from
         the cloud's ledger at the end (fencing)."""
         leading = [(e, s) for s in self.servers if (e := self.epoch(s)) is not None]
-        if not leading or self.pg is None:
-            return
+        if not leading or self.pg is None or len(self.servers) < 2:
+            return  # alone, a paused leader has nobody to hand over to
         epoch, s = max(leading, key=lambda x: x[0])
         with self.lock:
             if id(s) in self.stopped or s.proc.poll() is not None:
@@ -162,7 +174,7 @@ class Cluster:
         with self.lock:
             os.kill(s.proc.pid, signal.SIGCONT)
             self.stopped.discard(id(s))
-        self.handovers.append(Handover(label(s), epoch, new, last_event, time.time()))
+        self.handovers.append(Handover(label(s), epoch, new, last_event, time.time(), s.log))
 
     def join_and_leave(self, stay: float, kill: bool) -> None:
         """A server started while the others run, serving clients for `stay` s, then
@@ -376,8 +388,9 @@ def most_at_once(cloud: Path) -> tuple[int, int]:
 
 
 def late_hooks(cluster: Cluster, events: list[dict[str, Any]], cloud: Path) -> list[str]:
-    """Instances an ex-leader began to create after it woke from a pause, for resources
-    created after the next leader led: a plan it applied though fenced."""
+    """Instances an ex-leader began to create after it woke from a pause (and before it
+    led again), for resources created after the next leader led: a plan it applied
+    though fenced."""
     created = {
         str((e.get("details") or {}).get("name")): int(e["id"])
         for e in events
@@ -387,8 +400,9 @@ def late_hooks(cluster: Cluster, events: list[dict[str, Any]], cloud: Path) -> l
     for h in cluster.handovers:
         if h.last_event is None:
             continue
+        until = h.led_again()
         for at, what, name, by in ledger(cloud):
-            late = at > h.woke and by == h.paused and what == "new"
+            late = h.woke < at < until and by == h.paused and what == "new"
             if late and created.get(name, 1 << 62) > h.last_event:
                 found.append(f"{name} by {by} (epoch {h.epoch} over)")
     return found
