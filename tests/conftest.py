@@ -112,12 +112,22 @@ class PgCluster:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
-    bindir = _pg_bindir()
-    if bindir is None:
+    if _pg_bindir() is None:
         message = "PostgreSQL (initdb/pg_ctl) is not installed; scripts/test installs it"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    with throwaway_pg() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def throwaway_pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster of its own (initdb, pg_ctl), removed at the end; the benches
+    use it too."""
+    bindir = _pg_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL (initdb/pg_ctl) is not installed")
     # Not under pytest's own temporary tree: another pytest run resets that tree's
     # permissions to the owner's, and the cluster runs as the postgres user.
     base = Path(tempfile.mkdtemp(prefix="lessor-pg-"))
@@ -223,6 +233,13 @@ class ServerProcess:
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Starts `lessor server` as a subprocess; stopped (and its fake VMs removed) at teardown."""
+    with server_starter(tmp_path) as start:
+        yield start
+
+
+@contextlib.contextmanager
+def server_starter(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """start_server outside pytest (the benches use it)."""
     servers: list[ServerProcess] = []
 
     def start(
@@ -273,11 +290,13 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         servers.append(server)
         return server
 
-    yield start
-    for s in servers:
-        s.stop()
-    cloud = tmp_path / "cloud"
-    if cloud.exists():  # stop the pretend VMs a killed server left behind
-        for pidfile in cloud.glob("*/pid"):
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pidfile.read_text()), 9)
+    try:
+        yield start
+    finally:
+        for s in servers:
+            s.stop()
+        cloud = tmp_path / "cloud"
+        if cloud.exists():  # stop the pretend VMs a killed server left behind
+            for pidfile in cloud.glob("*/pid"):
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pidfile.read_text()), 9)

@@ -5,9 +5,12 @@ event log and from the fake cloud's own records (`cloud`, beside this file).
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import itertools
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from lessor.domain.states import LIVE_RESOURCE_STATES, ResourceState, state_after
 from tests.conftest import PgCluster, ServerProcess, wait_until
@@ -30,12 +34,50 @@ POOLS = f"""
   max: {MAX}
   max_starting: {MAX_STARTING}
   max_prealloc: 1
+  start_for_waiting: true
+  start_backoff: 1
   tags: [chaos]
   hook_timeout: 4
   cmd_new: {CLOUD} new
   cmd_delete: {CLOUD} delete
 """
 ENDED_TICKET = {"CLOSED", "EXPIRED", "FAILED"}
+LEADS = re.compile(r"this server leads the planning now \(epoch (\d+)\)")
+LEFT = re.compile(r"no longer leads the planning \(epoch (\d+)\)|epoch (\d+) is over")
+LEADER_PAUSE = 9.5
+"""Seconds a paused leader may wait for its hand-over: IDLE_LIMIT (5 s) after its last
+heartbeat, plus the others' attempts, under load; under CLAIM_LEASE's 15 s less a
+renewal (5 s), so that its hooks' claims hold."""
+
+
+def label(s: ServerProcess) -> str:
+    """The server's name in the cloud's ledger (FAKE_CLOUD_SERVER, passed to its hooks)."""
+    return s.env.get("FAKE_CLOUD_SERVER", "?")
+
+
+@dataclass
+class Handover:
+    """A SIGSTOP of the leader: who it was, who took over, and when it woke."""
+
+    paused: str
+    epoch: int
+    new_epoch: int | None
+    """The epoch the next leader took while it was stopped; None: no hand-over in time."""
+    last_event: int | None
+    """The newest event id once the next leader led: whatever the old one committed is
+    before it (take_lead waits for a fenced transaction to end)."""
+    woke: float
+    log: Path
+    """The paused server's log: when it next led (legitimately starting hooks again)."""
+
+    def led_again(self) -> float:
+        """When the paused server next took the lead after waking (infinity: never)."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if LEADS.search(line):
+                at = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                if at > self.woke:
+                    return at
+        return float("inf")
 
 
 @dataclass
@@ -51,20 +93,39 @@ class Record:
     """Requests cut by a fault (connection errors, 503 while PostgreSQL restarts): promised,
     not errors."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    enough: int | None = None
+    """Tickets to open before the clients stop (bench/chaos.py); None: until the time."""
+
+    def done(self) -> bool:
+        return self.enough is not None and len(self.opened) >= self.enough
 
 
 class Cluster:
     """The servers under test, and the faults done to them."""
 
-    def __init__(self, servers: list[ServerProcess], pg: PgCluster | None) -> None:
+    def __init__(
+        self,
+        servers: list[ServerProcess],
+        pg: PgCluster | None,
+        spawn: Callable[[], ServerProcess] | None = None,
+    ) -> None:
         self.servers = servers
         self.pg = pg
+        self.spawn = spawn
+        """Starts one more server on the same database (a server joining), if it may."""
         self.stopped: set[int] = set()
         self.faults: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.since: dict[int, int] = {id(s): 0 for s in servers}
+        """Where each server's log of its current process starts (the log is appended)."""
+        self.handovers: list[Handover] = []
 
     def any(self) -> ServerProcess:
         return random.choice(self.servers)
+
+    def _start(self, s: ServerProcess) -> None:
+        self.since[id(s)] = s.log.stat().st_size if s.log.exists() else 0
+        s.start()
 
     def kill9_and_restart(self) -> None:
         s = self.any()
@@ -73,7 +134,70 @@ class Cluster:
                 return
             s.kill9()
         self.faults["kill -9"] += 1
-        s.start()
+        self._start(s)
+
+    def epoch(self, s: ServerProcess) -> int | None:
+        """The epoch `s` leads under now, as its log of this process says; None if it does
+        not lead (the server exposes leadership only in its log)."""
+        text = s.log.read_bytes()[self.since.get(id(s), 0) :].decode(errors="replace")
+        led: int | None = None
+        for line in text.splitlines():
+            if m := LEADS.search(line):
+                led = int(m[1])
+            elif led is not None and (m := LEFT.search(line)) and int(m[1] or m[2]) == led:
+                led = None
+        return led
+
+    def pause_leader(self, most: float) -> None:
+        """SIGSTOP the leader until another server has taken the lead (at most `most` s,
+        past IDLE_LIMIT), then SIGCONT it: what it applies after waking is checked from
+        the cloud's ledger at the end (fencing)."""
+        leading = [(e, s) for s in self.servers if (e := self.epoch(s)) is not None]
+        if not leading or self.pg is None or len(self.servers) < 2:
+            return  # alone, a paused leader has nobody to hand over to
+        epoch, s = max(leading, key=lambda x: x[0])
+        with self.lock:
+            if id(s) in self.stopped or s.proc.poll() is not None:
+                return
+            self.stopped.add(id(s))
+            os.kill(s.proc.pid, signal.SIGSTOP)
+        self.faults["SIGSTOP of the leader"] += 1
+        others = [o for o in self.servers if o is not s]
+        deadline = time.monotonic() + most
+        new: int | None = None
+        while new is None and time.monotonic() < deadline:
+            new = max((e for o in others if (e := self.epoch(o)) is not None), default=None)
+            if new is not None and new <= epoch:
+                new = None
+            time.sleep(0.2)  # polling the others' logs for the hand-over, with a deadline
+        last_event = _last_event_id(others) if new is not None else None
+        with self.lock:
+            os.kill(s.proc.pid, signal.SIGCONT)
+            self.stopped.discard(id(s))
+        self.handovers.append(Handover(label(s), epoch, new, last_event, time.time(), s.log))
+
+    def join_and_leave(self, stay: float, kill: bool) -> None:
+        """A server started while the others run, serving clients for `stay` s, then
+        stopped cleanly or killed -9 with its hooks (as when its machine dies)."""
+        if self.spawn is None:
+            return
+        s = self.spawn()
+        with self.lock:
+            self.since[id(s)] = 0
+            self.servers.append(s)
+        time.sleep(stay)  # the fault's length: what is injected, not waited for
+        with self.lock:
+            self.servers.remove(s)
+        if kill:
+            hooks = psutil.Process(s.proc.pid).children(recursive=True)
+            s.kill9()
+            for h in hooks:
+                with contextlib.suppress(psutil.Error):
+                    h.kill()
+            self.faults["server joined, then kill -9"] += 1
+        else:
+            s.stop()
+            self.faults["server joined, then stopped"] += 1
 
     def pause(self, seconds: float) -> None:
         s = self.any()
@@ -117,7 +241,7 @@ def client(cluster: Cluster, record: Record, until: float, seed: int) -> None:
 
 def _client(cluster: Cluster, record: Record, until: float, seed: int) -> None:
     rnd = random.Random(seed)
-    while time.monotonic() < until:
+    while time.monotonic() < until and not record.done():
         body: dict[str, Any] = {"tags": ["chaos"]}
         if rnd.random() < 0.3:
             body["ttl"] = 20
@@ -207,17 +331,91 @@ def _call(
     return r.json() if r.status_code in (200, 201) else {}
 
 
-def faults(cluster: Cluster, until: float, seed: int, pg_restart_at: float | None) -> None:
+def faults(
+    cluster: Cluster, record: Record, until: float, seed: int, pg_every: float | None
+) -> None:
+    """Faults at random; first, once each, those that a short run could otherwise miss."""
     rnd = random.Random(seed)
-    while time.monotonic() < until:
+    first = ["leader", "join"] if cluster.pg is not None and cluster.spawn is not None else []
+    rnd.shuffle(first)
+    pg_next = time.monotonic() + pg_every if pg_every is not None else None
+    while time.monotonic() < until and not record.done():
         time.sleep(rnd.uniform(3, 6))  # the pace of the faults
-        if pg_restart_at is not None and time.monotonic() > pg_restart_at:
+        roll = rnd.random()
+        kind = first.pop() if first else None
+        if pg_next is not None and pg_every is not None and time.monotonic() > pg_next:
             cluster.restart_postgresql()
-            pg_restart_at = None
-        elif rnd.random() < 0.5:
+            pg_next += pg_every
+        elif kind == "leader" or (kind is None and cluster.pg is not None and roll < 0.2):
+            cluster.pause_leader(LEADER_PAUSE)
+        elif kind == "join" or (kind is None and cluster.spawn is not None and roll < 0.35):
+            cluster.join_and_leave(rnd.uniform(2, 5), kill=rnd.random() < 0.5)
+        elif roll < 0.7:
             cluster.kill9_and_restart()
         else:
             cluster.pause(rnd.uniform(1, 8))  # past 5 s: the leader, if paused, is replaced
+
+
+def ledger(cloud: Path) -> list[tuple[float, str, str, str]]:
+    """The cloud's own records: (time, new|up|failed|delete, instance, server that ran the
+    hook)."""
+    path = cloud / "ledger"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [(float(t), what, name, by) for t, what, name, by in (ln.split() for ln in lines)]
+
+
+def most_at_once(cloud: Path) -> tuple[int, int]:
+    """The most instances alive, and the most being made, at any instant, from the cloud's
+    own ledger: what the hooks really did, whatever the event log says."""
+    changes: list[tuple[float, int, int]] = []  # (time, alive +-1, starting +-1)
+    ended: set[str] = set()
+    for at, what, name, _ in ledger(cloud):
+        if what == "new":
+            changes.append((at, 1, 1))
+        elif what in ("up", "failed"):
+            changes.append((at, 0, -1))
+            ended.add(name)
+        elif what == "delete":
+            changes.append((at, -1, 0))
+    for beat in (cloud / "starting").glob("*"):  # killed while made: its last heartbeat
+        if beat.name not in ended:
+            changes.append((beat.stat().st_mtime, 0, -1))
+    alive = starting = most_alive = most_starting = 0
+    for _, a, st in sorted(changes, key=lambda c: (c[0], c[1] + c[2])):  # ends first
+        alive, starting = alive + a, starting + st
+        most_alive, most_starting = max(most_alive, alive), max(most_starting, starting)
+    return most_alive, most_starting
+
+
+def late_hooks(cluster: Cluster, events: list[dict[str, Any]], cloud: Path) -> list[str]:
+    """Instances an ex-leader began to create after it woke from a pause (and before it
+    led again), for resources created after the next leader led: a plan it applied
+    though fenced."""
+    created = {
+        str((e.get("details") or {}).get("name")): int(e["id"])
+        for e in events
+        if e["kind"] == "resource.created"
+    }
+    found = []
+    for h in cluster.handovers:
+        if h.last_event is None:
+            continue
+        until = h.led_again()
+        for at, what, name, by in ledger(cloud):
+            late = h.woke < at < until and by == h.paused and what == "new"
+            if late and created.get(name, 1 << 62) > h.last_event:
+                found.append(f"{name} by {by} (epoch {h.epoch} over)")
+    return found
+
+
+def _last_event_id(servers: list[ServerProcess]) -> int | None:
+    for s in servers:
+        try:
+            page = httpx.get(f"{s.url}/api/v1/events", params={"limit": 1}, timeout=10).json()
+        except (httpx.TransportError, ValueError):
+            continue
+        return int(page[-1]["id"]) if page else 0
+    return None
 
 
 def all_events(server: ServerProcess) -> list[dict[str, Any]]:
@@ -258,10 +456,9 @@ def quiesce(server: ServerProcess, cloud: Path, timeout: float = 90) -> None:
         ) from None
 
 
-def invariants(
-    server: ServerProcess, record: Record, cloud: Path, faults_done: Counter[str]
-) -> dict[str, tuple[object, bool]]:
+def invariants(cluster: Cluster, record: Record, cloud: Path) -> dict[str, tuple[object, bool]]:
     """Each invariant: what was measured, and whether it holds."""
+    server, faults_done = cluster.servers[0], cluster.faults
     events = all_events(server)
     tickets = {
         tid: httpx.get(f"{server.url}/api/v1/tickets/{tid}", timeout=30) for tid in record.opened
@@ -301,11 +498,11 @@ def invariants(
     state: dict[int, ResourceState] = {}
     most_live = most_starting = 0
     for e in events:
-        rid = e.get("resource_id")
+        of = e.get("resource_id")
         after = state_after(e["kind"], e.get("details") or {})
-        if rid is None or after is None or e.get("pool") != POOL:
+        if of is None or after is None or e.get("pool") != POOL:
             continue
-        state[rid] = after
+        state[of] = after
         most_live = max(most_live, sum(1 for s in state.values() if s in LIVE_RESOURCE_STATES))
         most_starting = max(
             most_starting, sum(1 for s in state.values() if s is ResourceState.STARTING)
@@ -314,7 +511,8 @@ def invariants(
     live = httpx.get(f"{server.url}/api/v1/resources", timeout=30).json()
     leaked = instances(cloud) ^ {r["name"] for r in live}
     longest = max(record.waits, default=0.0)
-    return {
+    cloud_alive, cloud_starting = most_at_once(cloud)
+    results: dict[str, tuple[object, bool]] = {
         "tickets opened": (len(record.opened), True),
         "faults": (dict(faults_done), sum(faults_done.values()) > 0),
         "requests cut by a fault": (record.cut, True),
@@ -322,14 +520,30 @@ def invariants(
         "tickets failed/expired without a reason": (len(unexplained), not unexplained),
         "double assignments": (doubles, doubles == 0),
         "instances leaked or missing": (sorted(leaked), not leaked),
-        f"most alive at once (max {MAX})": (most_live, most_live <= MAX),
-        f"most starting at once (max_starting {MAX_STARTING})": (
+        f"most alive at once in the event log (max {MAX})": (most_live, most_live <= MAX),
+        f"most starting at once in the event log (max_starting {MAX_STARTING})": (
             most_starting,
             most_starting <= MAX_STARTING,
+        ),
+        f"most instances alive at once in the cloud (max {MAX})": (
+            cloud_alive,
+            cloud_alive <= MAX,
+        ),
+        f"most instances being made at once in the cloud (max_starting {MAX_STARTING})": (
+            cloud_starting,
+            cloud_starting <= MAX_STARTING,
         ),
         "longest wait for a resource, s": (round(longest, 1), longest < 90),
         "server errors seen by clients": (record.server_errors[:3], not record.server_errors),
     }
+    if cluster.handovers:
+        slow = [h.paused for h in cluster.handovers if h.new_epoch is None]
+        late = late_hooks(cluster, events, cloud)
+        done = [f"{h.paused}: epoch {h.epoch} -> {h.new_epoch}" for h in cluster.handovers]
+        results["leaders paused (SIGSTOP) and replaced"] = (done, True)
+        results[f"paused leaders not replaced within {LEADER_PAUSE} s"] = (slow, not slow)
+        results["instances an ex-leader started after waking"] = (late[:3], not late)
+    return results
 
 
 def table(results: dict[str, tuple[object, bool]]) -> str:
@@ -339,22 +553,33 @@ def table(results: dict[str, tuple[object, bool]]) -> str:
     return "\n".join(lines)
 
 
-def run(cluster: Cluster, seconds: float, clients: int, *, seed: int, pg_restart: bool) -> Record:
-    record = Record()
+def run(
+    cluster: Cluster,
+    seconds: float,
+    clients: int,
+    *,
+    seed: int,
+    pg_restart: bool,
+    tickets: int | None = None,
+    pg_every: float | None = None,
+) -> Record:
+    """Clients and faults for `seconds` (or until `tickets` are opened); a PostgreSQL
+    restart half-way (or every `pg_every` s); then every server up and every ticket closed."""
+    record = Record(enough=tickets)
     until = time.monotonic() + seconds
     threads = [
         threading.Thread(target=client, args=(cluster, record, until, seed + i))
         for i in range(clients)
     ]
-    restart_at = time.monotonic() + seconds / 2 if pg_restart else None
-    fault = threading.Thread(target=faults, args=(cluster, until, seed, restart_at))
+    every = (pg_every or seconds / 2) if pg_restart else None
+    fault = threading.Thread(target=faults, args=(cluster, record, until, seed, every))
     for t in [*threads, fault]:
         t.start()
     for t in [*threads, fault]:
         t.join(seconds + 120)
     for s in cluster.servers:  # nothing left paused or dead
         if s.proc.poll() is not None:
-            s.start()
+            cluster._start(s)
     for tid, key in list(record.opened.items()):
         if tid not in record.closed:
             close(cluster, record, tid, key)
@@ -362,11 +587,22 @@ def run(cluster: Cluster, seconds: float, clients: int, *, seed: int, pg_restart
 
 
 def servers_for(
-    start_server: Callable[..., ServerProcess], tmp: Path, db: str, n: int
-) -> list[ServerProcess]:
+    start_server: Callable[..., ServerProcess], tmp: Path, db: str, n: int, pg: PgCluster | None
+) -> Cluster:
+    """`n` servers on `db`; on PostgreSQL, more may join (and leave) as a fault."""
     pools = tmp / "pools.yaml"
     pools.write_text(POOLS)
-    return [
-        start_server(pools, db=db, data=tmp / f"s{i}", FAKE_CLOUD_DIR=str(tmp / "cloud"))
-        for i in range(n)
-    ]
+    names = itertools.count()
+
+    def one() -> ServerProcess:
+        i = next(names)
+        return start_server(
+            pools,
+            db=db,
+            data=tmp / f"s{i}",
+            FAKE_CLOUD_DIR=str(tmp / "cloud"),
+            FAKE_CLOUD_SERVER=f"s{i}",
+        )
+
+    servers = [one() for _ in range(n)]
+    return Cluster(servers, pg, one if pg is not None else None)
