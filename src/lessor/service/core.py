@@ -107,22 +107,22 @@ class LessorService(JobCases, UserCases, PolicyCases, SizingCases):
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
 
+    def _known_pool(self, name: str) -> Pool | None:
+        """The pool as configured, or, removed from pools.yaml, as it was last loaded."""
+        return self.pool(name) or next((p for p in self.recent_pools() if p.name == name), None)
+
     def data_is_secret(self, pool_name: str) -> bool:
         """Whether listings and the web UI must not show this pool's resource data. A pool
         removed from pools.yaml is as it was last loaded; one not known at all counts as
         secret (it may have been): it fails closed."""
-        pool = self.pool(pool_name) or next(
-            (p for p in self.recent_pools() if p.name == pool_name), None
-        )
+        pool = self._known_pool(pool_name)
         return pool is None or pool.secret_data
 
     def data_is_owners_only(self, pool_name: str) -> bool:
         """Whether only a ticket's holder may see this pool's resource data, not even an admin:
         a minted credential is scoped to one ticket (docs/security.md). Fails closed, as
         data_is_secret does."""
-        pool = self.pool(pool_name) or next(
-            (p for p in self.recent_pools() if p.name == pool_name), None
-        )
+        pool = self._known_pool(pool_name)
         return pool is None or pool.credential
 
     def snapshot(self) -> Snapshot:
