@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
 
 from lessor.agent.inventory import Reserves
-from lessor.config.yamlfile import ConfigError, load_yaml
+from lessor.config.yamlfile import ConfigError, load_yaml, problems
 from lessor.domain.capacity import is_custom
-
-KEYS = ("name", "disk_path", "reserved", "traits", "heartbeat")
 
 
 class AgentConfigError(Exception):
@@ -35,47 +36,69 @@ class AgentConfig:
     heartbeat: float = 10.0
 
 
+class _Reserved(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    vcpu: int = 0
+    memory_mb: int = 0
+    disk_gb: int = 0
+
+    @field_validator("vcpu", "memory_mb", "disk_gb")
+    @classmethod
+    def _whole(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("expected a whole number >= 0")
+        return v
+
+
+def _custom(trait: str) -> str:
+    if not is_custom(trait):
+        raise ValueError(f"{trait!r} is not CUSTOM_[A-Z0-9_]+")
+    return trait
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    disk_path: str = "/"
+    reserved: _Reserved = _Reserved()
+    traits: list[Annotated[str, AfterValidator(_custom)]] = []
+    heartbeat: float = 10.0
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v: str | None) -> str | None:
+        if v is not None and not v:
+            raise ValueError("expected a string")
+        return v
+
+    @field_validator("disk_path")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        if not Path(v).is_dir():
+            raise ValueError("no such directory")
+        return v
+
+    @field_validator("heartbeat")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("expected seconds > 0")
+        return v
+
+
 def load_agent_config(path: Path) -> AgentConfig:
     try:
         doc = load_yaml(path)
+        if not isinstance(doc.data or {}, dict):
+            raise ConfigError(
+                f"{doc.where(())}: expected a mapping ({', '.join(_File.model_fields)})"
+            )
+        try:
+            f = _File.model_validate(doc.data or {})
+        except ValidationError as e:
+            raise ConfigError(problems(doc, e, unknown=True)[0]) from e
     except ConfigError as e:
         raise AgentConfigError(str(e)) from e
-    data = doc.data or {}
-    if not isinstance(data, dict):
-        raise AgentConfigError(f"{doc.where(())}: expected a mapping ({', '.join(KEYS)})")
-    for key in data:
-        if key not in KEYS:
-            raise AgentConfigError(f"{doc.where((key,))}: unknown key {key!r}")
-    name = data.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise AgentConfigError(f"{doc.where(('name',))}: name: expected a string")
-    disk = data.get("disk_path", "/")
-    if not isinstance(disk, str) or not Path(disk).is_dir():
-        raise AgentConfigError(f"{doc.where(('disk_path',))}: disk_path: no such directory")
-    raw = data.get("reserved") or {}
-    if not isinstance(raw, dict):
-        raise AgentConfigError(f"{doc.where(('reserved',))}: reserved: expected a mapping")
-    amounts: dict[str, int] = {}
-    for k, v in raw.items():
-        if k not in ("vcpu", "memory_mb", "disk_gb"):
-            raise AgentConfigError(
-                f"{doc.where(('reserved', k))}: reserved: unknown key {k!r} "
-                "(vcpu, memory_mb, disk_gb)"
-            )
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise AgentConfigError(
-                f"{doc.where(('reserved', k))}: reserved: {k}: expected a whole number >= 0"
-            )
-        amounts[k] = v
-    traits = data.get("traits") or []
-    if not isinstance(traits, list):
-        raise AgentConfigError(f"{doc.where(('traits',))}: traits: expected a list")
-    for i, t in enumerate(traits):
-        if not isinstance(t, str) or not is_custom(t):
-            raise AgentConfigError(
-                f"{doc.where(('traits', i))}: traits: {t!r} is not CUSTOM_[A-Z0-9_]+"
-            )
-    beat = data.get("heartbeat", 10)
-    if not isinstance(beat, int | float) or isinstance(beat, bool) or beat <= 0:
-        raise AgentConfigError(f"{doc.where(('heartbeat',))}: heartbeat: expected seconds > 0")
-    return AgentConfig(name, Path(disk), Reserves(**amounts), tuple(traits), float(beat))
+    r = f.reserved
+    reserves = Reserves(vcpu=r.vcpu, memory_mb=r.memory_mb, disk_gb=r.disk_gb)
+    return AgentConfig(f.name, Path(f.disk_path), reserves, tuple(f.traits), f.heartbeat)

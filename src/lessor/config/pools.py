@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lessor.config.hookprograms import program_problem
-from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml
+from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml, problems
 from lessor.domain.model import Pool, Tag
 
 log = logging.getLogger(__name__)
@@ -256,10 +256,7 @@ def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
         try:
             cfg = PoolConfig.model_validate(body)
         except ValidationError as e:
-            for err in e.errors():
-                key = ".".join(str(p) for p in err["loc"])
-                where = doc.where((name, *err["loc"]))
-                errors.append(f"{where}: pool {name!r}: {key}: {err['msg']}")
+            errors += problems(doc, e, (name,), f"pool {name!r}: ")
             continue
         unknown = list(cfg.model_extra or {})
         for key in unknown:

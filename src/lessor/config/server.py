@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lessor.config.loglevels import LOG_LEVELS
-from lessor.config.yamlfile import ConfigError, did_you_mean, load_yaml
+from lessor.config.yamlfile import ConfigError, did_you_mean, load_yaml, problems
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +140,7 @@ def read_server_config(path: Path) -> ServerFile:
     try:
         cfg = ServerConfig.model_validate(data)
     except ValidationError as e:
-        errors = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            errors.append(f"{doc.where(tuple(err['loc']))}: {key}: {msg}")
-        return ServerFile(ServerConfig(), tuple(errors), tuple(warnings))
+        return ServerFile(ServerConfig(), tuple(problems(doc, e)), tuple(warnings))
     for key in ("pools", "admin_token_file", "ssl_certfile", "ssl_keyfile", "ssl_clients"):
         value = getattr(cfg, key)
         if value is not None and not value.is_absolute():

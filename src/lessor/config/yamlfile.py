@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 Path_ = tuple[str | int, ...]
 
@@ -44,6 +45,23 @@ class YamlDoc:
             if line is not None:
                 return f"{self.path}:{line}"
         return str(self.path)
+
+
+def problems(
+    doc: YamlDoc, error: ValidationError, at: Path_ = (), what: str = "", *, unknown: bool = False
+) -> list[str]:
+    """pydantic's complaints about the mapping at `at` of `doc`, one line each naming file,
+    line and key: `FILE:LINE: [what]key.path: message`. `unknown`: a key the model forbids
+    is said as "unknown key 'k'" rather than in pydantic's words."""
+    found = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if unknown and err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}"
+        found.append(f"{doc.where((*at, *loc))}: {what}{key}: {msg}")
+    return found
 
 
 def load_yaml(path: Path) -> YamlDoc:

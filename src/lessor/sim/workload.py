@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml
+from lessor.config.yamlfile import ConfigError, YamlDoc, did_you_mean, load_yaml, problems
 from lessor.domain.matching import unservable_tags
 from lessor.domain.model import Pool
 
@@ -95,9 +95,7 @@ def parse_workload(doc: YamlDoc) -> Workload:
     try:
         w = _Workload.model_validate(doc.data)
     except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{doc.where(tuple(err['loc']))}: {key}: {err['msg']}") from e
+        raise ConfigError(problems(doc, e)[0]) from e
     arrivals = [
         Arrival(t.at + i * t.every, tuple(t.tags), t.hold, t.sandbox, t.priority)
         for t in w.tickets
