@@ -36,3 +36,18 @@ def test_a_bad_file_names_file_line_and_what(
         load_agent_config(f)
     assert str(e.value).startswith(f"{f}:{line}: ") and words in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_bad_server_address_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lessor.agent.cli import agent
+
+    got = CliRunner().invoke(
+        agent,
+        ["--server", "ftp://host/x", "--state-dir", str(tmp_path)],
+        env={"LESSOR_AGENT_TOKEN": "t"},
+    )
+    assert got.exit_code == 2
+    assert "--server" in got.output and "'ftp://host/x' is not a server address" in got.output
+    assert "Traceback" not in got.output

@@ -16,7 +16,12 @@ def _state_default() -> Path:
 
 
 @click.command("agent")
-@click.option("--server", "server_url", required=True, help="the lessor server's URL")
+@click.option(
+    "--server",
+    "server",
+    default=None,
+    help="the lessor server: HOST[:PORT] or a URL (default: LESSOR_SERVER, else localhost)",
+)
 @click.option("--name", default=None, help="the provider's name (default: the host name)")
 @click.option(
     "--config",
@@ -43,7 +48,7 @@ def _state_default() -> Path:
     help="where the host's provider uuid is kept (default: $XDG_STATE_HOME/lessor-agent)",
 )
 def agent(
-    server_url: str,
+    server: str | None,
     name: str | None,
     config_path: Path | None,
     token: str | None,
@@ -53,6 +58,7 @@ def agent(
     """Register this host (and its NUMA nodes) as providers; on SIGTERM reserve them and exit."""
     from lessor.agent.config import AgentConfig, AgentConfigError, load_agent_config
     from lessor.agent.run import Agent, AgentError, serve, token_from_env
+    from lessor.client.http import BadServerAddress, server_url
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if token_file is not None:
@@ -61,8 +67,12 @@ def agent(
     if not secret:
         raise click.UsageError("no agent token: set LESSOR_AGENT_TOKEN, --token-file or --token")
     try:
+        url = server_url(server)
+    except BadServerAddress as e:
+        raise click.BadParameter(str(e), param_hint="--server") from None
+    try:
         cfg = load_agent_config(config_path) if config_path else AgentConfig()
-        serve(Agent(server_url, secret, name, cfg, state_dir or _state_default()))
+        serve(Agent(url, secret, name, cfg, state_dir or _state_default()))
     except (AgentConfigError, AgentError) as e:
         click.echo(f"lessor agent: {e}", err=True)
         sys.exit(2)

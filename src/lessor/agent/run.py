@@ -78,12 +78,13 @@ class Agent:
         self.name = name or cfg.name or socket.gethostname()
         self.uuid = root_uuid(state_dir)
         # the token goes in a header, never in argv or a log line
+        # `server` is normalized by lessor.client.http.server_url, as every client's is
         self.http = httpx.Client(
-            base_url=server.rstrip("/") + "/placement",
+            base_url=server + "/placement",
             headers={"x-auth-token": token, **VERSION},
             timeout=30,
         )
-        self.beat_url = f"{server.rstrip('/')}/api/v1/agents/{self.uuid}/heartbeat"
+        self.beat_url = f"{server}/api/v1/agents/{self.uuid}/heartbeat"
         self.bearer = {"authorization": f"Bearer {token}"}
         self.stopping = threading.Event()
 
