@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lessor.api.placement import routes as r
+from lessor.api.placement import allocations, candidates, inventories, names, providers
+from lessor.api.placement.handler import Handler
 from lessor.api.placement.http import (
     MAX_VERSION,
     MIN_VERSION,
@@ -30,76 +31,96 @@ from lessor.api.placement.http import (
 from lessor.domain.capacity import CapacityError, InUse, Missing, Overcommit, Stale, Taken
 from lessor.service.capacity import BadName, CapacityService
 
-_ROUTES: list[tuple[str, dict[str, r.Handler], tuple[int, int]]] = [
-    ("/resource_providers", {"GET": r.list_providers, "POST": r.create_provider}, (1, 0)),
+_ROUTES: list[tuple[str, dict[str, Handler], tuple[int, int]]] = [
+    (
+        "/resource_providers",
+        {"GET": providers.list_providers, "POST": providers.create_provider},
+        (1, 0),
+    ),
     (
         "/resource_providers/{uuid}",
-        {"GET": r.get_provider, "PUT": r.update_provider, "DELETE": r.delete_provider},
+        {
+            "GET": providers.get_provider,
+            "PUT": providers.update_provider,
+            "DELETE": providers.delete_provider,
+        },
         (1, 0),
     ),
     (
         "/resource_providers/{uuid}/inventories",
         {
-            "GET": r.get_inventories,
-            "PUT": r.put_inventories,
-            "POST": r.post_inventory,
-            "DELETE": r.delete_inventories,
+            "GET": inventories.get_inventories,
+            "PUT": inventories.put_inventories,
+            "POST": inventories.post_inventory,
+            "DELETE": inventories.delete_inventories,
         },
         (1, 0),
     ),
     (
         "/resource_providers/{uuid}/inventories/{rc}",
-        {"GET": r.get_inventory, "PUT": r.put_inventory, "DELETE": r.delete_inventory},
+        {
+            "GET": inventories.get_inventory,
+            "PUT": inventories.put_inventory,
+            "DELETE": inventories.delete_inventory,
+        },
         (1, 0),
     ),
-    ("/resource_providers/{uuid}/usages", {"GET": r.get_usages}, (1, 0)),
+    ("/resource_providers/{uuid}/usages", {"GET": inventories.get_usages}, (1, 0)),
     (
         "/resource_providers/{uuid}/aggregates",
-        {"GET": r.provider_aggregates, "PUT": r.put_provider_aggregates},
+        {"GET": providers.provider_aggregates, "PUT": providers.put_provider_aggregates},
         (1, 1),
     ),
     (
         "/resource_providers/{uuid}/traits",
         {
-            "GET": r.provider_traits,
-            "PUT": r.put_provider_traits,
-            "DELETE": r.delete_provider_traits,
+            "GET": providers.provider_traits,
+            "PUT": providers.put_provider_traits,
+            "DELETE": providers.delete_provider_traits,
         },
         (1, 6),
     ),
-    ("/resource_providers/{uuid}/allocations", {"GET": r.provider_allocations}, (1, 0)),
-    ("/resource_classes", {"GET": r.list_classes, "POST": r.create_class}, (1, 2)),
+    ("/resource_providers/{uuid}/allocations", {"GET": allocations.provider_allocations}, (1, 0)),
+    ("/resource_classes", {"GET": names.list_classes, "POST": names.create_class}, (1, 2)),
     (
         "/resource_classes/{name}",
-        {"GET": r.get_class, "PUT": r.put_class, "DELETE": r.delete_class},
+        {"GET": names.get_class, "PUT": names.put_class, "DELETE": names.delete_class},
         (1, 2),
     ),
-    ("/traits", {"GET": r.list_traits}, (1, 6)),
-    ("/traits/{name}", {"GET": r.get_trait, "PUT": r.put_trait, "DELETE": r.delete_trait}, (1, 6)),
-    ("/allocations", {"POST": r.post_allocations}, (1, 0)),
+    ("/traits", {"GET": names.list_traits}, (1, 6)),
+    (
+        "/traits/{name}",
+        {"GET": names.get_trait, "PUT": names.put_trait, "DELETE": names.delete_trait},
+        (1, 6),
+    ),
+    ("/allocations", {"POST": allocations.post_allocations}, (1, 0)),
     (
         "/allocations/{consumer}",
-        {"GET": r.get_allocations, "PUT": r.put_allocations, "DELETE": r.delete_allocations},
+        {
+            "GET": allocations.get_allocations,
+            "PUT": allocations.put_allocations,
+            "DELETE": allocations.delete_allocations,
+        },
         (1, 0),
     ),
-    ("/usages", {"GET": r.usages}, (1, 9)),
-    ("/allocation_candidates", {"GET": r.allocation_candidates}, (1, 10)),
+    ("/usages", {"GET": allocations.usages}, (1, 9)),
+    ("/allocation_candidates", {"GET": candidates.allocation_candidates}, (1, 10)),
 ]
 _COMPILED = [
     (re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$"), methods, since)
     for path, methods, since in _ROUTES
 ]
 AGENT_ROUTES = {
-    r.list_providers,
-    r.create_provider,
-    r.get_provider,
-    r.update_provider,
-    r.get_inventories,
-    r.put_inventories,
-    r.provider_traits,
-    r.put_provider_traits,
-    r.put_class,
-    r.put_trait,
+    providers.list_providers,
+    providers.create_provider,
+    providers.get_provider,
+    providers.update_provider,
+    inventories.get_inventories,
+    inventories.put_inventories,
+    providers.provider_traits,
+    providers.put_provider_traits,
+    names.put_class,
+    names.put_trait,
 }
 """What `lessor agent`'s token may do: register and update providers, their inventories
 and traits, and make the custom names they use. Not allocations, not deletions."""
@@ -165,7 +186,7 @@ class PlacementApp:
                 )
             if not admin and handler not in AGENT_ROUTES:
                 raise forbidden()
-            if request.method == "GET" and handler is not r.get_trait:
+            if request.method == "GET" and handler is not names.get_trait:
                 check_accept(request)  # after routing: an unknown path is a 404 first
             response = await handler(self.service, Call(request, version, match.groupdict()))
             return _cached(response, version)
