@@ -32,7 +32,6 @@ from lessor.service.apply import CLAIM_LEASE, Applied, HookOutcome, Launch
 from lessor.service.core import LessorService
 from lessor.service.errors import database_unreachable
 from lessor.service.executor import Executor, writes
-from lessor.store.leadership import HEARTBEAT
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -159,7 +158,7 @@ class Reconciler:
         if self.leadership.sole:
             return
         while True:
-            await asyncio.sleep(HEARTBEAT)
+            await asyncio.sleep(self.leadership.heartbeat)
             try:
                 await self._lead_once()
             except Exception:

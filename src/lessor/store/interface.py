@@ -65,10 +65,12 @@ class Closing(Protocol):
 class Leadership(Protocol):
     sole: bool
     """The only server its database can have (SQLite, memory): it always leads."""
+    heartbeat: float
+    """Seconds between calls to `keep` (the database's lock limits how long a lead lasts)."""
 
     def keep(self) -> bool:
         """Whether this server leads now (renewing the lead it holds, or taking it if free);
-        blocks for a round trip, never raises; call every leadership.HEARTBEAT seconds."""
+        blocks for a round trip, never raises; call every `heartbeat` seconds."""
         ...
 
     def close(self) -> None: ...

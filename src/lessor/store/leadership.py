@@ -37,6 +37,7 @@ class SoleLeadership:
     """The only server of its database (SQLite, memory) always leads."""
 
     sole = True
+    heartbeat = HEARTBEAT
 
     def keep(self) -> bool:
         return True
@@ -49,6 +50,7 @@ class PgLeadership:
     """The advisory-lock leadership of one server on a PostgreSQL database."""
 
     sole = False
+    heartbeat = HEARTBEAT
 
     def __init__(self, url: sa.URL) -> None:
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
