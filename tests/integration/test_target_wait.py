@@ -102,3 +102,42 @@ def test_spares_follow_the_hour_the_history_forecasts(url: str, tmp_path: Path) 
     changes = parts.store.list_events(EventFilter(pool=POOL.name, kinds=(K.POOL_SPARES,)))
     assert [e.details["spares"] for e in changes] == [1, busy.sizing.spares, 1]
     parts.close()
+
+
+def test_a_tags_target_sizes_its_pools_as_one_stock_cheapest_first(
+    url: str, tmp_path: Path
+) -> None:
+    cheap = Pool(
+        "cheap",
+        tags=(Tag("fedora"),),
+        max=40,
+        max_starting=40,
+        max_prealloc=2,
+        target_wait_p95=30.0,
+        target_tag="fedora",
+        cost_per_hour=0.1,
+    )
+    dear = cheap.evolve(name="dear", max_prealloc=20, cost_per_hour=1.0)
+    clock = Clock(MONDAY + 8 * 3600)
+    parts = build(url, (cheap, dear), clock=clock)
+    service, run = parts.service, parts.executor.call
+    run(service.remember_pools)
+    # A ticket a minute over both pools; cmd_new takes two minutes.
+    batch = []
+    for i in range(60):
+        at, pool = clock.now - 3600 + 60 * i, ("cheap", "dear")[i % 2]
+        batch.append(events.ticket_assigned(i + 1, at, i + 1, pool, f"r{i}", at + 5.0))
+        batch.append(Event(K.RESOURCE_CREATED, at, resource_id=100 + i, pool=pool))
+        batch.append(Event(K.RESOURCE_UP, at + 120.0, resource_id=100 + i, pool=pool))
+    parts.store.record_events(batch)
+    got = {s.pool: s for s in run(service.size_spares)}
+    stock = got["cheap"].sizing
+    assert stock.met and stock.spares > 2  # more than the cheap pool alone may keep
+    assert got["cheap"].sizing == got["dear"].sizing  # one forecast, one stock
+    assert (got["cheap"].spares, got["dear"].spares) == (2, stock.spares - 2)
+    assert starts_planned(parts) == stock.spares
+    reasons = {p.name: p.spares_reason for p in service.effective_pools()}
+    assert reasons["dear"].startswith("tag fedora over cheap, dear: p95 wait")
+    assert f"; {stock.spares - 2} here" in reasons["dear"]
+    assert f"spares cost {2 * 0.1 + (stock.spares - 2) * 1.0:g}/h" in reasons["dear"]
+    parts.close()

@@ -40,3 +40,41 @@ def test_bad_target_wait_keys_are_one_line_each_naming_file_and_line(tmp_path: P
     assert f"{path}:10: pool 'c': target_wait.p95: Input should be greater than 0" in errors
     assert any(e.startswith(f"{path}:11: pool 'c': cost_per_hour:") for e in errors)
     assert all("\n" not in e for e in errors)
+
+
+def test_a_tag_target_sizes_every_pool_carrying_the_tag(tmp_path: Path) -> None:
+    path = pools_file(
+        tmp_path,
+        "cheap:\n  tags: [{name: fedora, target_wait: {p95: 30}}, x86]\n  max_prealloc: 4\n"
+        "dear:\n  tags: [fedora]\n  max_prealloc: 2\n  cost_per_hour: 2\n"
+        "other:\n  tags: [rhel]\n",
+    )
+    read = read_pools(path, runs_hooks=False)
+    assert read.errors == ()
+    cheap, dear, other = read.pools
+    for pool in (cheap, dear):
+        assert (pool.target_tag, pool.target_wait_p95) == ("fedora", 30.0)
+        assert pool.start_for_waiting  # bursts beyond the stock go on demand
+    assert (other.target_tag, other.target_wait_p95) == (None, None)
+
+
+def test_conflicting_tag_targets_are_one_line_each_naming_file_and_line(tmp_path: Path) -> None:
+    path = pools_file(
+        tmp_path,
+        "a:\n  tags: [{name: t, target_wait: {p95: 30}}]\n"
+        "b:\n  tags: [{name: t, target_wait: {p95: 60}}]\n"
+        "c:\n  tags: [t]\n  target_wait: {p95: 10}\n"
+        "d:\n  tags: [t, {name: u, target_wait: {p95: 5}}]\n"
+        "e:\n  tags_on_demand: [{name: v, target_wait: {p95: 5}}]\n"
+        "f:\n  tags: [t]\n  credential: true\n",
+    )
+    errors = read_pools(path, runs_hooks=False).errors
+    assert (
+        f"{path}:4: pool 'b': tag 't' has target_wait p95 60 here and 30 at {path}:2: "
+        "a tag has one target; say it once" in errors
+    )
+    assert any(e.startswith(f"{path}:7: pool 'c' has its own target_wait") for e in errors)
+    assert any(e.startswith(f"{path}:9: pool 'd': tags 't', 'u' each have") for e in errors)
+    assert any(e.startswith(f"{path}:11: pool 'e': target_wait on on-demand tag") for e in errors)
+    assert any(e.startswith(f"{path}:13: pool 'f': tag 't'") and "credential" in e for e in errors)
+    assert all("\n" not in e for e in errors)

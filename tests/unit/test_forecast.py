@@ -92,3 +92,29 @@ def test_nearest_rank_quantiles_are_values_seen() -> None:
     assert fc.quantile([], 0.95) == 0.0
     assert fc.quantile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert fc.quantile([float(i) for i in range(1, 101)], 0.95) == 95.0
+
+
+def test_a_tags_stock_is_shared_floors_first_then_cheapest_first() -> None:
+    parts = [
+        fc.Share("dear", floor=1, ceiling=5, cost_per_hour=2.0, priority=0),
+        fc.Share("cheap", floor=0, ceiling=3, cost_per_hour=0.5, priority=0),
+        fc.Share("free-low", floor=0, ceiling=2, cost_per_hour=0.0, priority=-1),
+        fc.Share("free-high", floor=0, ceiling=2, cost_per_hour=0.0, priority=5),
+    ]
+    assert fc.share(1, parts) == {"dear": 1, "cheap": 0, "free-low": 0, "free-high": 0}
+    assert fc.share(4, parts) == {"dear": 1, "cheap": 0, "free-low": 1, "free-high": 2}
+    assert fc.share(8, parts) == {"dear": 1, "cheap": 3, "free-low": 2, "free-high": 2}
+    assert fc.share(99, parts) == {"dear": 5, "cheap": 3, "free-low": 2, "free-high": 2}
+
+
+def test_merged_history_is_every_pools_as_one() -> None:
+    a = fc.Learned(100.0, 10.0, (20.0,), (5.0,), (1.0,))
+    b = fc.Learned(90.0, 0.0, (30.0, 40.0), (), (2.0,))
+    m = fc.merged([a, b])
+    assert (m.now, m.since, sorted(m.arrivals), m.start_durations, sorted(m.hold_times)) == (
+        100.0,
+        0.0,
+        [20.0, 30.0, 40.0],
+        (5.0,),
+        [1.0, 2.0],
+    )

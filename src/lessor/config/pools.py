@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,22 @@ from lessor.domain.model import Pool, Tag
 log = logging.getLogger(__name__)
 
 
-class TagConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    priority: int = 0
-
-
 class TargetWaitConfig(BaseModel):
     """`target_wait: {p95: 30}`: seconds from a ticket's open to its assignment."""
 
     model_config = ConfigDict(extra="forbid")
     p95: float = Field(gt=0, description="seconds 95 % of tickets may wait at most")
+
+
+class TagConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    priority: int = 0
+    target_wait: TargetWaitConfig | None = Field(
+        None,
+        description="size the spares of every pool with this tag together, to meet this wait "
+        "(lessor; docs/target-wait.md)",
+    )
 
 
 class PoolConfig(BaseModel):
@@ -248,6 +253,7 @@ def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
     warnings: list[str] = []
     _check_duplicates(doc, errors, warnings)
     pools = []
+    configs: dict[str, PoolConfig] = {}
     for raw_name, body in doc.data.items():
         name = str(raw_name)
         if not isinstance(body, dict):
@@ -278,7 +284,9 @@ def parse_pools(doc: YamlDoc, *, runs_hooks: bool = True) -> PoolsFile:
         if runs_hooks:
             errors += _hook_errors(doc, name, cfg, body, hook_dir, unknown)
         pools.append(cfg.to_pool(name, hook_dir))
+        configs[name] = cfg
     errors += _on_demand_tag_errors(doc, pools)
+    pools = _with_tag_targets(doc, configs, pools, errors)
     return PoolsFile(tuple(pools), tuple(errors), tuple(warnings))
 
 
@@ -347,3 +355,67 @@ def _on_demand_tag_errors(doc: YamlDoc, pools: list[Pool]) -> list[str]:
         for index, tag in enumerate(p.tags)
         if tag.name in on_demand
     ]
+
+
+def _with_tag_targets(
+    doc: YamlDoc, configs: dict[str, PoolConfig], pools: list[Pool], errors: list[str]
+) -> list[Pool]:
+    """The pools, those carrying a tag with `target_wait` sized together by it.
+
+    The target is written once, on the tag of any pool, and holds for every pool
+    with that tag: their spares are sized as one stock (service/sizing.py). A pool
+    is sized by one target only: its own target_wait or one tag's.
+    """
+    targets: dict[str, tuple[float, str]] = {}  # tag -> (p95, where it was said)
+    for name, cfg in configs.items():
+        for key in ("tags", "tags_on_demand"):
+            for index, tag in enumerate(getattr(cfg, key)):
+                if tag.target_wait is None:
+                    continue
+                where = doc.where((name, key, index, "target_wait"))
+                said = targets.get(tag.name)
+                if key == "tags_on_demand":
+                    errors.append(
+                        f"{where}: pool {name!r}: target_wait on on-demand tag {tag.name!r}: "
+                        "an on-demand tag keeps no spares to size"
+                    )
+                elif said is not None and said[0] != tag.target_wait.p95:
+                    errors.append(
+                        f"{where}: pool {name!r}: tag {tag.name!r} has target_wait p95 "
+                        f"{tag.target_wait.p95:g} here and {said[0]:g} at {said[1]}: "
+                        "a tag has one target; say it once"
+                    )
+                else:
+                    targets.setdefault(tag.name, (tag.target_wait.p95, where))
+    sized = []
+    for pool in pools:
+        mine = sorted(t.name for t in pool.tags if t.name in targets)
+        if not mine:
+            sized.append(pool)
+            continue
+        where = doc.where((pool.name, "tags"))
+        if pool.target_wait_p95 is not None:
+            errors.append(
+                f"{doc.where((pool.name, 'target_wait'))}: pool {pool.name!r} has its own "
+                f"target_wait and its tag {mine[0]!r} has one: a pool's spares are sized by "
+                "one target; remove one"
+            )
+        elif len(mine) > 1:
+            errors.append(
+                f"{where}: pool {pool.name!r}: tags {', '.join(map(repr, mine))} each have a "
+                "target_wait: a pool's spares are sized by one target"
+            )
+        elif pool.credential:
+            errors.append(
+                f"{where}: pool {pool.name!r}: tag {mine[0]!r} has a target_wait but the pool "
+                "is a credential pool: credentials are never started as spares"
+            )
+        sized.append(
+            replace(
+                pool,
+                target_wait_p95=targets[mine[0]][0],
+                target_tag=mine[0],
+                start_for_waiting=True,
+            )
+        )
+    return sized

@@ -61,6 +61,17 @@ class Learned:
     """Seconds from assignment to close of each ticket."""
 
 
+def merged(parts: Sequence[Learned]) -> Learned:
+    """What several pools saw, as one stock: a tag's target sizes them together."""
+    return Learned(
+        now=max(p.now for p in parts),
+        since=min(p.since for p in parts),
+        arrivals=tuple(t for p in parts for t in p.arrivals),
+        start_durations=tuple(d for p in parts for d in p.start_durations),
+        hold_times=tuple(h for p in parts for h in p.hold_times),
+    )
+
+
 @dataclass(frozen=True)
 class Forecast:
     """The demand expected in the hour starting at `hour_start`, and how it was made."""
@@ -195,3 +206,30 @@ def size(target_p95: float, fc: Forecast, floor: int, ceiling: int) -> Sizing:
         why += f"; target {target_p95:g} s not met within max_prealloc {ceiling}"
     why += f" ({fc.rate_per_hour:.1f} tickets/h from {fc.basis}; cmd_new p95 {fc.start_p95:.0f} s)"
     return Sizing(spares, wait, fewer, met, why)
+
+
+@dataclass(frozen=True)
+class Share:
+    """One pool of a tag's stock: the bounds of its spares and what they cost."""
+
+    pool: str
+    floor: int
+    ceiling: int
+    cost_per_hour: float
+    priority: int
+
+
+def share(spares: int, parts: Sequence[Share]) -> dict[str, int]:
+    """`spares` split over the pools of a tag: each its floor, the rest cheapest first.
+
+    Cheapest is the lowest cost_per_hour, then the highest priority (the pool the
+    planner hands out and starts first), then the name, so the split is stable
+    from one sizing to the next; no pool gets more than its ceiling.
+    """
+    got = {p.pool: p.floor for p in parts}
+    left = spares - sum(got.values())
+    for p in sorted(parts, key=lambda p: (p.cost_per_hour, -p.priority, p.pool)):
+        more = max(0, min(left, p.ceiling - got[p.pool]))
+        got[p.pool] += more
+        left -= more
+    return got

@@ -81,6 +81,9 @@ class Pool(Evolving):
     target_wait_p95: float | None = None
     """Seconds a ticket may wait (opened to assigned) at the 95th percentile: its spares are
     then sized each hour from the pool's history (see domain/forecast.py)."""
+    target_tag: str | None = None
+    """The tag whose target_wait sizes this pool's spares together with every other pool
+    carrying it (one stock, shared cheapest first); None: sized alone, if at all."""
     cost_per_hour: float = 0.0
     """What one resource costs an hour, in any unit; shown with the spares it pays for."""
     # What follows is the pool's state, kept in the database (pool_states), not its

@@ -41,6 +41,9 @@ class Sized:
     pool: str
     forecast: fc.Forecast
     sizing: fc.Sizing
+    """For the pool alone, or for the whole stock of its target tag."""
+    spares: int
+    """The pool's spares: all of `sizing`'s, or its share of the tag's."""
     changed: bool
 
 
@@ -81,9 +84,10 @@ class SizingCases:
 
     @writes
     def size_spares(self) -> list[Sized]:
-        """Size the spares of every pool with target_wait for the coming hour."""
+        """Size the spares of every pool with target_wait (its own or its tag's) for the
+        coming hour; the pools of one tag as one stock, shared cheapest first."""
         now = self.clock()
-        done = []
+        stocks: dict[str, list[Pool]] = {}
         for pool in self.effective_pools():
             if pool.target_wait_p95 is None:
                 if pool.spares_target is not None:  # target_wait removed from pools.yaml
@@ -91,17 +95,39 @@ class SizingCases:
                 continue
             if pool.drained or pool.tags_on_demand:
                 continue
-            expected = fc.forecast(learned(self.store, pool.name, now), now)
-            sizing = fc.size(pool.target_wait_p95, expected, pool.min_prealloc, pool.max_prealloc)
-            why = sizing.reason
-            if pool.cost_per_hour:
-                why += f"; spares cost {sizing.spares * pool.cost_per_hour:g}/h"
-            changed = self.store.set_spares_target(
-                pool.name, sizing.spares, why, now, sizing.p95_wait
-            )
-            done.append(Sized(pool.name, expected, sizing, changed))
+            key = f"tag {pool.target_tag}" if pool.target_tag else f"pool {pool.name}"
+            stocks.setdefault(key, []).append(pool)
+        done = []
+        for stock in stocks.values():
+            done += self._size_stock(stock, now)
         if any(s.changed for s in done):
             self.signals.wake_reconciler()
+        return done
+
+    def _size_stock(self, stock: list[Pool], now: float) -> list[Sized]:
+        target = stock[0].target_wait_p95
+        assert target is not None
+        expected = fc.forecast(fc.merged([learned(self.store, p.name, now) for p in stock]), now)
+        floor = sum(p.min_prealloc for p in stock)
+        sizing = fc.size(target, expected, floor, sum(p.max_prealloc for p in stock))
+        parts = [
+            fc.Share(p.name, p.min_prealloc, p.max_prealloc, p.cost_per_hour, p.priority)
+            for p in stock
+        ]
+        shares = fc.share(sizing.spares, parts)
+        cost = sum(shares[p.name] * p.cost_per_hour for p in stock)
+        done = []
+        for pool in stock:
+            why = sizing.reason
+            if pool.target_tag:
+                names = ", ".join(p.name for p in stock)
+                why = f"tag {pool.target_tag} over {names}: {why}; {shares[pool.name]} here"
+            if cost:
+                why += f"; spares cost {cost:g}/h"
+            changed = self.store.set_spares_target(
+                pool.name, shares[pool.name], why, now, sizing.p95_wait
+            )
+            done.append(Sized(pool.name, expected, sizing, shares[pool.name], changed))
         return done
 
 
@@ -111,7 +137,7 @@ async def keep_sized(executor: Executor, service: SizingCases) -> None:
         try:
             for s in await executor.run(service.size_spares):
                 if s.changed:
-                    log.info("pool %s: %d spares: %s", s.pool, s.sizing.spares, s.sizing.reason)
+                    log.info("pool %s: %d spares: %s", s.pool, s.spares, s.sizing.reason)
         except Exception:  # a failed sizing keeps the last target; the next one retries
             log.exception("sizing spares failed")
         await asyncio.sleep(SIZING_PERIOD)

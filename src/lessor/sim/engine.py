@@ -162,7 +162,7 @@ class _Sim:
 
     def _size(self) -> None:
         for s in self.call(self.service.size_spares):
-            self.sized[s.pool].append((self.now, s.sizing.spares))
+            self.sized[s.pool].append((self.now, s.spares))
         if self.arrivals_left:
             self.at(self.now + SIZING_PERIOD, self._size)
 
