@@ -51,3 +51,9 @@ def test_a_bad_server_address_is_one_line_naming_the_option(tmp_path: Path) -> N
     assert got.exit_code == 2
     assert "--server" in got.output and "'ftp://host/x' is not a server address" in got.output
     assert "Traceback" not in got.output
+
+
+def test_the_example_agent_yaml_loads() -> None:
+    cfg = load_agent_config(Path(__file__).parents[2] / "examples/agent/agent.yaml")
+    assert cfg.name == "example-host" and cfg.traits == ("CUSTOM_EXAMPLE",)
+    assert cfg.reserves == Reserves(vcpu=1, memory_mb=1024, disk_gb=10)
