@@ -5,6 +5,7 @@ silent and up when back, and a wrong token is refused."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,6 +183,11 @@ def test_a_silent_agent_is_down_until_it_beats_again(
             message="the silent agent's provider to be down",
         )
         assert "host-a (down)" in server.lessor("providers", check=True).stdout
+        with server.client() as c:
+            page = c.get("/ui/providers")
+        assert page.status_code == 200
+        row = re.search(r'<tr class="down">\s*<td[^>]*>host-a</td>\s*<td><strong>down', page.text)
+        assert row is not None, page.text
         why = server.lessor(
             "candidates", "resources=VCPU:1&required=CUSTOM_LAB_A", "--explain", check=True
         ).stdout

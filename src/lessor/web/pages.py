@@ -26,12 +26,14 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
 from lessor import __version__
+from lessor.domain.capacity import ProviderState
 from lessor.domain.events import EventFilter
 from lessor.domain.kinds import EventKind
 from lessor.domain.model import Resource, Ticket
 from lessor.domain.paging import Page
 from lessor.domain.states import RESOURCE_STATE_AFTER, ResourceState, TicketState
 from lessor.domain.values import MAX_ID
+from lessor.service.capacity import CapacityService
 from lessor.service.core import LessorService
 from lessor.service.errors import NotFound, ServiceError
 from lessor.web import chart, logs
@@ -335,6 +337,28 @@ def events(
         kinds=list(EventKind),
         f={"ticket": ticket, "resource": resource, "pool": pool, "kind": kind},
     )
+
+
+@router.get("/ui/providers", response_class=HTMLResponse)
+def providers(request: Request) -> HTMLResponse:
+    """Hosts and their NUMA nodes as a tree, with capacity used and why one takes nothing."""
+    capacity: CapacityService | None = getattr(request.app.state, "capacity", None)
+    if capacity is None:
+        raise NotFound("this server keeps no providers")
+    states = {s.uuid: s for s in capacity.states()}
+    children: dict[str | None, list[ProviderState]] = {}
+    for s in sorted(states.values(), key=lambda s: s.provider.name):
+        parent = s.provider.parent_uuid if s.provider.parent_uuid in states else None
+        children.setdefault(parent, []).append(s)
+    rows: list[tuple[int, ProviderState]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for s in children.get(parent, []):
+            rows.append((depth, s))
+            walk(s.uuid, depth + 1)
+
+    walk(None, 0)
+    return _page(request, "providers.html", rows=rows)
 
 
 def _queue(waiting: list[Ticket]) -> list[Ticket]:
