@@ -7,6 +7,7 @@ the first to close, holding nothing meanwhile; two users, so the key is checked.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,13 @@ def test_two_jobs_for_the_same_two_resources_are_granted_one_after_the_other(
     assert code == 4 and "Traceback" not in err and err.count("\n") == 1
     code, out, _ = as_caller(server, bob, "jobs")
     assert f"{first}\tGRANTED" in out and f"{second}\tWAITING" in out
+    with server.client() as http:
+        page = http.get("/ui/jobs").text
+    for job, state in ((first, "GRANTED"), (second, "WAITING")):
+        row = re.search(rf'<tr data-job="{job}" data-part="arm">\s*<td[^>]*>{job}</td>', page)
+        assert row is not None and f">{state}</td>" in page[row.end() : row.end() + 80], page
+    waiting = page[page.index(f'data-job="{second}"') :]
+    assert 'href="/ui/tickets/' in waiting and "pool" in waiting.split("</tr>")[0]  # why it waits
 
     assert as_caller(server, alice, "job-close", first)[0] == 0
     code, out, err = as_caller(server, bob, "job-wait", second, "--timeout", "30")

@@ -339,6 +339,15 @@ def events(
     )
 
 
+@router.get("/ui/jobs", response_class=HTMLResponse)
+def jobs(request: Request) -> HTMLResponse:
+    """Jobs with a part still active: each part's ticket and resource, and why a job waits."""
+    service = _service(request)
+    found = service.list_jobs()
+    waiting = [t for j in found for t in j.parts.values() if t.state == T.OPEN]
+    return _page(request, "jobs.html", jobs=found, reasons=service.why_waiting(waiting))
+
+
 @router.get("/ui/providers", response_class=HTMLResponse)
 def providers(request: Request) -> HTMLResponse:
     """Hosts and their NUMA nodes as a tree, with capacity used and why one takes nothing."""
