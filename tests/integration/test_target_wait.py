@@ -107,16 +107,8 @@ def test_spares_follow_the_hour_the_history_forecasts(url: str, tmp_path: Path) 
 def test_a_tags_target_sizes_its_pools_as_one_stock_cheapest_first(
     url: str, tmp_path: Path
 ) -> None:
-    cheap = Pool(
-        "cheap",
-        tags=(Tag("fedora"),),
-        max=40,
-        max_starting=40,
-        max_prealloc=2,
-        target_wait_p95=30.0,
-        target_tag="fedora",
-        cost_per_hour=0.1,
-    )
+    fedora = {"tags": (Tag("fedora"),), "target_tag": "fedora", "min_prealloc": 0}
+    cheap = POOL.evolve(name="cheap", max_prealloc=2, cost_per_hour=0.1, **fedora)
     dear = cheap.evolve(name="dear", max_prealloc=20, cost_per_hour=1.0)
     clock = Clock(MONDAY + 8 * 3600)
     parts = build(url, (cheap, dear), clock=clock)
