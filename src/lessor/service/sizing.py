@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lessor.domain import forecast as fc
-from lessor.domain.events import EventFilter
+from lessor.domain.events import Event, EventFilter
 from lessor.domain.kinds import EventKind as K
 from lessor.domain.model import Pool
 from lessor.service.executor import Executor, writes
@@ -47,9 +47,20 @@ class Sized:
     changed: bool
 
 
-def learned(store: Store, pool: str, now: float) -> fc.Learned:
-    """The statistics of the pool over the last HISTORY of its event log."""
+def learned(store: Store, pools: Sequence[str], now: float) -> fc.Learned:
+    """The statistics of these pools, as one stock, over the last HISTORY of the log.
+
+    The closed tickets are read once for the whole stock (each pool matches them to
+    its own assignments by ticket id), not once a pool.
+    """
     since = now - HISTORY
+    closed = store.list_events(EventFilter(since=since, kinds=(K.TICKET_CLOSED,), limit=_MOST))
+    return fc.merged([_learned_of(store, pool, since, now, closed) for pool in pools])
+
+
+def _learned_of(
+    store: Store, pool: str, since: float, now: float, closed: Sequence[Event]
+) -> fc.Learned:
     served = store.list_events(
         EventFilter(pool=pool, since=since, kinds=(K.TICKET_ASSIGNED,), limit=_MOST)
     )
@@ -58,7 +69,6 @@ def learned(store: Store, pool: str, now: float) -> fc.Learned:
         EventFilter(pool=pool, since=since, kinds=(K.RESOURCE_CREATED, K.RESOURCE_UP), limit=_MOST)
     )
     assigned_at = {e.ticket_id: e.at for e in served if e.ticket_id is not None}
-    closed = store.list_events(EventFilter(since=since, kinds=(K.TICKET_CLOSED,), limit=_MOST))
     holds = tuple(
         e.at - assigned_at[e.ticket_id]
         for e in closed
@@ -107,7 +117,7 @@ class SizingCases:
     def _size_stock(self, stock: list[Pool], now: float) -> list[Sized]:
         target = stock[0].target_wait_p95
         assert target is not None
-        expected = fc.forecast(fc.merged([learned(self.store, p.name, now) for p in stock]), now)
+        expected = fc.forecast(learned(self.store, [p.name for p in stock], now), now)
         floor = sum(p.min_prealloc for p in stock)
         sizing = fc.size(target, expected, floor, sum(p.max_prealloc for p in stock))
         parts = [
