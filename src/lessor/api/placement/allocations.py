@@ -8,22 +8,9 @@ from typing import Any
 from starlette.responses import Response
 
 from lessor.api.placement.handler import UUID, in_thread
-from lessor.api.placement.http import (
-    Call,
-    PlacementError,
-    bad,
-    json_response,
-    no_content,
-)
-from lessor.domain.capacity import (
-    MAX_INT,
-    ConsumerWrite,
-    Missing,
-    NoProvider,
-)
+from lessor.api.placement.http import Call, PlacementError, bad, json_response, no_content
+from lessor.domain.capacity import MAX_INT, ConsumerWrite, Missing, NoProvider
 from lessor.service.capacity import CapacityService
-
-# allocations
 
 
 async def provider_allocations(svc: CapacityService, call: Call) -> Response:
@@ -140,13 +127,8 @@ async def put_allocations(svc: CapacityService, call: Call) -> Response:
     except ValueError:
         raise bad(f"Malformed consumer_uuid: {call.params['consumer']}") from None
     data = await call.body(_consumer_schema(call))
-    try:
-        await in_thread(svc.write_allocations, [_write(call, consumer, data)])
-    except NoProvider as e:
-        raise bad(str(e)) from None
-    except Missing as e:
-        raise bad(f"Unable to allocate inventory for consumer {consumer}: {e}") from None
-    return no_content()
+    writes = [_write(call, consumer, data)]
+    return await _write_all(svc, writes, f"Unable to allocate inventory for consumer {consumer}")
 
 
 async def post_allocations(svc: CapacityService, call: Call) -> Response:
@@ -162,12 +144,18 @@ async def post_allocations(svc: CapacityService, call: Call) -> Response:
             "additionalProperties": False,
         }
     )
+    writes = [_write(call, c, d) for c, d in data.items()]
+    return await _write_all(svc, writes, "Unable to allocate inventory")
+
+
+async def _write_all(svc: CapacityService, writes: list[ConsumerWrite], unable: str) -> Response:
+    """Write the consumers' allocations at once; what names nothing is Placement's 400."""
     try:
-        await in_thread(svc.write_allocations, [_write(call, c, d) for c, d in data.items()])
+        await in_thread(svc.write_allocations, writes)
     except NoProvider as e:
         raise bad(str(e)) from None
     except Missing as e:
-        raise bad(f"Unable to allocate inventory: {e}") from None
+        raise bad(f"{unable}: {e}") from None
     return no_content()
 
 

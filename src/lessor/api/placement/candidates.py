@@ -7,20 +7,10 @@ from typing import Any
 from starlette.responses import Response
 
 from lessor.api.placement.handler import in_thread
-from lessor.api.placement.http import (
-    Call,
-    PlacementError,
-    bad,
-    check_params,
-    json_response,
-)
+from lessor.api.placement.http import Call, PlacementError, bad, check_params, json_response
 from lessor.domain import candidates as cands
-from lessor.domain.capacity import (
-    Missing,
-)
+from lessor.domain.capacity import Missing
 from lessor.service.capacity import CapacityService
-
-# allocation candidates
 
 
 async def allocation_candidates(svc: CapacityService, call: Call) -> Response:

@@ -7,17 +7,8 @@ from typing import Any
 from starlette.responses import Response
 
 from lessor.api.placement.handler import in_thread
-from lessor.api.placement.http import (
-    Call,
-    PlacementError,
-    bad,
-    json_response,
-    no_content,
-)
-from lessor.domain.capacity import (
-    MAX_INT,
-    Inventory,
-)
+from lessor.api.placement.http import Call, PlacementError, bad, json_response, no_content
+from lessor.domain.capacity import MAX_INT, Inventory
 from lessor.service.capacity import CapacityService
 
 _INV_FIELDS: dict[str, Any] = {
@@ -54,7 +45,6 @@ INVENTORIES = {
     "required": ["resource_provider_generation", "inventories"],
     "additionalProperties": False,
 }
-# inventories
 
 
 def _inventory_json(inv: Inventory) -> dict[str, Any]:

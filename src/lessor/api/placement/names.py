@@ -16,12 +16,8 @@ from lessor.api.placement.http import (
     json_response,
     no_content,
 )
-from lessor.domain.capacity import (
-    is_custom,
-)
+from lessor.domain.capacity import is_custom
 from lessor.service.capacity import RESOURCE_CLASS, TRAIT, CapacityService
-
-# resource classes and traits
 
 
 async def list_classes(svc: CapacityService, call: Call) -> Response:

@@ -17,11 +17,7 @@ from lessor.api.placement.http import (
     no_content,
 )
 from lessor.domain import candidates as cands
-from lessor.domain.capacity import (
-    InUse,
-    Missing,
-    Provider,
-)
+from lessor.domain.capacity import InUse, Missing, Provider
 from lessor.service.capacity import CapacityService
 
 
@@ -48,9 +44,6 @@ def _provider_json(call: Call, p: Provider) -> dict[str, Any]:
         out["parent_provider_uuid"] = p.parent_uuid
         out["root_provider_uuid"] = p.root_uuid
     return out
-
-
-# providers
 
 
 async def list_providers(svc: CapacityService, call: Call) -> Response:
